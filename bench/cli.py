@@ -1,0 +1,208 @@
+"""`bench`: run suites, score images, list what exists, summarise results.
+
+Imports stay light at start-up (argparse, the registries); torch and diffusers load only inside
+the commands that need them, so `bench --help` and `bench list` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.config import ConfigError
+
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # piped or logged: rich would assume 80 columns and wrap tables
+        console.width = 160
+    return console
+
+
+def _quiet_libraries() -> None:
+    """One progress bar of ours instead of diffusers' per-step and loading bars."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
+    import warnings
+
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip's "initialized randomly" for tiny CLIP
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def _progress(console):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+
+
+def _suite_overrides(args) -> dict:
+    return {
+        "models": args.models, "schedulers": args.schedulers, "backends": args.backends,
+        "seeds": args.seeds, "steps": args.steps, "metrics": args.metrics,
+        "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
+    }
+
+
+def cmd_run(args) -> int:
+    from bench import sweep
+    from bench.config import load_suite
+
+    suite = load_suite(args.suite, _suite_overrides(args))
+    err = _console(stderr=True)
+    if args.dry_run:
+        cells, todo, notes = sweep.plan(suite, args.data_dir)
+        for note in notes:
+            err.print(f"note: {note}")
+        err.print(f"suite {suite.name}: {len(cells)} cells, {len(todo)} to do, "
+                  f"{len(cells) - len(todo)} already done")
+        return 0
+    _quiet_libraries()
+    progress = _progress(err)
+    try:
+        with progress:
+            report = sweep.run(suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed,
+                               progress=progress, log=progress.console.print)
+    except sweep.WeightsMissing as e:
+        err.print(f"[red]error:[/red] {e}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command to resume.")
+        return EXIT_INTERRUPTED
+    err.print(f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
+              f"{report.skipped_done} already done, {report.scored} scores written "
+              f"-> {args.data_dir}/, {args.images_dir}/")
+    from bench.summary import print_summary
+
+    print_summary(args.data_dir, suite.metrics[0], _console())
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_score(args) -> int:
+    from bench import scoring
+
+    _quiet_libraries()
+    err = _console(stderr=True)
+    with _progress(err) as progress:
+        n = scoring.score(args.data_dir, args.images_dir, args.metrics.split(","), rescore=args.rescore,
+                          progress=progress)
+    err.print(f"{n} scores written to {args.data_dir}/scores/")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from rich.table import Table
+
+    from bench.config import shipped_suites
+    from bench.metrics import METRICS
+    from bench.models import MODELS
+    from bench.schedulers import SCHEDULERS
+
+    console = _console()
+    what = args.what
+    if what in ("models", "all"):
+        t = Table("key", "family", "hub id", "size", "steps", "cfg", "notes", title="models")
+        for m in MODELS.values():
+            notes = ", ".join(x for x in [f"LoRA {m.lora.hub_id}" if m.lora else "", "tiny" if m.tiny else "",
+                                          "needs HF_TOKEN" if m.gated else ""] if x)
+            t.add_row(m.key, m.family, m.hub_id, f"{m.width}x{m.height}", str(m.steps), str(m.guidance_scale), notes)
+        console.print(t)
+    if what in ("schedulers", "all"):
+        t = Table("name", "diffusers class", "options", title="schedulers")
+        for s in SCHEDULERS.values():
+            t.add_row(s.name, s.class_name, ", ".join(f"{k}={v}" for k, v in s.overrides.items()))
+        console.print(t)
+    if what in ("suites", "all"):
+        t = Table("suite", title="suites (or pass a path to a .toml file)")
+        for name in shipped_suites():
+            t.add_row(name)
+        console.print(t)
+    if what in ("metrics", "all"):
+        t = Table("metric", "title", "unit", "higher is better", title="metrics")
+        for m in METRICS.values():
+            t.add_row(m.name, m.title, m.unit, "yes" if m.higher_is_better else "no")
+        console.print(t)
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from bench.summary import print_summary
+
+    return 0 if print_summary(args.data_dir, args.metric, _console()) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="Benchmark text-to-image models x schedulers x backends: images, CLIP scores, "
+                    "timings, saved to Parquet under data/ and PNG under images/.",
+        epilog="Start offline with `bench run --suite tiny`; see `bench list` for models, schedulers, "
+               "suites and metrics.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def dirs(p):
+        p.add_argument("--data-dir", type=Path, default=Path("data"), help="Parquet tables (default: data)")
+        p.add_argument("--images-dir", type=Path, default=Path("images"), help="PNG images (default: images)")
+
+    run = sub.add_parser("run", help="run a suite (resumes: cells already done are skipped)",
+                         description="Generate, time and score every cell of a suite not yet done.")
+    run.add_argument("--suite", default="tiny", help="shipped suite name (bench list suites) or a .toml path")
+    run.add_argument("--models", help="comma-separated model keys, replacing the suite's")
+    run.add_argument("--schedulers", help="comma-separated scheduler names, replacing the suite's")
+    run.add_argument("--backends", help="pytorch, onnxruntime (comma-separated)")
+    run.add_argument("--seeds", help='seeds: "0-3" or "0,5,9"')
+    run.add_argument("--steps", type=int, help="denoising steps for every model")
+    run.add_argument("--batch-size", type=int, help="seeds per pipeline call (halved on out-of-memory)")
+    run.add_argument("--metrics", help="comma-separated metrics to score with")
+    run.add_argument("--device", help="auto, cpu or cuda")
+    run.add_argument("--dtype", help="auto, float32, float16 or bfloat16")
+    run.add_argument("--dry-run", action="store_true", help="validate and print the plan; load nothing")
+    run.add_argument("--no-retry-failed", action="store_true", help="treat failed cells as done")
+    dirs(run)
+    run.set_defaults(func=cmd_run)
+
+    score = sub.add_parser("score", help="score images not yet scored (or rescore) with a metric")
+    score.add_argument("--metrics", default="clip_vit_b_32", help="comma-separated metrics")
+    score.add_argument("--rescore", action="store_true", help="score again even where a score exists")
+    dirs(score)
+    score.set_defaults(func=cmd_score)
+
+    lst = sub.add_parser("list", help="list models, schedulers, suites and metrics")
+    lst.add_argument("what", nargs="?", default="all", choices=["all", "models", "schedulers", "suites", "metrics"])
+    lst.set_defaults(func=cmd_list)
+
+    summary = sub.add_parser("summary", help="model x scheduler table: mean CLIP with 95%% interval, latency p50")
+    summary.add_argument("--metric", default=None, help="metric to show (default: the first one scored)")
+    dirs(summary)
+    summary.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The data contract: the Parquet tables under data/ and their columns (units in the names).
+
+One row per generated image in `generations`, one per image and metric in `scores`, one per
+sweep in `runs`. Readers must cope with columns added later (they come back as nulls) and
+writers only ever add files, so this module is the one place that says what a column means.
+Light on purpose: the site build imports it, and it must not pull in torch.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+GENERATIONS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        # Stable hash of everything that defines the image (see bench.plan.cell_id).
+        ("cell_id", pa.string()),
+        ("prompt_id", pa.string()),
+        ("prompt", pa.string()),
+        ("negative_prompt", pa.string()),
+        ("model", pa.string()),
+        ("family", pa.string()),  # sd, sdxl, gan
+        ("hub_id", pa.string()),
+        ("revision", pa.string()),
+        ("lora", pa.string()),
+        ("lora_scale", pa.float64()),
+        ("backend", pa.string()),  # pytorch, onnxruntime
+        ("provider", pa.string()),  # what really ran: cuda, cpu, tensorrt
+        ("dtype", pa.string()),
+        ("scheduler", pa.string()),  # null for the gan family
+        ("steps", pa.int64()),
+        ("guidance_scale", pa.float64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("seed", pa.int64()),
+        ("status", pa.string()),  # ok, failed, nan, nsfw
+        ("error", pa.string()),
+        ("image_path", pa.string()),  # relative to images/
+        ("image_sha256", pa.string()),
+        ("load_s", pa.float64()),  # model load for this model x backend, once per sweep
+        ("export_s", pa.float64()),  # ONNX export, 0 when the export cache was hit
+        ("batch_size", pa.int64()),  # images made by the call that made this one
+        ("latency_s", pa.float64()),  # wall time of that call, divided by batch_size
+        ("denoise_s", pa.float64()),  # time in the denoising loop, per image
+        ("step_ms_p50", pa.float64()),  # median per-step time of that call
+        ("peak_mem_mb", pa.float64()),  # CUDA: peak allocated; CPU: process peak RSS
+        ("mem_scope", pa.string()),  # cuda_allocated or process_rss
+        ("warm", pa.bool_()),  # false for the first call after a load: not in speed stats
+        ("class_label", pa.string()),  # gan family: ImageNet class(es) chosen for the prompt
+        ("class_similarity", pa.float64()),  # gan family: CLIP similarity of that choice
+        ("created_at", TIMESTAMP),
+    ]
+)
+
+SCORES = pa.schema(
+    [
+        ("cell_id", pa.string()),
+        ("metric", pa.string()),  # e.g. clip_vit_b_32, psnr_db_vs_pytorch
+        ("value", pa.float64()),  # CLIP: raw cosine in [-1, 1]
+        ("truncated_tokens", pa.int64()),  # prompt tokens the text encoder could not see
+        ("created_at", TIMESTAMP),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("suite", pa.string()),
+        ("started_at", TIMESTAMP),
+        ("finished_at", TIMESTAMP),
+        ("command", pa.string()),
+        ("git_commit", pa.string()),
+        ("python", pa.string()),
+        ("platform", pa.string()),
+        ("torch", pa.string()),
+        ("diffusers", pa.string()),
+        ("transformers", pa.string()),
+        ("optimum", pa.string()),
+        ("onnxruntime", pa.string()),
+        ("open_clip", pa.string()),
+        ("gpu_name", pa.string()),
+        ("gpu_driver", pa.string()),
+        ("cuda", pa.string()),
+        ("cpu", pa.string()),
+        ("cpu_count", pa.int64()),
+        ("ram_gb", pa.float64()),
+        ("images_ok", pa.int64()),
+        ("images_failed", pa.int64()),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "scores": SCORES, "runs": RUNS}
+
+# The newest row wins for these keys: a rerun of a failed cell, or a rescore, supersedes.
+KEYS: dict[str, list[str]] = {
+    "generations": ["cell_id"],
+    "scores": ["cell_id", "metric"],
+    "runs": ["run_id"],
+}
+ORDER_BY: dict[str, str] = {"generations": "created_at", "scores": "created_at", "runs": "started_at"}
+
+STATUSES = ("ok", "failed", "nan", "nsfw")

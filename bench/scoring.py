@@ -1,0 +1,73 @@
+"""Scoring is separate from generation on purpose: a new metric can rescore old images.
+
+Every `ok` image without a score for a metric gets one; the scorer loads once per metric and
+images go through it in batches. Images that are not pictures (nan, nsfw, failed) are never
+scored.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from bench import store
+from bench.images import safe_join
+from bench.metrics import METRICS
+
+
+def pending(generations: pd.DataFrame, scores: pd.DataFrame, metric: str, rescore: bool = False,
+            cell_ids: set[str] | None = None) -> pd.DataFrame:
+    """The `ok` generations that still need `metric` (all of them with rescore)."""
+    todo = generations[generations["status"] == "ok"]
+    if cell_ids is not None:
+        todo = todo[todo["cell_id"].isin(cell_ids)]
+    if not rescore:
+        done = set(scores.loc[scores["metric"] == metric, "cell_id"])
+        todo = todo[~todo["cell_id"].isin(done)]
+    return todo
+
+
+def make_scorer(metric: str, **kwargs):
+    info = METRICS[metric]
+    module, _, name = info.scorer.partition(":")
+    return getattr(importlib.import_module(module), name)(**info.options, **kwargs)
+
+
+def score(data_dir: Path, images_dir: Path, metrics: list[str], rescore: bool = False,
+          cell_ids: set[str] | None = None, progress=None, chunk: int = 256) -> int:
+    """Score what is pending for each metric; returns the number of scores written.
+
+    Rows are appended every `chunk` images, so an interrupted scoring pass keeps its work.
+    """
+    from PIL import Image
+
+    generations = store.read(data_dir, "generations")
+    scores = store.read(data_dir, "scores")
+    written = 0
+    for metric in metrics:
+        todo = pending(generations, scores, metric, rescore, cell_ids)
+        if todo.empty:
+            continue
+        scorer = make_scorer(metric)
+        task = progress.add_task(f"scoring {metric}", total=len(todo)) if progress else None
+        for start in range(0, len(todo), chunk):
+            part = todo.iloc[start : start + chunk]
+            images = []
+            for rel in part["image_path"]:
+                with Image.open(safe_join(images_dir, rel)) as im:
+                    images.append(im.convert("RGB"))
+            values = scorer.score(images, list(part["prompt"]))
+            now = datetime.now(timezone.utc)
+            rows = [
+                {"cell_id": cid, "metric": metric, "value": float(v),
+                 "truncated_tokens": scorer.truncated_tokens(p), "created_at": now}
+                for cid, v, p in zip(part["cell_id"], values, part["prompt"])
+            ]
+            store.append(data_dir, "scores", rows)
+            written += len(rows)
+            if progress:
+                progress.advance(task, len(rows))
+    return written

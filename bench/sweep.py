@@ -1,0 +1,219 @@
+"""The sweep: suite -> plan -> images -> CLIP scores -> Parquet, resumable and failure-tolerant.
+
+Each batch's rows are appended as one whole Parquet file right after its images are on disk, so
+a kill loses at most the batch in flight, and a rerun skips every cell already done. A cell
+that raises becomes a `failed` row and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import store
+from bench.backends import backend_class
+from bench.backends.base import CallResult, LoadInfo, Request
+from bench.config import Suite
+from bench.images import image_relpath, save_png
+from bench.plan import Cell, batches, cells_for
+
+RESOLVERS = {
+    "pytorch": "bench.backends.pytorch:resolve",
+    "onnxruntime": "bench.backends.onnxruntime:resolve",
+}
+# Steps that run after generation and scoring, over the cells of this sweep (dotted paths).
+POST_STEPS: list[str] = []
+
+
+class WeightsMissing(RuntimeError):
+    """Some models' weights cannot be reached; the message lists them and how to get them."""
+
+
+@dataclass
+class SweepReport:
+    run_id: str
+    planned: int = 0
+    skipped_done: int = 0
+    ok: int = 0
+    failed: int = 0
+    other: int = 0  # nan, nsfw
+    scored: int = 0
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _call(dotted: str, *args, **kwargs):
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def plan(suite: Suite, data_dir: Path, retry_failed: bool = True) -> tuple[list[Cell], list[Cell], list[str]]:
+    """(all cells, cells still to do, notes). Resolving 'auto' devices imports the backends."""
+    resolved = {backend: _call(RESOLVERS[backend], suite) for backend in suite.backends}
+    cells, notes = cells_for(suite, resolved)
+    done = store.read(data_dir, "generations")
+    if retry_failed:
+        done = done[done["status"] != "failed"]
+    done_ids = set(done["cell_id"])
+    return cells, [c for c in cells if c.cell_id not in done_ids], notes
+
+
+def preflight(suite: Suite, todo: list[Cell]) -> None:
+    """Everything that can fail before a model loads: weights reachable, schedulers compatible."""
+    from bench import weights
+    from bench.backends.diffusion import check_compatible
+
+    keys = list(dict.fromkeys(c.model for c in todo))
+    specs = [suite.model_spec(k) for k in keys]
+    missing = weights.missing(specs)
+    if missing:
+        raise WeightsMissing("weights not reachable for:\n  " + "\n  ".join(missing) + "\n" + weights.HOW_TO_GET)
+    for spec in specs:
+        if spec.family != "gan":
+            names = sorted({c.scheduler for c in todo if c.model == spec.key})
+            check_compatible(weights.scheduler_class_name(spec), spec.key, names)
+
+
+def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
+    row = {
+        "run_id": run_id, "cell_id": cell.cell_id, "prompt_id": cell.prompt_id, "prompt": cell.prompt,
+        "negative_prompt": cell.negative_prompt, "model": cell.model, "family": cell.family,
+        "hub_id": cell.hub_id, "revision": (load.revision if load else None) or cell.revision,
+        "lora": cell.lora, "lora_scale": cell.lora_scale, "backend": cell.backend,
+        "provider": load.provider if load else None, "dtype": load.dtype if load else cell.dtype,
+        "scheduler": cell.scheduler, "steps": cell.steps, "guidance_scale": cell.guidance_scale,
+        "width": cell.width, "height": cell.height, "seed": cell.seed,
+        "load_s": load.load_s if load else None, "export_s": load.export_s if load else None,
+        "created_at": datetime.now(timezone.utc),
+    }
+    row.update(values)
+    return row
+
+
+def _is_oom(error: BaseException) -> bool:
+    text = f"{type(error).__name__}: {error}".lower()
+    return "out of memory" in text or "outofmemory" in text or "failed to allocate memory" in text
+
+
+def _failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
+    message = f"{type(error).__name__}: {error}".strip()[:2000]
+    return [_row(run_id, c, load, status="failed", error=message) for c in cells]
+
+
+def _generate(backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
+    """Generate a batch; on out-of-memory, retry in halves down to one image per call."""
+    first = batch[0]
+    request = Request(prompt=first.prompt, negative_prompt=first.negative_prompt,
+                      seeds=tuple(c.seed for c in batch), steps=first.steps,
+                      guidance_scale=first.guidance_scale, width=first.width, height=first.height)
+    try:
+        return [(batch, backend.generate(request))]
+    except Exception as e:  # noqa: BLE001 - one failing cell must not stop the sweep
+        if _is_oom(e) and len(batch) > 1:
+            half = len(batch) // 2
+            return _generate(backend, batch[:half]) + _generate(backend, batch[half:])
+        return [(batch, e)]
+
+
+def _save_batch(run_id, cells, result: CallResult, load, warm, images_dir) -> list[dict]:
+    rows = []
+    for cell, generated in zip(cells, result.images):
+        path = sha = None
+        if generated.image is not None:
+            path = image_relpath(cell.model, cell.backend, cell.cell_id)
+            sha = save_png(generated.image, images_dir, path)
+        rows.append(_row(
+            run_id, cell, load, status=generated.status, image_path=path, image_sha256=sha,
+            batch_size=len(cells), latency_s=result.latency_s, denoise_s=result.denoise_s,
+            step_ms_p50=result.step_ms_p50, peak_mem_mb=result.peak_mem_mb,
+            mem_scope=result.mem_scope, warm=warm, **generated.extra,
+        ))
+    return rows
+
+
+def run(suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = True,
+        progress=None, log=print) -> SweepReport:
+    """Run every cell of `suite` not yet done, then score what this sweep made."""
+    from bench.environment import describe
+
+    report = SweepReport(run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
+    started = datetime.now(timezone.utc)
+
+    # 1. plan, minus the cells already done
+    cells, todo, report.notes = plan(suite, data_dir, retry_failed)
+    report.planned, report.skipped_done = len(cells), len(cells) - len(todo)
+    for note in report.notes:
+        log(f"note: {note}")
+
+    # 2. fail in seconds on anything that does not need a model loaded
+    if todo:
+        preflight(suite, todo)
+
+    task = progress.add_task("generating", total=len(todo)) if progress else None
+    try:
+        # 3. load each model once per backend, swap schedulers in place, batch seeds
+        group_key = lambda c: c.group  # noqa: E731
+        groups: dict[tuple, list[Cell]] = {}
+        for cell in todo:
+            groups.setdefault(group_key(cell), []).append(cell)
+        for (model, backend_name), group in groups.items():
+            spec = suite.model_spec(model)
+            backend = backend_class(backend_name, spec.family)(spec, suite)
+            if progress:
+                progress.update(task, description=f"loading {model} [{backend_name}]")
+            try:
+                load = backend.load()
+            except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
+                log(f"error: {model} [{backend_name}] did not load: {type(e).__name__}: {e}")
+                store.append(data_dir, "generations", _failed_rows(report.run_id, group, None, e))
+                report.failed += len(group)
+                if progress:
+                    progress.advance(task, len(group))
+                continue
+            warm, scheduler = False, object()
+            for batch in batches(group, suite.batch_size):
+                if batch[0].scheduler != scheduler:
+                    scheduler = batch[0].scheduler
+                    backend.set_scheduler(scheduler)
+                if progress:
+                    progress.update(task, description=f"{model} [{backend_name}] {scheduler or ''}".strip())
+                rows = []
+                for made, result in _generate(backend, batch):
+                    if isinstance(result, BaseException):
+                        log(f"error: {model} [{backend_name}] {scheduler}: {type(result).__name__}: {result}")
+                        rows += _failed_rows(report.run_id, made, load, result)
+                    else:
+                        # The first call after a load pays for lazy init: recorded, not counted.
+                        rows += _save_batch(report.run_id, made, result, load, warm, images_dir)
+                        warm = True
+                store.append(data_dir, "generations", rows)
+                for r in rows:
+                    key = r["status"] if r["status"] in ("ok", "failed") else "other"
+                    setattr(report, key, getattr(report, key) + 1)
+                if progress:
+                    progress.advance(task, len(batch))
+            backend.close()
+
+        # 4. score what this sweep's cells made (and anything of theirs left unscored)
+        ids = {c.cell_id for c in cells}
+        report.scored = _call("bench.scoring:score", data_dir, images_dir, suite.metrics,
+                              cell_ids=ids, progress=progress)
+        for step in POST_STEPS:
+            _call(step, data_dir, images_dir, ids)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        # 5. the run's record, written even when interrupted
+        env = describe()
+        store.append(data_dir, "runs", [dict(
+            env, run_id=report.run_id, suite=suite.name, started_at=started,
+            finished_at=datetime.now(timezone.utc), images_ok=report.ok, images_failed=report.failed,
+        )])
+        if not report.interrupted:
+            for table in ("generations", "scores"):
+                store.compact(data_dir, table)
+    return report

@@ -1,0 +1,223 @@
+"""Tiny models with random weights, built from small configs the way diffusers' own tests do.
+
+They are saved with `save_pretrained` into the cache and loaded back through the very code path
+a real model takes, so the `tiny` suite exercises everything offline in seconds. The images mean
+nothing; the code paths are the point. Builds are seeded, so every build is the same model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+from bench.paths import cache_dir
+
+# Bump when a recipe below changes, so stale caches are rebuilt rather than silently reused.
+RECIPE_VERSION = "2"
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
+}
+# SD 1.5's own scheduler config: PNDM, whose `compatibles` list every Karras scheduler.
+SD_SCHEDULER = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+}
+
+
+def tiny_root() -> Path:
+    return cache_dir("tiny", f"v{RECIPE_VERSION}")
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def write_clip_tokenizer_files(folder: Path) -> tuple[Path, Path]:
+    """vocab.json + merges.txt of the real CLIP tokenizer, from the BPE file open_clip ships.
+
+    Same construction as OpenAI's SimpleTokenizer, so token ids equal open_clip's (49408 tokens).
+    """
+    import open_clip.tokenizer
+
+    bpe = Path(open_clip.tokenizer.default_bpe())
+    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    merges = [tuple(m.split()) for m in merges]
+    vocab = list(_bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab]
+    vocab += ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
+    vocab_file.write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}), encoding="utf-8")
+    merges_file.write_text("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n", encoding="utf-8")
+    return vocab_file, merges_file
+
+
+def _tokenizer(work: Path):
+    from transformers import CLIPTokenizer
+
+    vocab_file, merges_file = write_clip_tokenizer_files(work / "_bpe")
+    return CLIPTokenizer(str(vocab_file), str(merges_file), pad_token="<|endoftext|>", model_max_length=77)
+
+
+def _text_config(**extra):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, vocab_size=49408,
+        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=5,
+        layer_norm_eps=1e-05, max_position_embeddings=77, **extra,
+    )
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        sample_size=64,
+    )
+
+
+def _build_sd(out: Path, work: Path) -> None:
+    import torch
+    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+    )
+    torch.manual_seed(0)
+    vae = _vae()
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(_text_config())
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=_tokenizer(work),
+        scheduler=PNDMScheduler.from_config(SD_SCHEDULER), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+
+
+def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+        # 6 size/crop ids x 8 + the pooled text embedding (projection_dim 32)
+        projection_class_embeddings_input_dim=80, cross_attention_dim=64,
+    )
+    torch.manual_seed(0)
+    vae = _vae()
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(_text_config(hidden_act="gelu", projection_dim=32))
+    torch.manual_seed(0)
+    text_encoder_2 = CLIPTextModelWithProjection(_text_config(hidden_act="gelu", projection_dim=32))
+    tokenizer = _tokenizer(work)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+        timestep_spacing="leading",
+    )
+    pipe = StableDiffusionXLPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer, tokenizer_2=tokenizer, scheduler=scheduler,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
+
+    # A random LoRA on the UNet's attention, saved the way trainers save theirs.
+    torch.manual_seed(1)
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
+                                target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    StableDiffusionXLPipeline.save_lora_weights(lora_out, unet_lora_layers=layers, safe_serialization=True)
+
+
+def _build_clip(out: Path, _scratch: Path) -> None:
+    import open_clip
+    import torch
+
+    config = out / "tiny-clip.json"
+    config.write_text(json.dumps(TINY_CLIP_CONFIG), encoding="utf-8")
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-clip", pretrained=None)
+    torch.save(model.state_dict(), out / "open_clip_model.pt")
+
+
+def _ensure(name: str, build) -> Path:
+    """Build once into the cache; a half-built folder never counts (built in a temp folder).
+
+    `build(out, scratch)` writes the model into `out`; `scratch` is removed afterwards.
+    """
+    final = tiny_root() / name
+    if (final / ".complete").exists():
+        return final
+    work, scratch = tiny_root() / f".build-{name}", tiny_root() / f".scratch-{name}"
+    for folder in (work, scratch):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    build(work, scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+    (work / ".complete").write_text(RECIPE_VERSION)
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    return final
+
+
+@lru_cache(maxsize=None)
+def tiny_path(hub_id: str) -> Path:
+    """Local folder of a tiny model (or LoRA, or CLIP), built on first use."""
+    if hub_id == "tiny-sd":
+        return _ensure("tiny-sd", _build_sd)
+    if hub_id in ("tiny-sdxl", "tiny-sdxl-lora"):
+        root = _ensure("tiny-sdxl", lambda w, s: _build_sdxl(w / "base", w / "lora", s))
+        return root / ("lora" if hub_id.endswith("lora") else "base")
+    if hub_id == "tiny-clip":
+        return _ensure("tiny-clip", _build_clip)
+    if hub_id.startswith("tiny-biggan"):
+        from bench.backends.biggan import build_tiny_biggan  # added with the gan family
+
+        return _ensure(hub_id, build_tiny_biggan)
+    raise KeyError(f"no tiny model named {hub_id!r}")
+
+
+def register_tiny_clip() -> Path:
+    """Make `tiny-clip` known to open_clip; returns the weights file."""
+    import open_clip
+
+    folder = tiny_path("tiny-clip")
+    open_clip.add_model_config(folder / "tiny-clip.json")
+    return folder / "open_clip_model.pt"

@@ -1,0 +1,82 @@
+"""Where weights come from, and whether they can be had, checked before anything loads.
+
+A real model is a hub id (+ revision) resolved through the Hugging Face cache; with
+HF_HUB_OFFLINE=1 nothing is fetched. A tiny model is a local folder built by bench.tiny. The
+check reads one small file per model (model_index.json), so a sweep without weights fails in
+seconds with a list of what is missing and how to get it, not after a long stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bench.models import ModelSpec
+
+HOW_TO_GET = (
+    "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
+    "repos), then run with HF_HUB_OFFLINE=1; or point the model at a local folder with "
+    "[model_overrides.<key>] hub_id = \"/path/to/folder\" in a suite file."
+)
+
+
+def source(hub_id: str, tiny: bool) -> str:
+    """A hub id, a local folder, or the folder of a tiny model (built on first use)."""
+    if tiny:
+        from bench.tiny import tiny_path
+
+        return str(tiny_path(hub_id))
+    return hub_id
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def hub_file(hub_id: str, filename: str, revision: str | None, tiny: bool = False) -> Path:
+    """One file of a model: from a local folder, else the HF cache, else the hub (unless offline)."""
+    folder = Path(source(hub_id, tiny))
+    if folder.is_dir():
+        path = folder / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist")
+        return path
+    from huggingface_hub import hf_hub_download
+
+    try:  # the cache first: no network call when the file is already here
+        return Path(hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
+    except Exception:
+        if offline():
+            raise
+    return Path(hf_hub_download(hub_id, filename, revision=revision, etag_timeout=10))
+
+
+def model_index(spec: ModelSpec) -> dict:
+    return json.loads(hub_file(spec.hub_id, "model_index.json", spec.revision, spec.tiny).read_text())
+
+
+def missing(specs: list[ModelSpec]) -> list[str]:
+    """One line per model whose weights cannot be reached now (empty: all reachable)."""
+    problems = []
+    for spec in specs:
+        try:
+            if spec.family == "gan":
+                from bench.backends.biggan import check_weights
+
+                check_weights(spec)
+                continue
+            model_index(spec)
+            if spec.vae:
+                hub_file(spec.vae, "config.json", None)
+            if spec.lora:
+                hub_file(spec.lora.hub_id, spec.lora.weight_name, spec.lora.revision, spec.tiny)
+        except Exception as e:  # any failure to reach a file means the same thing to the user
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            problems.append(f"{spec.key} ({spec.hub_id}): {reason[:200]}")
+    return problems
+
+
+def scheduler_class_name(spec: ModelSpec) -> str:
+    """The scheduler class the model ships with (from model_index.json, no weights loaded)."""
+    return model_index(spec)["scheduler"][1]
