@@ -25,7 +25,7 @@ RESOLVERS = {
     "onnxruntime": "bench.backends.onnxruntime:resolve",
 }
 # Steps that run after generation and scoring, over the cells of this sweep (dotted paths).
-POST_STEPS: list[str] = []
+POST_STEPS: list[str] = ["bench.parity:record"]
 
 
 class WeightsMissing(RuntimeError):

@@ -1,0 +1,193 @@
+"""The sweep end to end on tiny models: images, timings, scores, resume, failures."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from bench import store, sweep
+from bench.backends.base import Request
+from bench.config import ConfigError, load_suite
+from bench.schedulers import SCHEDULERS
+
+pytestmark = pytest.mark.slow
+REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0, 1), steps=2, guidance_scale=7.5,
+                  width=64, height=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_sd():
+    from bench.backends.pytorch import DiffusersBackend
+
+    suite = load_suite("tiny", {"models": "tiny-sd"})
+    backend = DiffusersBackend(suite.model_spec("tiny-sd"), suite)
+    backend.load()
+    yield backend
+    backend.close()
+
+
+def pixels(result) -> list[np.ndarray]:
+    return [np.asarray(g.image) for g in result.images]
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(tiny_sd):
+    tiny_sd.set_scheduler("euler-a")  # ancestral: noise at every step comes from the generators
+    first, again = pixels(tiny_sd.generate(REQUEST)), pixels(tiny_sd.generate(REQUEST))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_batched_seed_matches_the_same_seed_alone(tiny_sd):
+    tiny_sd.set_scheduler("ddim")
+    batched = pixels(tiny_sd.generate(REQUEST))[1]
+    alone = pixels(tiny_sd.generate(Request(**{**REQUEST.__dict__, "seeds": (1,)})))[0]
+    assert np.abs(batched.astype(int) - alone.astype(int)).max() <= 1
+
+
+@pytest.mark.parametrize("name", list(SCHEDULERS))
+def test_every_scheduler_swaps_in_and_runs(tiny_sd, name):
+    tiny_sd.set_scheduler("dpmpp-2m-karras")
+    tiny_sd.set_scheduler(name)
+    scheduler = tiny_sd.pipe.scheduler
+    assert type(scheduler).__name__ == SCHEDULERS[name].class_name
+    # options of the previous scheduler never leak into the next one
+    assert scheduler.config.get("use_karras_sigmas", False) == SCHEDULERS[name].overrides.get("use_karras_sigmas", False)
+    result = tiny_sd.generate(Request(**{**REQUEST.__dict__, "seeds": (0,)}))
+    assert result.images[0].status == "ok" and result.images[0].image.size == (64, 64)
+    assert result.step_ms_p50 is not None and result.latency_s > 0
+
+
+def test_incompatible_scheduler_rejected_before_any_load(tmp_path, monkeypatch):
+    from bench.schedulers import SchedulerSpec
+
+    monkeypatch.setitem(SCHEDULERS, "flow", SchedulerSpec("flow", "FlowMatchEulerDiscreteScheduler"))
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "euler,flow"})
+    loads = []
+    monkeypatch.setattr("bench.backends.pytorch.DiffusersBackend.load", lambda self: loads.append(1))
+    with pytest.raises(ConfigError, match="'flow' is not compatible with model 'tiny-sd'"):
+        sweep.run(suite, tmp_path / "data", tmp_path / "images")
+    assert loads == []
+
+
+def test_tiny_sweep_end_to_end(tmp_path):
+    suite = load_suite("tiny", {"schedulers": "euler-a,ddim", "backends": "pytorch"})
+    data, images = tmp_path / "data", tmp_path / "images"
+    report = sweep.run(suite, data, images)
+    planned = len(suite.models) * 2 * len(suite.prompts) * len(suite.seeds)
+    gen = store.read(data, "generations")
+    gen = gen[gen["backend"] == "pytorch"]
+    assert report.failed == 0 and len(gen) == planned == report.ok
+    assert set(gen["family"]) >= {"sd", "sdxl"} and gen["cell_id"].is_unique
+    # every image is where the row says, is a PNG of the right size, with the recorded hash
+    for row in gen.itertuples():
+        path = images / row.image_path
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row.image_sha256
+        assert Image.open(path).size == (row.width, row.height)
+        assert row.cell_id in row.image_path and row.prompt_id not in row.image_path
+    # timings: the first call (one batch) after each load is marked cold, the rest warm
+    cold = gen[~gen["warm"]]
+    assert cold.groupby("model").size().tolist() == [suite.batch_size] * gen["model"].nunique()
+    assert cold.groupby("model")["created_at"].max().lt(gen[gen["warm"]].groupby("model")["created_at"].min()).all()
+    assert (gen["latency_s"] > 0).all() and (gen["load_s"] > 0).all() and gen["step_ms_p50"].notna().all()
+    assert (gen["provider"] == "cpu").all() and (gen["dtype"] == "float32").all()
+    # SDXL rows carry their LoRA
+    assert gen.loc[gen["family"] == "sdxl", "lora"].notna().all()
+    # scores: one per ok image and metric, and the long prompt is reported as truncated
+    scores = store.read(data, "scores").merge(gen[["cell_id", "prompt_id"]], on="cell_id")
+    assert len(scores) == planned and scores["value"].between(-1, 1).all()
+    truncated = scores.groupby("prompt_id")["truncated_tokens"].max()
+    assert truncated["city-long"] > 0 and truncated["lighthouse"] == 0
+    # the run's record
+    runs = store.read(data, "runs")
+    assert runs.loc[0, "suite"] == "tiny" and runs.loc[0, "torch"] and runs.loc[0, "images_ok"] == planned
+    # a rerun does nothing new
+    again = sweep.run(suite, data, images)
+    assert again.skipped_done == planned and again.ok == 0
+
+
+def test_failing_cells_are_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from bench.backends.pytorch import DiffusersBackend
+
+    real = DiffusersBackend.generate
+
+    def flaky(self, request):
+        if type(self.pipe.scheduler).__name__ == "DDIMScheduler":
+            raise RuntimeError("boom")
+        if len(request.seeds) > 1:  # looks like CUDA running out of memory
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, request)
+
+    monkeypatch.setattr(DiffusersBackend, "generate", flaky)
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "euler,ddim", "backends": "pytorch"})
+    report = sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    gen = store.read(tmp_path / "d", "generations")
+    ddim, euler = gen[gen["scheduler"] == "ddim"], gen[gen["scheduler"] == "euler"]
+    assert (ddim["status"] == "failed").all() and ddim["error"].str.contains("boom").all()
+    assert (euler["status"] == "ok").all() and (euler["batch_size"] == 1).all()  # halved after OOM
+    assert report.failed == len(ddim) and report.ok == len(euler)
+
+
+def test_nan_images_are_recorded_and_not_scored(tmp_path, monkeypatch):
+    from bench.backends import diffusion
+
+    real = diffusion.to_uint8
+    monkeypatch.setattr(diffusion.np, "isfinite", lambda a: np.zeros_like(a, dtype=bool))
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "euler", "backends": "pytorch"})
+    sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    gen = store.read(tmp_path / "d", "generations")
+    assert (gen["status"] == "nan").all() and gen["image_path"].isna().all()
+    assert store.read(tmp_path / "d", "scores").empty
+    assert real is diffusion.to_uint8
+
+
+def test_missing_weights_fail_fast_naming_models(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    out = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--suite", "seed", "--models", "sd15,sd21",
+                          "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1
+    assert "sd15" in out.stderr and "sd21" in out.stderr and "HF_HUB_OFFLINE" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
+    suite_path = tmp_path / "kill.toml"
+    suite_path.write_text(
+        'name = "kill"\nmodels = ["tiny-sd"]\nschedulers = ["euler", "ddim", "unipc", "lms", "heun", "pndm"]\n'
+        'seeds = "0-3"\nbatch_size = 2\nsteps = 3\nmetrics = ["clip_tiny"]\n'
+        '[[prompts]]\nid = "a"\ntext = "a red cube"\n[[prompts]]\nid = "b"\ntext = "a blue ball"\n'
+    )
+    data, images = tmp_path / "data", tmp_path / "images"
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", str(suite_path),
+           "--data-dir", str(data), "--images-dir", str(images)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    parts = list((data / "generations").glob("*.parquet"))
+    assert parts, "the sweep wrote nothing before the kill"
+    for part in parts:  # every file on disk is whole
+        pq.read_table(part)
+    done_before = set(store.read(data, "generations")["cell_id"])
+    planned = 6 * 2 * 4
+    assert 0 < len(done_before) < planned
+
+    from bench.cli import main
+
+    assert main(cmd[3:]) == 0
+    gen = store.read(data, "generations")
+    resumed = gen[gen["run_id"] != gen.loc[gen["cell_id"].isin(done_before), "run_id"].iloc[0]]
+    assert len(gen) == planned and gen["cell_id"].is_unique
+    assert set(resumed["cell_id"]).isdisjoint(done_before) and len(resumed) == planned - len(done_before)
+    assert (gen["status"] == "ok").all()
+    assert len(store.read(data, "scores")) == planned
