@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from functools import lru_cache
 from pathlib import Path
 
 from bench.models import ModelSpec
@@ -34,6 +36,26 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+@lru_cache(maxsize=1)
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One quick TCP connect to the hub, so that a machine without internet is known in
+    seconds rather than after huggingface_hub's retries for every file."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+class NotCached(FileNotFoundError):
+    """A hub file that is not in the local cache and cannot be downloaded now."""
+
+
 def hub_file(hub_id: str, filename: str, revision: str | None, tiny: bool = False) -> Path:
     """One file of a model: from a local folder, else the HF cache, else the hub (unless offline)."""
     folder = Path(source(hub_id, tiny))
@@ -48,7 +70,9 @@ def hub_file(hub_id: str, filename: str, revision: str | None, tiny: bool = Fals
         return Path(hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
     except Exception:
         if offline():
-            raise
+            raise NotCached(f"{filename} is not in the HF cache and HF_HUB_OFFLINE=1") from None
+        if not hub_reachable():
+            raise NotCached(f"{filename} is not in the HF cache and the hub is unreachable") from None
     return Path(hf_hub_download(hub_id, filename, revision=revision, etag_timeout=10))
 
 
