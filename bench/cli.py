@@ -80,7 +80,9 @@ def cmd_run(args) -> int:
             report = sweep.run(suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed,
                                progress=progress, log=progress.console.print)
     except sweep.WeightsMissing as e:
-        err.print(f"[red]error:[/red] {e}")
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(e))}")
         return 1
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command to resume.")
@@ -147,6 +149,50 @@ def cmd_summary(args) -> int:
     return 0 if print_summary(args.data_dir, args.metric, _console()) else 1
 
 
+def cmd_fetch(args) -> int:
+    from bench import fetch
+    from bench.config import load_suite
+    from bench.metrics import METRICS
+    from bench.models import MODELS
+
+    if args.suite:
+        suite = load_suite(args.suite, {"models": args.models, "metrics": args.metrics})
+        specs, metrics = [suite.model_spec(k) for k in suite.models], suite.metrics
+    elif args.models:
+        keys = [k.strip() for k in args.models.split(",") if k.strip()]
+        metrics = [m.strip() for m in (args.metrics or "clip_vit_b_32").split(",") if m.strip()]
+        for name, values, allowed in (("models", keys, MODELS), ("metrics", metrics, METRICS)):
+            unknown = [v for v in values if v not in allowed]
+            if unknown or not values:
+                raise ConfigError(f"{name}: unknown value {(unknown or [''])[0]!r}; allowed: {', '.join(allowed)}")
+        specs = [MODELS[k] for k in keys]
+    else:
+        raise ConfigError("fetch: give --suite NAME or --models KEY[,KEY...]")
+    items, notes = fetch.plan(specs, metrics)
+    print(fetch.render(items, notes))
+    if args.dry_run:
+        return 0
+    from huggingface_hub import get_token
+
+    if any(item.gated for item in items) and not get_token():
+        print("warning: some repos are gated and no HF token is set (HF_TOKEN or `hf auth login`)")
+    fetched, failed = [], 0
+    for item in items:
+        try:
+            resolved = fetch.download(item)
+        except Exception as e:  # noqa: BLE001 - report every failure, fetch the rest
+            failed += 1
+            print(f"failed: {item.source}: {type(e).__name__}: {e}")
+            continue
+        fetched.append((item, resolved))
+        print(f"fetched: {item.source} ({resolved})")
+    snippet = fetch.pin_snippet(fetched)
+    if snippet:
+        print("\nTo run exactly these weights later, pin them in the suite file:\n" + snippet)
+    print(f"\n{len(fetched)} fetched, {failed} failed; run the sweep with HF_HUB_OFFLINE=1")
+    return 0 if failed == 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench",
@@ -187,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list models, schedulers, suites and metrics")
     lst.add_argument("what", nargs="?", default="all", choices=["all", "models", "schedulers", "suites", "metrics"])
     lst.set_defaults(func=cmd_list)
+
+    fetch = sub.add_parser("fetch", help="download every weight a suite needs (then run with HF_HUB_OFFLINE=1)",
+                           description="Download the weights of a suite's models and CLIP metrics into the "
+                                       "Hugging Face cache (BigGAN's into the bench cache), printing sizes, "
+                                       "licences and which repos need a token.")
+    fetch.add_argument("--suite", help="shipped suite name or a .toml path: its models and metrics")
+    fetch.add_argument("--models", help="comma-separated model keys (with --suite: replacing the suite's)")
+    fetch.add_argument("--metrics", help="comma-separated metrics whose CLIP to fetch (default with --models: "
+                                         "clip_vit_b_32)")
+    fetch.add_argument("--dry-run", action="store_true",
+                       help="list repos, files and sizes; download no weights (offline: what can be known)")
+    fetch.set_defaults(func=cmd_fetch)
 
     summary = sub.add_parser("summary", help="model x scheduler table: mean CLIP with 95%% interval, latency p50")
     summary.add_argument("--metric", default=None, help="metric to show (default: the first one scored)")

@@ -23,7 +23,10 @@ DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_FALLBACK = ("error", "warn")
 OVERRIDABLE = ("hub_id", "revision", "steps", "guidance_scale", "width", "height",
-               "negative_prompt", "vae", "lora_scale")
+               "negative_prompt", "vae", "lora_scale",
+               # gan family (bench.models.ModelSpec): class mapping, noise, pickle weights
+               "truncation", "class_top_k", "class_clip", "class_templates",
+               "weights_url", "weights_sha256", "trust_unpinned_weights")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 

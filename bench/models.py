@@ -7,9 +7,20 @@ configs with random weights (bench.tiny) and loaded through the same `from_pretr
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
+from bench.classmap import TEMPLATE_SETS
+from bench.metrics import METRICS
+
 FAMILIES = ("sd", "sdxl", "gan")
+# A GAN's image size comes from its weights and it has no denoising loop, so the suite-wide
+# steps / guidance / size (set for the diffusion models) do not apply to it.
+FIXED_BY_WEIGHTS = {"gan": ("steps", "guidance_scale", "width", "height")}
+# pytorch-pretrained-biggan's own download location (its PRETRAINED_*_ARCHIVE_MAP);
+# "{name}" is config.json or pytorch_model.bin.
+BIGGAN_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/{model}-{{name}}"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,7 @@ class LoraSpec:
 class ModelSpec:
     key: str
     family: str
-    hub_id: str
+    hub_id: str  # gan: a package model name (fetched from weights_url), a hub repo, or a local folder
     title: str
     revision: str | None = None  # None: the hub's default branch (fetch pins a commit)
     width: int = 512  # native size
@@ -40,9 +51,86 @@ class ModelSpec:
     gated: bool = False  # needs HF_TOKEN
     tiny: bool = False  # built by bench.tiny, never downloaded
     extra: dict = field(default_factory=dict)
+    # --- gan family only -------------------------------------------------------------------
+    # Noise truncation in (0, 1]: lower is cleaner and less varied. The seed study used 0.4.
+    truncation: float = 0.4
+    # 1: the ImageNet class whose name best matches the prompt; k > 1: a softmax mixture of the
+    # k best class vectors (weights from CLIP's own logit scale).
+    class_top_k: int = 1
+    # The CLIP (a metric key, bench.metrics) whose text encoder maps a prompt to a class.
+    class_clip: str = "clip_vit_b_32"
+    # Templates the class names are embedded with (bench.classmap.TEMPLATE_SETS).
+    class_templates: str = "openai"
+    # Where a package model name (hub_id without "/") is downloaded from; "{name}" is the file.
+    weights_url: str | None = None
+    # sha256 of pytorch_model.bin. The file is a pickle, so it is checked before it is loaded,
+    # wherever it comes from; with no pin the load is refused unless trust_unpinned_weights.
+    weights_sha256: str | None = None
+    trust_unpinned_weights: bool = False  # explicit opt-out of the pin (the hash is logged)
 
-    def with_overrides(self, **overrides) -> "ModelSpec":
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            _invalid("family", self.family, "one of " + ", ".join(FAMILIES))
+        if not _is_number(self.truncation) or not 0 < self.truncation <= 1:
+            _invalid("truncation", self.truncation, "a number in (0, 1]")
+        if isinstance(self.class_top_k, bool) or not isinstance(self.class_top_k, int) \
+                or not 1 <= self.class_top_k <= 1000:
+            _invalid("class_top_k", self.class_top_k, "an integer in 1..1000 (ImageNet has 1000 classes)")
+        clip_metrics = [m for m, info in METRICS.items() if {"arch", "pretrained"} <= set(info.options)]
+        if self.class_clip not in clip_metrics:
+            _invalid("class_clip", self.class_clip, "one of " + ", ".join(clip_metrics))
+        if self.class_templates not in TEMPLATE_SETS:
+            _invalid("class_templates", self.class_templates, "one of " + ", ".join(TEMPLATE_SETS))
+        if self.weights_sha256 is not None and not _SHA256.match(str(self.weights_sha256)):
+            _invalid("weights_sha256", self.weights_sha256, "64 lowercase hex digits")
+        if self.weights_url is not None and "{name}" not in str(self.weights_url):
+            _invalid("weights_url", self.weights_url, "a URL with a {name} placeholder for the file name")
+        if not isinstance(self.trust_unpinned_weights, bool):
+            _invalid("trust_unpinned_weights", self.trust_unpinned_weights, "true or false")
+
+    def with_overrides(self, **overrides) -> ModelSpec:
+        """A copy with the non-None values replaced; fields fixed by a family's weights
+        (FIXED_BY_WEIGHTS) keep the registry's value."""
+        fixed = FIXED_BY_WEIGHTS.get(self.family, ())
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None and k not in fixed})
+
+    def image_knobs(self) -> dict:
+        """Settings beyond the generic cell columns that change this model's images (the gan
+        family's); a cell id that should tell such images apart must include them."""
+        if self.family != "gan":
+            return {}
+        return {"truncation": self.truncation, "class_top_k": self.class_top_k,
+                "class_clip": self.class_clip, "class_templates": self.class_templates,
+                "weights_sha256": self.weights_sha256}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _invalid(name: str, value, allowed: str):
+    # Imported on failure only: bench.config imports this module, so at import time it is not
+    # ready yet (and every registry entry below is valid).
+    from bench.config import ConfigError
+
+    raise ConfigError(f"{name}: {value!r} is not allowed; need {allowed}")
+
+
+# Pins known without downloading: the hub's LFS sha256 of the copy at
+# osanseviero/BigGAN-deep-128 (commit c98e5e826ec6dc3dabaa01b7703d86c34fad5342, 211 MB), which
+# is expected to be the package's own file. 256 and 512 have no published hash we could check
+# here: `bench fetch` prints the hash of what it downloads, to pin with weights_sha256.
+BIGGAN_SHA256 = {"biggan-deep-128": "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9"}
+
+
+def _biggan(size: int) -> ModelSpec:
+    model = f"biggan-deep-{size}"
+    return ModelSpec(
+        model, "gan", model, f"BigGAN-deep {size}", width=size, height=size, steps=0,
+        guidance_scale=0.0, weights_url=BIGGAN_URL.format(model=model),
+        weights_sha256=BIGGAN_SHA256.get(model),
+        licence="apache-2.0 (DeepMind's TF Hub weights, converted by pytorch-pretrained-biggan)",
+    )
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -99,17 +187,9 @@ MODELS: dict[str, ModelSpec] = {
             vae="madebyollin/sdxl-vae-fp16-fix",
             licence="openrail++ (base); LoRA: see its model card",
         ),
-        ModelSpec(
-            "biggan-deep-256",
-            "gan",
-            "biggan-deep-256",
-            "BigGAN-deep 256",
-            width=256,
-            height=256,
-            steps=0,
-            guidance_scale=0.0,
-            licence="apache-2.0",
-        ),
+        _biggan(128),
+        _biggan(256),
+        _biggan(512),
         ModelSpec("tiny-sd", "sd", "tiny-sd", "Tiny SD (random)", width=64, height=64, steps=4, tiny=True),
         ModelSpec(
             "tiny-sdxl",
@@ -122,5 +202,9 @@ MODELS: dict[str, ModelSpec] = {
             lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
             tiny=True,
         ),
+        # 64 px, random weights; maps prompts with the tiny CLIP and one template, so the
+        # 1000 class names embed in seconds.
+        ModelSpec("tiny-biggan", "gan", "tiny-biggan", "Tiny BigGAN (random)", width=64, height=64,
+                  steps=0, guidance_scale=0.0, class_clip="clip_tiny", class_templates="photo", tiny=True),
     ]
 }

@@ -37,6 +37,9 @@ class Cell:
     width: int
     height: int
     seed: int
+    # Family-specific settings that change the image (BigGAN's truncation, class mapping,
+    # weights hash), as sorted JSON; empty for the diffusion families.
+    knobs: str = ""
 
     @property
     def cell_id(self) -> str:
@@ -66,6 +69,7 @@ def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[
                 notes.append(f"{model}: the {spec.family} family has no {backend} backend; skipped")
                 continue
             schedulers = [None] if spec.family == "gan" else suite.schedulers
+            knobs = json.dumps(spec.image_knobs(), sort_keys=True) if spec.image_knobs() else ""
             for scheduler in schedulers:
                 for prompt in suite.prompts:
                     negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
@@ -78,7 +82,7 @@ def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[
                             scheduler=scheduler, prompt_id=prompt.id, prompt=prompt.text,
                             negative_prompt=negative, steps=spec.steps,
                             guidance_scale=float(spec.guidance_scale), width=spec.width,
-                            height=spec.height, seed=seed,
+                            height=spec.height, seed=seed, knobs=knobs,
                         ))
     return cells, notes
 

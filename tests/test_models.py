@@ -1,0 +1,211 @@
+"""Each model's quirks: native defaults, the suite's overrides on top, and that the backend applies
+them (LoRA scale, VAE override, upcast attention, safety-checker and NaN flags)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.backends.base import Request
+from bench.config import OVERRIDABLE, ConfigError, load_suite
+from bench.models import MODELS, ModelSpec
+from bench.plan import cells_for
+
+REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0,), steps=2, guidance_scale=7.5,
+                  width=64, height=64)
+
+
+def suite(tmp_path: Path, body: str):
+    path = tmp_path / "suite.toml"
+    path.write_text(body + '\n[[prompts]]\nid = "p"\ntext = "a red cube"\n', encoding="utf-8")
+    return load_suite(str(path))
+
+
+# --- registry defaults -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key, size", [("sd15", 512), ("sd21", 768), ("sd21-base", 512), ("openjourney-v4", 512),
+                                       ("dreamlike-photoreal-2", 512), ("dalle3-xl", 1024),
+                                       ("biggan-deep-128", 128), ("biggan-deep-256", 256),
+                                       ("biggan-deep-512", 512)])
+def test_native_size(key, size):
+    assert (MODELS[key].width, MODELS[key].height) == (size, size)
+
+
+def test_the_quirks_users_of_each_model_expect():
+    assert MODELS["sd21"].upcast_attention and MODELS["sd21-base"].upcast_attention
+    assert not MODELS["sd15"].upcast_attention
+    dalle = MODELS["dalle3-xl"]
+    assert dalle.family == "sdxl" and dalle.hub_id == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert (dalle.lora.hub_id, dalle.lora.weight_name, dalle.lora.scale) == (
+        "ehristoforu/dalle-3-xl-v2", "dalle-3-xl-lora-v2.safetensors", 1.0)
+    assert dalle.vae == "madebyollin/sdxl-vae-fp16-fix"
+    assert "own terms" in MODELS["dreamlike-photoreal-2"].licence
+    assert all(m.licence for m in MODELS.values() if not m.tiny)
+
+
+def test_biggan_entries_fetch_from_the_package_urls_and_pin_what_is_known():
+    for size in (128, 256, 512):
+        spec = MODELS[f"biggan-deep-{size}"]
+        assert spec.family == "gan" and spec.truncation == 0.4 and spec.class_top_k == 1
+        assert spec.weights_url == f"https://s3.amazonaws.com/models.huggingface.co/biggan/biggan-deep-{size}-{{name}}"
+        assert not spec.trust_unpinned_weights
+    assert MODELS["biggan-deep-128"].weights_sha256  # the only hash published where we could read it
+    assert MODELS["tiny-biggan"].tiny and MODELS["tiny-biggan"].class_clip == "clip_tiny"
+
+
+# --- overrides ---------------------------------------------------------------------------------
+
+
+def test_overrides_layer_model_then_suite_then_per_model(tmp_path):
+    s = suite(tmp_path, """models = ["sd21", "dalle3-xl", "sd15"]
+steps = 20
+width = 512
+[model_overrides.dalle3-xl]
+hub_id = "/models/another-sdxl"
+revision = "abc123"
+lora_scale = 0.6
+vae = "stabilityai/sd-vae-ft-mse"
+negative_prompt = "blurry"
+width = 1024
+""")
+    sd21, dalle, sd15 = (s.model_spec(k) for k in ("sd21", "dalle3-xl", "sd15"))
+    assert (sd21.steps, sd21.width, sd21.height, sd21.upcast_attention) == (20, 512, 768, True)
+    assert (dalle.hub_id, dalle.revision, dalle.lora.scale, dalle.vae) == (
+        "/models/another-sdxl", "abc123", 0.6, "stabilityai/sd-vae-ft-mse")
+    assert (dalle.negative_prompt, dalle.width, dalle.steps) == ("blurry", 1024, 20)
+    assert dalle.lora.hub_id == "ehristoforu/dalle-3-xl-v2"  # only the scale changed
+    assert (sd15.negative_prompt, sd15.vae, sd15.lora) == ("", None, None)
+    assert MODELS["dalle3-xl"].lora.scale == 1.0  # the registry itself is untouched
+
+
+def test_gan_keeps_its_native_size_under_suite_settings_and_takes_its_own_knobs(tmp_path):
+    s = suite(tmp_path, """models = ["biggan-deep-256", "sd15"]
+steps = 30
+guidance_scale = 7.5
+width = 512
+height = 512
+[model_overrides.biggan-deep-256]
+truncation = 0.7
+class_top_k = 3
+weights_sha256 = "%s"
+""" % ("ab" * 32))
+    gan = s.model_spec("biggan-deep-256")
+    assert (gan.width, gan.height, gan.steps, gan.guidance_scale) == (256, 256, 0, 0.0)
+    assert (gan.truncation, gan.class_top_k, gan.weights_sha256) == (0.7, 3, "ab" * 32)
+    assert gan.image_knobs()["truncation"] == 0.7 and s.model_spec("sd15").image_knobs() == {}
+    cells, _ = cells_for(s, {"pytorch": ("cpu", "float32")})
+    gan_cells = [c for c in cells if c.model == "biggan-deep-256"]
+    assert len(gan_cells) == 1 and gan_cells[0].scheduler is None and gan_cells[0].width == 256
+
+
+@pytest.mark.parametrize("key, value, hint", [("truncation", 0, "(0, 1]"), ("truncation", 1.5, "(0, 1]"),
+                                              ("class_top_k", 0, "1..1000"), ("class_clip", '"fid"', "clip_vit_b_32"),
+                                              ("class_templates", '"fancy"', "openai"),
+                                              ("weights_sha256", '"abc"', "64 lowercase hex"),
+                                              ("weights_url", '"https://x/y.bin"', "{name}")])
+def test_bad_gan_knobs_fail_naming_the_field(tmp_path, key, value, hint):
+    s = suite(tmp_path, f'models = ["biggan-deep-256"]\n[model_overrides.biggan-deep-256]\n{key} = {value}')
+    with pytest.raises(ConfigError, match=key) as e:
+        s.model_spec("biggan-deep-256")
+    assert hint in str(e.value)
+
+
+def test_every_gan_knob_is_overridable():
+    gan_fields = ["truncation", "class_top_k", "class_clip", "class_templates", "weights_url",
+                  "weights_sha256", "trust_unpinned_weights"]
+    assert set(gan_fields) <= set(OVERRIDABLE) and set(gan_fields) <= set(ModelSpec.__dataclass_fields__)
+
+
+def test_negative_prompt_default_and_per_prompt(tmp_path, monkeypatch):
+    monkeypatch.setitem(MODELS, "sd15", replace(MODELS["sd15"], negative_prompt="lowres"))
+    path = tmp_path / "suite.toml"
+    path.write_text('models = ["sd15"]\n[[prompts]]\nid = "a"\ntext = "x"\n'
+                    '[[prompts]]\nid = "b"\ntext = "y"\nnegative = "text, watermark"\n', encoding="utf-8")
+    cells, _ = cells_for(load_suite(str(path)), {"pytorch": ("cpu", "float32")})
+    assert {c.prompt_id: c.negative_prompt for c in cells} == {"a": "lowres", "b": "text, watermark"}
+
+
+# --- the backend applies them ------------------------------------------------------------------
+
+
+def load(spec, **suite_values):
+    from bench.backends.pytorch import DiffusersBackend
+
+    s = load_suite("tiny", {"models": spec.key, **suite_values})
+    backend = DiffusersBackend(spec, s)
+    backend.load()
+    backend.set_scheduler("ddim")
+    return backend
+
+
+def image(backend) -> np.ndarray:
+    return np.asarray(backend.generate(REQUEST).images[0].image)
+
+
+@pytest.mark.slow
+def test_sdxl_lora_changes_the_image_and_scale_zero_gives_the_base(tmp_path):
+    s = suite(tmp_path, 'models = ["tiny-sdxl"]\n[model_overrides.tiny-sdxl]\nlora_scale = 0.0')
+    zero = s.model_spec("tiny-sdxl")
+    assert zero.lora.scale == 0.0
+    at_zero = image(load(zero))
+    full = load(MODELS["tiny-sdxl"])
+    at_one = image(full)
+    full.pipe.unload_lora_weights()  # without fusing, unloading restores the base exactly
+    base = image(full)
+    assert np.array_equal(at_zero, base)
+    assert not np.array_equal(at_one, base)
+
+
+@pytest.mark.slow
+def test_vae_override_is_the_vae_that_decodes(tmp_path):
+    import torch
+    from diffusers import AutoencoderKL
+
+    from bench.tiny import tiny_path
+
+    vae = AutoencoderKL.from_pretrained(tiny_path("tiny-sd") / "vae")
+    with torch.no_grad():  # another VAE than the tiny model's own
+        vae.decoder.conv_out.weight.add_(torch.randn(vae.decoder.conv_out.weight.shape,
+                                                     generator=torch.Generator().manual_seed(1)))
+    vae.save_pretrained(tmp_path / "vae")
+    spec = MODELS["tiny-sd"]
+    own, other = load(spec), load(replace(spec, vae=str(tmp_path / "vae")))
+    weight = "decoder.conv_out.weight"
+    saved = type(other.pipe.vae).from_pretrained(tmp_path / "vae").state_dict()[weight]
+    assert torch.equal(other.pipe.vae.state_dict()[weight], saved)
+    assert not np.array_equal(image(own), image(other))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype, upcast", [("float16", True), ("float32", False)])
+def test_upcast_attention_is_applied_in_half_precision(dtype, upcast):
+    backend = load(replace(MODELS["tiny-sd"], upcast_attention=True), dtype=dtype, device="cpu")
+    assert backend.pipe.unet.config.upcast_attention is upcast
+
+
+def test_blanked_and_nan_images_are_flagged_not_kept():
+    from bench.backends.diffusion import run_pipeline
+
+    class Pipe:  # what a diffusers pipeline with its safety checker returns
+        def __call__(self, **kwargs):
+            images = np.full((3, 8, 8, 3), 0.5, dtype=np.float32)
+            images[0, 0, 0, 0] = np.nan
+            images[1] = 0.0  # the safety checker's black image
+            return type("Out", (), {"images": images, "nsfw_content_detected": [False, True, False]})()
+
+    result = run_pipeline(Pipe(), replace(REQUEST, seeds=(0, 1, 2)), "cpu")
+    assert [g.status for g in result.images] == ["nan", "nsfw", "ok"]
+    assert result.images[0].image is None and result.images[1].image is None
+
+
+def test_only_ok_images_are_scored():
+    from bench.scoring import pending
+
+    generations = pd.DataFrame({"cell_id": list("abcd"), "status": ["ok", "nan", "nsfw", "failed"]})
+    scores = pd.DataFrame({"cell_id": [], "metric": []})
+    assert list(pending(generations, scores, "clip_vit_b_32")["cell_id"]) == ["a"]
