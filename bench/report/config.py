@@ -1,0 +1,46 @@
+"""Options of the `bench-report` MkDocs plugin (set under `plugins:` in mkdocs.yml).
+
+Paths are relative to the folder that holds mkdocs.yml.
+"""
+
+from __future__ import annotations
+
+from mkdocs.config import base
+from mkdocs.config import config_options as c
+
+from bench.metrics import CLIP_METRICS
+
+
+class _Pixels(c.Type):
+    """A thumbnail size in pixels, within what a page can sensibly show."""
+
+    def __init__(self, default: int) -> None:
+        super().__init__(int, default=default)
+
+    def run_validation(self, value: object) -> int:
+        value = super().run_validation(value)
+        if not 32 <= value <= 2048:
+            raise c.ValidationError(f"expected a size in pixels from 32 to 2048, got {value}")
+        return value
+
+
+class ReportConfig(base.Config):
+    enabled = c.Type(bool, default=True)
+    # Sweep outputs: Parquet tables (data/) and the images they point to (images/).
+    data_dir = c.Type(str, default="data")
+    images_dir = c.Type(str, default="images")
+    # The CLIP metric to rank by. If the data hold no score for it (the tiny demo scores with
+    # clip_tiny), the site shows the first CLIP metric that has scores and says so on the page.
+    metric = c.Choice(CLIP_METRICS, default="clip_vit_b_32")
+    # "raw": cosine similarity as the seed study printed it; "x100": the torchmetrics/HEIM/MLPerf scale.
+    clip_scale = c.Choice(("raw", "x100"), default="raw")
+    thumb_px = _Pixels(default=256)
+    # Thumbnails are named by the image's sha256, so a rebuild reuses them (git-ignored via .cache/).
+    thumbs_dir = c.Type(str, default=".cache/thumbs")
+    # Charts are cached under the hash of their data, so a rebuild of unchanged data draws none.
+    charts_dir = c.Type(str, default=".cache/charts")
+    # The seed study's published CLIP table; default: the copy shipped in bench/data/.
+    seed_reference = c.Optional(c.Type(str))
+    # An "ok" row whose image file is missing gets a placeholder and a log line at this level.
+    # "warn" makes `mkdocs build --strict` fail on it; "info" lets a partial images/ publish.
+    missing_images = c.Choice(("warn", "info"), default="warn")

@@ -1,0 +1,118 @@
+"""Read the sweep's tables for the site and check what the pages rely on.
+
+Bad data stops the build with a `PluginError` that names the file, rather than a page that
+silently shows nonsense. Paths from the tables never leave images/ (they are data, not trusted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+from mkdocs.exceptions import PluginError
+
+from bench import store
+from bench.metrics import CLIP_METRICS, METRICS
+from bench.report import stats
+from bench.schema import STATUSES
+
+REFERENCE_COLUMNS = ["prompt_id", "model", "scheduler", "clip_raw_cosine"]
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+
+
+@dataclass
+class ReportData:
+    frame: pd.DataFrame  # generations, normalised, with `clip` and `truncated_tokens` joined
+    scores: pd.DataFrame
+    runs: pd.DataFrame
+    reference: pd.DataFrame
+    metric: str  # the metric the pages show
+    metric_note: str = ""  # why it differs from the configured one, if it does
+    prompt_pages: dict[str, str] = field(default_factory=dict)  # prompt_id -> page slug
+
+    @property
+    def empty(self) -> bool:
+        return self.frame.empty
+
+
+def page_slug(prompt_id: str) -> str:
+    """A file name for a prompt's page: the id when it is a plain slug, else a hash of it."""
+    if _SLUG.fullmatch(prompt_id) and prompt_id.lower() != "index":
+        return prompt_id
+    return "p-" + hashlib.sha256(prompt_id.encode()).hexdigest()[:12]
+
+
+def _read_table(data_dir: Path, table: str) -> pd.DataFrame:
+    try:
+        return store.read(data_dir, table)
+    except Exception as exc:
+        # store.read reads all parts at once; find the one that is broken to name it.
+        for part in sorted((data_dir / table).glob("*.parquet")):
+            try:
+                pq.read_table(part)
+            except Exception as part_exc:
+                raise PluginError(f"bench-report: cannot read {part}: {part_exc}") from part_exc
+        raise PluginError(f"bench-report: cannot read table {data_dir / table}: {exc}") from exc
+
+
+def read_reference(path: Path | None) -> pd.DataFrame:
+    """The seed study's CLIP table (raw cosine); the packaged copy when `path` is None."""
+    source = path or resources.files("bench") / "data" / "seed_reference.csv"
+    try:
+        with source.open("rb") as f:
+            ref = pd.read_csv(f, dtype={"prompt_id": str, "model": str, "scheduler": str})
+    except (OSError, ValueError) as exc:
+        raise PluginError(f"bench-report: cannot read the seed reference {source}: {exc}") from exc
+    missing = [c for c in REFERENCE_COLUMNS if c not in ref.columns]
+    if missing:
+        raise PluginError(f"bench-report: {source} lacks columns {missing}; expected {REFERENCE_COLUMNS}")
+    return ref
+
+
+def _choose_metric(scores: pd.DataFrame, wanted: str) -> tuple[str, str]:
+    present = set(scores["metric"].dropna())
+    if wanted in present or not present:
+        return wanted, ""
+    for name in CLIP_METRICS:
+        if name in present:
+            note = f"No scores for {wanted} ({METRICS[wanted].title}) yet; showing {name} ({METRICS[name].title})."
+            return name, note
+    return wanted, ""
+
+
+def load(data_dir: Path, metric: str, reference: Path | None) -> ReportData:
+    """Read generations, scores and runs, join the chosen CLIP metric, check the values."""
+    generations = _read_table(data_dir, "generations")
+    scores = _read_table(data_dir, "scores")
+    runs = _read_table(data_dir, "runs")
+
+    bad = sorted(set(generations["status"].dropna()) - set(STATUSES))
+    if bad or generations["status"].isna().any():
+        raise PluginError(
+            f"bench-report: {data_dir / 'generations'}: status must be one of {', '.join(STATUSES)}; found {bad or ['null']}"
+        )
+    if (
+        generations["prompt_id"].isna().any()
+        or generations["model"].isna().any()
+        or generations["backend"].isna().any()
+    ):
+        raise PluginError(f"bench-report: {data_dir / 'generations'}: prompt_id, model and backend must not be null")
+
+    shown, note = _choose_metric(scores, metric)
+    frame = stats.with_scores(generations, scores, shown)
+    pages = {pid: page_slug(pid) for pid in sorted(frame["prompt_id"].unique())}
+    return ReportData(frame, scores, runs, read_reference(reference), shown, note, pages)
+
+
+def image_file(images_dir: Path, image_path: str, table_dir: Path) -> Path:
+    """The file an `image_path` names, refusing any path that leaves images/."""
+    root = images_dir.resolve()
+    candidate = (root / image_path).resolve()
+    if Path(image_path).is_absolute() or not candidate.is_relative_to(root):
+        raise PluginError(f"bench-report: {table_dir}: image_path {image_path!r} is outside {images_dir}")
+    return candidate

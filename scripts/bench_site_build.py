@@ -1,0 +1,95 @@
+"""Time `mkdocs build` of the report site on a synthetic sweep: first build, then a rebuild.
+
+    python scripts/bench_site_build.py [--rows 20000] [--images 2000] [--image-px 512] [--keep DIR]
+
+With --keep DIR the folder is kept, and a later run reuses the dataset it holds (the
+thumbnail and chart caches are emptied first, so the first build is still a cold one).
+
+The dataset (tests/report_fixtures.py) is 20 prompts x 10 models x 5 schedulers x 2 backends
+x 10 seeds = 20,000 generations rows pointing at 2,000 distinct PNG files. The first build
+starts with empty thumbnail and chart caches; the rebuild finds them filled, which is the
+everyday case (`mkdocs serve`, CI with the cache restored). Each build is the real
+command line in a fresh interpreter, so imports are counted. Wall time is what a person waits;
+CPU time (user + system of the build process) is printed beside it because it does not grow
+when other work shares the machine. Targets on a 2-core machine: first build under 60 s,
+rebuild under 15 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from report_fixtures import copy_site_sources, mkdocs_build, write_dataset
+
+SCHEDULERS = ["euler-a", "euler", "ddim", "dpmpp-2m", "pndm"]
+
+
+def synthetic_grid(rows: int) -> tuple[dict, dict, int]:
+    """Prompts and models for a grid of about `rows` rows (10 seeds per cell)."""
+    models = {
+        f"model-{k:02d}": ("sd", SCHEDULERS, ["pytorch", "onnxruntime"], 0.5 + k, 0.25 + 0.01 * k) for k in range(10)
+    }
+    n_prompts = max(1, rows // (len(models) * len(SCHEDULERS) * 2 * 10))
+    prompts = {
+        f"prompt-{k:02d}": f"Prompt {k}: a lighthouse on a cliff at dusk, oil painting, " * 3 for k in range(n_prompts)
+    }
+    return prompts, models, 10
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--images", type=int, default=2_000)
+    parser.add_argument("--image-px", type=int, default=512)
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep it (default: a temporary folder)")
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-site-"))
+    try:
+        copy_site_sources(root)
+        prompts, models, seeds = synthetic_grid(args.rows)
+        if (root / "data" / "generations").is_dir():
+            shutil.rmtree(root / ".cache", ignore_errors=True)  # thumbnails and charts: a cold first build
+            print(f"dataset: reusing {root / 'data'}")
+        else:
+            t0 = time.perf_counter()
+            written = write_dataset(
+                root / "data", root / "images", prompts=prompts, models=models, seeds=seeds,
+                image_px=args.image_px, n_images=args.images, faults=False,
+            )  # fmt: skip
+            print(
+                f"dataset: {written.rows} generations rows, {written.images} images of {args.image_px} px, {len(prompts)} prompts ({time.perf_counter() - t0:.1f} s to write, not timed below)"
+            )
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}"
+        )
+        for label in ("first build (empty caches)", "rebuild (thumbnails and charts cached)"):
+            cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            proc = mkdocs_build(root, "--strict")
+            seconds = time.perf_counter() - t0
+            cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if proc.returncode != 0:
+                print(proc.stderr[-3000:], file=sys.stderr)
+                return 1
+            cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+            print(f"{label}: {seconds:.1f} s wall, {cpu:.1f} s CPU")
+        pages = len(list((root / "public").rglob("*.html")))
+        size_mb = sum(p.stat().st_size for p in (root / "public").rglob("*") if p.is_file()) / 1e6
+        print(f"site: {pages} HTML pages, {size_mb:.0f} MB in {root / 'public'}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

