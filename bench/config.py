@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
@@ -102,7 +102,6 @@ class Suite:
         over = dict(self.model_overrides.get(key, {}))
         spec = MODELS[key]
         if "lora_scale" in over and spec.lora is not None:
-            from dataclasses import replace
             spec = spec.with_overrides(lora=replace(spec.lora, scale=float(over.pop("lora_scale"))))
         over.pop("lora_scale", None)
         general = {"steps": self.steps, "guidance_scale": self.guidance_scale,
