@@ -57,6 +57,7 @@ def _suite_overrides(args) -> dict:
         "models": args.models, "schedulers": args.schedulers, "backends": args.backends,
         "seeds": args.seeds, "steps": args.steps, "metrics": args.metrics,
         "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
+        "provider": args.provider, "provider_fallback": args.provider_fallback,
     }
 
 
@@ -219,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics", help="comma-separated metrics to score with")
     run.add_argument("--device", help="auto, cpu or cuda")
     run.add_argument("--dtype", help="auto, float32, float16 or bfloat16")
+    run.add_argument("--provider", help="ONNX Runtime provider: auto, cpu, cuda or tensorrt")
+    run.add_argument("--provider-fallback", help="when the provider did not load: error (fail the cells) or warn")
     run.add_argument("--dry-run", action="store_true", help="validate and print the plan; load nothing")
     run.add_argument("--no-retry-failed", action="store_true", help="treat failed cells as done")
     dirs(run)

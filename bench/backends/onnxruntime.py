@@ -1,0 +1,265 @@
+"""ONNX Runtime backend: optimum's ORT pipelines for the sd and sdxl families.
+
+The model is exported once per export key (bench.export) from the very pipeline the PyTorch
+backend builds (same weights, VAE, upcasting, LoRA at the same scale, fused), then loaded with
+the requested execution provider. ONNX Runtime falls back to the CPU without an error when a
+GPU provider cannot load, so after loading we read the providers every session really uses:
+that is what LoadInfo.provider records, and a requested provider that is missing is an error
+(or, with provider_fallback = "warn", a warning).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import replace
+from importlib import metadata, util
+
+from bench.backends.base import Backend, CallResult, LoadInfo, Request
+from bench.backends.diffusion import SchedulerSwap, run_pipeline
+from bench.config import ConfigError
+
+PIPELINES = {"sd": "ORTStableDiffusionPipeline", "sdxl": "ORTStableDiffusionXLPipeline"}
+EXECUTION_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    # Nodes TensorRT cannot take go to CUDA, then CPU.
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+SHORT_NAMES = {providers[0]: name for name, providers in EXECUTION_PROVIDERS.items()}
+# Every ORT session a diffusion pipeline may hold; the ones a model lacks are None.
+SESSION_PARTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3",
+                 "vae_encoder", "vae_decoder")
+# Both distributions write the same `onnxruntime/` package, so with two installed the last one
+# wins and removing either breaks the other.
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
+INSTALL_HINT = "install exactly one: pip install '.[onnxruntime]' (CPU) or pip install '.[onnxruntime-gpu]' (GPU)"
+
+
+class InstallError(ConfigError):
+    """ONNX Runtime is missing or installed twice. A ConfigError so that it stops a sweep in
+    its first second with one line, like a bad setting."""
+
+
+class ProviderUnavailable(RuntimeError):
+    """The requested execution provider is not what runs; fails the model's cells."""
+
+
+def installed_distributions() -> list[str]:
+    found = []
+    for dist in ORT_DISTRIBUTIONS:
+        try:
+            metadata.version(dist)
+            found.append(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def check_install() -> None:
+    found = installed_distributions()
+    if len(found) > 1:
+        raise InstallError(
+            f"onnxruntime backend: both {' and '.join(found)} are installed; they overwrite each other's "
+            f"files. Uninstall both (pip uninstall -y {' '.join(found)}), then {INSTALL_HINT}"
+        )
+    if not found or util.find_spec("onnxruntime") is None:
+        raise InstallError(f"onnxruntime backend: ONNX Runtime is not installed; {INSTALL_HINT}")
+    if util.find_spec("optimum.onnxruntime") is None:
+        raise InstallError(f"onnxruntime backend: optimum's ONNX Runtime pipelines (optimum-onnx) are "
+                           f"not installed; {INSTALL_HINT}")
+
+
+def unavailable_reason(provider: str) -> str | None:
+    """Why `provider` cannot run here before anything loads, or None when it may."""
+    if provider == "cpu":
+        return None
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if EXECUTION_PROVIDERS[provider][0] not in available:
+        return (f"this ONNX Runtime build ({', '.join(installed_distributions())} {onnxruntime.__version__}) "
+                f"has no {EXECUTION_PROVIDERS[provider][0]} (it has {', '.join(available)}); "
+                f"for a GPU: pip uninstall -y onnxruntime && pip install '.[onnxruntime-gpu]'")
+    import torch
+
+    # The fp16 export runs on CUDA in torch, and ORT's CUDA provider needs the same device.
+    if not torch.cuda.is_available():
+        return "no CUDA device is visible (torch.cuda.is_available() is False)"
+    return None
+
+
+def requested_provider(suite) -> str:
+    """The provider the suite asks for; auto follows `device`, else CUDA where it can run."""
+    if suite.provider != "auto":
+        return suite.provider
+    if suite.device != "auto":
+        return suite.device
+    return "cuda" if unavailable_reason("cuda") is None else "cpu"
+
+
+def plan_provider(suite) -> tuple[str, str, str | None]:
+    """(requested provider, provider to load, reason the requested one cannot run or None).
+
+    Only with provider_fallback = "warn" does the provider to load differ from the request.
+    """
+    requested = requested_provider(suite)
+    reason = unavailable_reason(requested)
+    if reason and suite.provider_fallback == "warn":
+        return requested, "cpu", reason
+    return requested, requested, reason
+
+
+def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
+    """fp16 on CUDA, fp32 on the CPU; a CPU fallback (warned about) downgrades fp16 too."""
+    if dtype == "auto" or (fallback and dtype == "float16"):
+        return "float16" if device == "cuda" else "float32"
+    if dtype == "bfloat16":
+        raise ConfigError("dtype: 'bfloat16' is not supported by the onnxruntime backend "
+                          "(ONNX Runtime lacks most bf16 kernels); allowed: auto, float32, float16")
+    if dtype == "float16" and device == "cpu":
+        raise ConfigError("dtype: 'float16' needs the cuda or tensorrt provider with the onnxruntime "
+                          "backend (optimum exports fp16 on a GPU only); use auto or float32 on the CPU")
+    return dtype
+
+
+def resolve(suite) -> tuple[str, str]:
+    """(device, dtype) of this suite's ONNX Runtime cells on this machine.
+
+    Raises InstallError for a missing or doubled install, before anything loads. With the
+    "warn" fallback and a provider that cannot run, the cells are CPU cells, so they are never
+    mistaken for GPU results.
+    """
+    check_install()
+    requested, provider, _ = plan_provider(suite)
+    device = "cpu" if provider == "cpu" else "cuda"
+    return device, resolve_dtype(suite.dtype, device, fallback=provider != requested)
+
+
+def active_providers(pipe) -> dict[str, str]:
+    """Each ORT session of the pipeline -> the provider it really runs on (its first one)."""
+    sessions = {name: getattr(pipe, name, None) for name in SESSION_PARTS}
+    return {name: part.session.get_providers()[0] for name, part in sessions.items() if part is not None}
+
+
+def check_providers(requested: str, active: dict[str, str], fallback: str, log) -> str:
+    """The provider that ran (e.g. "cpu"), after holding the sessions to what was requested."""
+    wanted = EXECUTION_PROVIDERS[requested][0]
+    ran = sorted({SHORT_NAMES.get(p, p) for p in active.values()})
+    if any(p != wanted for p in active.values()):
+        where = ", ".join(f"{part}={SHORT_NAMES.get(p, p)}" for part, p in active.items())
+        message = (f"provider {requested!r} was requested but ONNX Runtime did not load it ({where}); "
+                   "its log above says why (often a CUDA or cuDNN library it cannot find)")
+        if fallback == "error":
+            raise ProviderUnavailable(message + "; set provider_fallback = \"warn\" to run on the CPU anyway")
+        log(f"warning: {message}; going on with what loaded")
+    return "+".join(ran)
+
+
+def _log(message: str) -> None:
+    # stderr: under the sweep's progress bar rich prints it above the bar.
+    print(message, file=sys.stderr, flush=True)
+
+
+class OrtBackend(Backend):
+    name = "onnxruntime"
+
+    def load(self) -> LoadInfo:
+        import optimum.onnxruntime
+
+        from bench import export
+        from bench.paths import cache_dir
+
+        spec, suite = self.spec, self.suite
+        # 1. which provider, and the same device/dtype the plan gave these cells
+        requested, provider, reason = plan_provider(suite)
+        if reason and provider == requested:
+            raise ProviderUnavailable(f"provider {requested!r} cannot run here: {reason}; "
+                                      "set provider_fallback = \"warn\" to run on the CPU anyway")
+        if reason:
+            _log(f"warning: {spec.key} [onnxruntime]: provider {requested!r} cannot run here ({reason}); "
+                 "running on the CPU in float32")
+        self.device, dtype = resolve(suite)
+
+        # 2. the export: cached, else traced from the PyTorch backend's own pipeline
+        made = export.ensure(spec, dtype, self.device, lambda: self._torch_pipeline(dtype), log=_log)
+        if self.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()  # the traced PyTorch pipeline is gone; give ORT its memory
+
+        # 3. the ORT sessions, then what they really run on
+        started = time.perf_counter()
+        options = [{} for _ in EXECUTION_PROVIDERS[provider]]
+        if provider == "tensorrt":
+            import onnxruntime
+
+            # Engines take minutes to build; they depend on the ORT/TensorRT build, not the key.
+            engines = cache_dir("onnx-trt", f"{made.path.name}-ort{onnxruntime.__version__}")
+            options[0] = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
+                          "trt_fp16_enable": dtype == "float16"}
+        pipe = getattr(optimum.onnxruntime, PIPELINES[spec.family]).from_pretrained(
+            made.path, export=False, providers=EXECUTION_PROVIDERS[provider], provider_options=options,
+            local_files_only=True, **self._torch_parts(),
+        )
+        ran = check_providers(provider, active_providers(pipe), suite.provider_fallback, _log)
+        if ran == "cpu":
+            self.device = "cpu"  # fell back (warned): clocks and memory follow where it runs
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe = pipe
+        self.swap = SchedulerSwap(pipe)
+        return LoadInfo(load_s=time.perf_counter() - started, device=self.device, dtype=dtype,
+                        provider=ran, export_s=made.export_s)
+
+    def _torch_pipeline(self, dtype: str):
+        """The PyTorch backend's pipeline, LoRA fused: ONNX graphs have no adapters."""
+        from bench.backends.pytorch import DiffusersBackend
+
+        torch_backend = DiffusersBackend(self.spec, replace(self.suite, device=self.device, dtype=dtype))
+        torch_backend.load()
+        pipe = torch_backend.pipe
+        if self.spec.lora:
+            # set_adapters already holds the LoRA's scale, so fusing at 1.0 keeps it as is.
+            pipe.fuse_lora(lora_scale=1.0)
+            pipe.unload_lora_weights()
+        return pipe
+
+    def _torch_parts(self) -> dict:
+        """The safety checker stays a PyTorch module (optimum has no ORT one), so ORT images are
+        blanked exactly where their PyTorch twins are."""
+        from bench import weights
+
+        if (weights.model_index(self.spec).get("safety_checker") or [None])[0] is None:
+            return {}
+        import torch
+        from diffusers.pipelines.stable_diffusion.safety_checker import (
+            StableDiffusionSafetyChecker,
+        )
+
+        checker = StableDiffusionSafetyChecker.from_pretrained(
+            weights.source(self.spec.hub_id, self.spec.tiny), subfolder="safety_checker",
+            revision=None if self.spec.tiny else self.spec.revision, use_safetensors=True,
+            torch_dtype=torch.float16 if self.device == "cuda" else torch.float32,
+        )
+        return {"safety_checker": checker.to(self.device)}
+
+    def set_scheduler(self, name: str | None) -> None:
+        self.swap(name)
+
+    def generate(self, request: Request) -> CallResult:
+        import torch
+
+        with torch.inference_mode():
+            result = run_pipeline(self.pipe, request, self.device)
+        if self.device == "cuda":
+            # ORT's CUDA arena is invisible to torch's allocator stats; the device's used memory
+            # after the call is the arena's high-water mark (it does not shrink).
+            free, total = torch.cuda.mem_get_info()
+            result.peak_mem_mb, result.mem_scope = (total - free) / 2**20, "cuda_device_used"
+        return result
+
+    def close(self) -> None:
+        import gc
+
+        self.pipe = self.swap = None
+        gc.collect()

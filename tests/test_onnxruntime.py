@@ -1,0 +1,279 @@
+"""The ONNX Runtime backend on tiny models, CPU provider: export once, reuse, parity, providers."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import parity, store, sweep
+from bench.backends import onnxruntime as ort_backend
+from bench.config import ConfigError, load_suite
+from bench.paths import cache_dir
+
+pytestmark = pytest.mark.slow
+MODELS = ("tiny-sd", "tiny-sdxl")
+ONE_LEVEL = 1 / 255
+
+
+def write_suite(folder: Path, **settings) -> Path:
+    """A small suite: one prompt, one scheduler, 2 steps at 64 px; `settings` replace keys."""
+    values = {"models": list(MODELS), "backends": ["pytorch", "onnxruntime"], "schedulers": ["euler-a"],
+              "seeds": "0-1", "steps": 2, "metrics": ["clip_tiny"], **settings}
+    lines = [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    lines += ["[[prompts]]", 'id = "cube"', 'text = "a red cube on a table"']
+    path = folder / "suite.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(folder: Path, **settings):
+    """A sweep into `folder`: its report, tables and what the backend logged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    suite = load_suite(str(write_suite(folder, **settings)))
+    logged = io.StringIO()
+    with contextlib.redirect_stderr(logged):
+        report = sweep.run(suite, folder / "data", folder / "images", log=lambda _: None)
+    return SimpleNamespace(report=report, generations=store.read(folder / "data", "generations"),
+                           scores=store.read(folder / "data", "scores"), logged=logged.getvalue(),
+                           folder=folder)
+
+
+def exports() -> list[str]:
+    return sorted(p.name for p in cache_dir("onnx").iterdir())
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    """Both backends, both families, one sweep; the exports it makes are reused below.
+
+    An export cache of this module's own: other tests' sweeps of the tiny suite export too, and
+    this one must see the first export happen.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield run(tmp_path_factory.mktemp("first"))
+
+
+def test_both_backends_in_one_sweep_with_the_provider_that_ran(first):
+    report, generations, logged = first.report, first.generations, first.logged
+    assert report.failed == 0 and report.ok == 2 * 2 * 2
+    for model in MODELS:
+        rows = generations[generations["model"] == model]
+        assert sorted(rows["backend"].unique()) == ["onnxruntime", "pytorch"]
+        ort = rows[rows["backend"] == "onnxruntime"]
+        assert set(ort["provider"]) == {"cpu"} and set(ort["dtype"]) == {"float32"}
+        # export time is recorded apart from load time, and showed progress while it ran
+        assert (ort["export_s"] > 0).all() and (ort["load_s"] > 0).all()
+        assert f"exporting {model} (float32) to ONNX" in logged and f"exported {model} in" in logged
+
+
+def test_ort_images_match_their_pytorch_twins(first):
+    generations, scores = first.generations, first.scores
+    ort_ids = set(generations.loc[generations["backend"] == "onnxruntime", "cell_id"])
+    for metric in (parity.PSNR_METRIC, parity.MAX_DIFF_METRIC):
+        values = scores[scores["metric"] == metric].set_index("cell_id")["value"]
+        assert set(values.index) == ort_ids  # every ORT image has a twin, PyTorch rows get none
+    psnr = scores[scores["metric"] == parity.PSNR_METRIC]["value"]
+    diff = scores[scores["metric"] == parity.MAX_DIFF_METRIC]["value"]
+    # Same noise, same scheduler, fp32 on both: float differences of ~1e-6 move a pixel by one
+    # level at most. The SDXL LoRA, fused for ONNX, moves pixels by up to ~240 levels if its
+    # scale were lost, so this bound also checks the fusing.
+    assert (diff <= ONE_LEVEL + 1e-9).all() and (psnr >= 60).all()
+
+
+def test_second_run_reuses_the_export(first, tmp_path, monkeypatch):
+    before = exports()
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr("optimum.exporters.onnx.onnx_export_from_model", no_export)
+    second = run(tmp_path, backends=["onnxruntime"], seeds=[0])
+    assert second.report.failed == 0 and len(second.generations) == len(MODELS)
+    assert (second.generations["export_s"] == 0).all() and "exporting" not in second.logged
+    assert exports() == before
+
+
+def test_parity_is_not_recorded_twice(first, tmp_path):
+    data = shutil.copytree(first.folder / "data", tmp_path / "data")
+    # no images folder: reading any image would raise
+    assert parity.record(data, tmp_path / "no-images", set(first.generations["cell_id"])) == 0
+
+
+def test_cuda_requested_without_cuda_fails_the_cells(first, tmp_path, monkeypatch):
+    monkeypatch.setattr("optimum.exporters.onnx.onnx_export_from_model", pytest.fail)
+    failed = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda",
+                 provider_fallback="error")
+    generations = failed.generations
+    assert failed.report.failed == 2 and set(generations["status"]) == {"failed"}
+    assert generations["error"].str.contains("ProviderUnavailable: provider 'cuda' cannot run here").all()
+    assert generations["provider"].isna().all()  # nothing ran
+
+
+def test_cuda_requested_with_warn_runs_on_the_cpu_and_says_so(first, tmp_path):
+    warned = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda",
+                 provider_fallback="warn", dtype="float16")
+    assert warned.report.failed == 0 and set(warned.generations["provider"]) == {"cpu"}
+    assert set(warned.generations["dtype"]) == {"float32"}
+    assert "warning: tiny-sd [onnxruntime]: provider 'cuda' cannot run here" in warned.logged
+
+
+def test_silent_session_fallback_is_caught(first):
+    """ONNX Runtime itself only warns when asked for CUDA it lacks, and runs on the CPU."""
+    import onnxruntime
+
+    folder = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
+    session = onnxruntime.InferenceSession(str(folder / "vae_decoder" / "model.onnx"),
+                                           providers=ort_backend.EXECUTION_PROVIDERS["cuda"])
+    pipe = SimpleNamespace(unet=None, vae_decoder=SimpleNamespace(session=session))
+    active = ort_backend.active_providers(pipe)
+    assert active == {"vae_decoder": "CPUExecutionProvider"}
+    with pytest.raises(ort_backend.ProviderUnavailable, match=r"'cuda' was requested but ONNX Runtime did not load it \(vae_decoder=cpu\)"):
+        ort_backend.check_providers("cuda", active, "error", print)
+    warnings = []
+    assert ort_backend.check_providers("cuda", active, "warn", warnings.append) == "cpu"
+    assert warnings and warnings[0].startswith("warning: provider 'cuda' was requested")
+
+
+@pytest.mark.parametrize("installed, message", [
+    (("onnxruntime", "onnxruntime-gpu"), "both onnxruntime and onnxruntime-gpu are installed"),
+    ((), r"ONNX Runtime is not installed; install exactly one: pip install '\.\[onnxruntime\]'"),
+])
+def test_install_problems_stop_the_plan(installed, message, monkeypatch, tmp_path, capsys):
+    from bench.cli import main
+
+    assert ort_backend.installed_distributions() == ["onnxruntime"]  # this environment's truth
+    monkeypatch.setattr(ort_backend, "installed_distributions", lambda: list(installed))
+    suite = load_suite("tiny", {"backends": "onnxruntime"})
+    with pytest.raises(ort_backend.InstallError, match=message):
+        ort_backend.resolve(suite)
+    # on the command line: one line and the configuration exit code, before anything loads
+    assert main(["run", "--suite", "tiny", "--backends", "pytorch,onnxruntime", "--dry-run",
+                 "--data-dir", str(tmp_path)]) == 2
+    assert "bench: error: onnxruntime backend:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_dtypes_onnx_cannot_run_on_the_cpu_are_config_errors(dtype):
+    with pytest.raises(ConfigError, match=f"dtype: '{dtype}'"):
+        ort_backend.resolve(load_suite("tiny", {"dtype": dtype, "device": "cpu"}))
+
+
+def test_export_key_names_what_changes_the_export():
+    from dataclasses import replace
+
+    from bench import export
+    from bench.models import MODELS
+
+    spec = MODELS["tiny-sdxl"]
+    base = export.key_fields(spec, "float32")
+    assert export.export_key(base) == export.export_key(export.key_fields(spec, "float32"))
+    changed = [
+        export.key_fields(spec, "float16"),
+        export.key_fields(replace(spec, lora=replace(spec.lora, scale=0.5)), "float32"),
+        dict(base, opset=export.OPSET + 1),
+        dict(base, libraries=dict(base["libraries"], diffusers="0.0")),
+    ]
+    assert len({export.export_key(base)} | {export.export_key(f) for f in changed}) == 1 + len(changed)
+
+
+def test_psnr_and_max_diff_against_the_closed_form():
+    a = np.zeros((64, 64, 3), np.uint8)
+    b = a.copy()
+    b[5, 7, 1] = 255  # one value off by the full range: MSE = 255^2 / 12288
+    assert parity.psnr_db(a, b) == pytest.approx(10 * np.log10(64 * 64 * 3))
+    assert parity.max_abs_diff(a, b) == 1.0
+    b[5, 7, 1] = 1
+    assert parity.max_abs_diff(a, b) == pytest.approx(ONE_LEVEL)
+    assert parity.psnr_db(a, a) == parity.PSNR_CAP_DB and parity.max_abs_diff(a, a) == 0.0
+
+
+def test_twin_prefers_the_same_run_and_needs_every_field_to_match():
+    row = {"model": "m", "hub_id": "h", "revision": None, "lora": None, "lora_scale": np.nan,
+           "scheduler": "ddim", "prompt_id": "p", "prompt": "x", "negative_prompt": "", "seed": 0,
+           "steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64, "status": "ok", "dtype": "float32"}
+    frame = pd.DataFrame([
+        dict(row, cell_id="ort", backend="onnxruntime", run_id="r2", image_path="o.png", created_at=2),
+        dict(row, cell_id="old", backend="pytorch", run_id="r1", image_path="old.png", created_at=1),
+        dict(row, cell_id="new", backend="pytorch", run_id="r2", image_path="same-run.png", created_at=0),
+        dict(row, cell_id="bad", backend="pytorch", run_id="r3", image_path="bad.png", created_at=3,
+             status="failed"),
+        dict(row, cell_id="seed", backend="pytorch", run_id="r3", image_path="seed.png", created_at=3, seed=1),
+    ])
+    pairs = parity.twins(frame, {"ort"})
+    assert pairs.to_dict("records") == [{"cell_id": "ort", "ort_image": "o.png", "torch_image": "same-run.png"}]
+    assert parity.twins(frame[frame["cell_id"] != "new"], {"ort"})["torch_image"].tolist() == ["old.png"]
+    assert parity.twins(frame, {"new"}).empty  # PyTorch cells are not compared with themselves
+
+
+def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path):
+    """Real SD checkpoints ship a PyTorch safety checker, and optimum has no ORT one: the backend
+    hands the model's own to the ORT pipeline, so ORT images are blanked where PyTorch's are."""
+    from dataclasses import replace
+
+    from diffusers.pipelines.stable_diffusion.safety_checker import (
+        StableDiffusionSafetyChecker,
+    )
+    from optimum.onnxruntime import ORTStableDiffusionPipeline
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    from bench.backends.base import Request
+    from bench.backends.diffusion import run_pipeline
+    from bench.models import MODELS
+
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
+    checker = StableDiffusionSafetyChecker(CLIPConfig(
+        text_config=small, vision_config=dict(small, image_size=32, patch_size=16), projection_dim=32))
+    checker.concept_embeds_weights.data.fill_(-1.0)  # a threshold that every image crosses
+    checker.save_pretrained(tmp_path / "safety_checker")
+    (tmp_path / "model_index.json").write_text(json.dumps(
+        {"_class_name": "StableDiffusionPipeline", "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]}))
+    backend = ort_backend.OrtBackend(replace(MODELS["sd15"], hub_id=str(tmp_path)), load_suite("tiny"))
+    backend.device = "cpu"
+    parts = backend._torch_parts()
+    assert isinstance(parts["safety_checker"], StableDiffusionSafetyChecker)
+
+    pipe = ORTStableDiffusionPipeline.from_pretrained(
+        next(cache_dir("onnx").glob("tiny-sd-float32-*")), export=False,
+        feature_extractor=CLIPImageProcessor(size=32, crop_size=32), **parts)
+    result = run_pipeline(pipe, Request("a red cube", "", (0,), 2, 7.5, 64, 64), "cpu")
+    assert [g.status for g in result.images] == ["nsfw"]
+
+
+def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch):
+    """No lock: each exporter writes its own temporary folder; the first rename wins."""
+    from dataclasses import replace
+
+    from bench import export
+    from bench.models import MODELS
+
+    spec = replace(MODELS["tiny-sd"], key="race")
+    final = cache_dir("onnx") / f"race-float32-{export.export_key(export.key_fields(spec, 'float32'))}"
+    dead = cache_dir("onnx") / f".tmp-{final.name}-999999999-00000000"  # a killed exporter's
+    dead.mkdir()
+
+    def export_while_another_process_wins(pipe, out, **kwargs):
+        assert not dead.exists()  # orphans are cleared before a new export starts
+        Path(out).mkdir()
+        (Path(out) / "model.onnx").write_text("ours")
+        final.mkdir()
+        (final / export.MANIFEST).write_text("{}")  # theirs, published first
+
+    monkeypatch.setattr("optimum.exporters.onnx.onnx_export_from_model", export_while_another_process_wins)
+    logged = []
+    made = export.ensure(spec, "float32", "cpu", build=lambda: object(), log=logged.append)
+    assert made.path == final and made.export_s > 0
+    assert not (final / "model.onnx").exists()  # the winner's folder, untouched
+    assert not list(cache_dir("onnx").glob(".tmp-race-*"))
+    assert any("another process published the same export first" in line for line in logged)
+    # and a later call is a plain cache hit
+    assert export.ensure(spec, "float32", "cpu", build=pytest.fail).export_s == 0.0
+    shutil.rmtree(final)
