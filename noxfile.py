@@ -40,7 +40,6 @@ def ml_env(session: nox.Session) -> Path:
         session.log(f"building the shared ML environment in {ML_ENV} (extras: {extras})")
         shutil.rmtree(ML_ENV, ignore_errors=True)
         session.run(sys.executable, "-m", "venv", str(ML_ENV), external=True)
-        session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
         session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(CONSTRAINTS),
                     "-e", f".[{extras}]", external=True)
         stamp_file.write_text(stamp)

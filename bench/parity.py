@@ -25,9 +25,8 @@ MAX_DIFF_METRIC = "max_abs_diff_vs_pytorch"
 # difference in a 1024x1024 image, so: PSNR is clipped to 100 dB, and 100 reads "identical or
 # practically so" (max_abs_diff_vs_pytorch = 0 says exactly identical).
 PSNR_CAP_DB = 100.0
-# What defines the image apart from backend, device and dtype (bench.plan.Cell). The
-# generations table has no `vae` column; one suite gives both backends the same VAE.
-TWIN_FIELDS = ("model", "hub_id", "revision", "lora", "lora_scale", "scheduler", "prompt_id", "prompt",
+# What defines the image apart from backend, device and dtype (bench.plan.Cell).
+TWIN_FIELDS = ("model", "hub_id", "revision", "lora", "lora_scale", "vae", "scheduler", "prompt_id", "prompt",
                "negative_prompt", "seed", "steps", "guidance_scale", "width", "height")
 
 

@@ -27,6 +27,8 @@ class Cell:
     vae: str | None
     backend: str
     device: str  # resolved: cpu or cuda
+    # ONNX Runtime's requested provider: TensorRT and CUDA cells share a device, not an image.
+    provider_requested: str
     dtype: str  # resolved: float32, float16 ...
     scheduler: str | None  # None for the gan family
     prompt_id: str
@@ -65,6 +67,7 @@ def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[
         spec: ModelSpec = suite.model_spec(model)
         for backend in suite.backends:
             device, dtype = resolved[backend]
+            requested = suite.provider if backend == "onnxruntime" and suite.provider != "auto" else device
             if not supports(backend, spec.family):
                 notes.append(f"{model}: the {spec.family} family has no {backend} backend; skipped")
                 continue
@@ -79,6 +82,7 @@ def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[
                             lora=spec.lora.hub_id if spec.lora else None,
                             lora_scale=spec.lora.scale if spec.lora else None,
                             vae=spec.vae, backend=backend, device=device, dtype=dtype,
+                            provider_requested=requested,
                             scheduler=scheduler, prompt_id=prompt.id, prompt=prompt.text,
                             negative_prompt=negative, steps=spec.steps,
                             guidance_scale=float(spec.guidance_scale), width=spec.width,

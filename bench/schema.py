@@ -26,6 +26,7 @@ GENERATIONS = pa.schema(
         ("revision", pa.string()),
         ("lora", pa.string()),
         ("lora_scale", pa.float64()),
+        ("vae", pa.string()),  # hub id of a replacement VAE, if any
         ("backend", pa.string()),  # pytorch, onnxruntime
         ("provider", pa.string()),  # what really ran: cuda, cpu, tensorrt
         ("dtype", pa.string()),

@@ -82,7 +82,7 @@ def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
         "run_id": run_id, "cell_id": cell.cell_id, "prompt_id": cell.prompt_id, "prompt": cell.prompt,
         "negative_prompt": cell.negative_prompt, "model": cell.model, "family": cell.family,
         "hub_id": cell.hub_id, "revision": (load.revision if load else None) or cell.revision,
-        "lora": cell.lora, "lora_scale": cell.lora_scale, "backend": cell.backend,
+        "lora": cell.lora, "lora_scale": cell.lora_scale, "vae": cell.vae, "backend": cell.backend,
         "provider": load.provider if load else None, "dtype": load.dtype if load else cell.dtype,
         "scheduler": cell.scheduler, "steps": cell.steps, "guidance_scale": cell.guidance_scale,
         "width": cell.width, "height": cell.height, "seed": cell.seed,

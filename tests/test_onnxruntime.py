@@ -197,7 +197,7 @@ def test_psnr_and_max_diff_against_the_closed_form():
 
 
 def test_twin_prefers_the_same_run_and_needs_every_field_to_match():
-    row = {"model": "m", "hub_id": "h", "revision": None, "lora": None, "lora_scale": np.nan,
+    row = {"model": "m", "hub_id": "h", "revision": None, "lora": None, "lora_scale": np.nan, "vae": None,
            "scheduler": "ddim", "prompt_id": "p", "prompt": "x", "negative_prompt": "", "seed": 0,
            "steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64, "status": "ok", "dtype": "float32"}
     frame = pd.DataFrame([
