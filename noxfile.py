@@ -40,8 +40,18 @@ def ml_env(session: nox.Session) -> Path:
         session.log(f"building the shared ML environment in {ML_ENV} (extras: {extras})")
         shutil.rmtree(ML_ENV, ignore_errors=True)
         session.run(sys.executable, "-m", "venv", str(ML_ENV), external=True)
-        session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-c", str(CONSTRAINTS),
-                    "-e", f".[{extras}]", external=True)
+        session.run(
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-c",
+            str(CONSTRAINTS),
+            "-e",
+            f".[{extras}]",
+            external=True,
+        )
         stamp_file.write_text(stamp)
     return bin_dir
 
@@ -51,8 +61,7 @@ def demo(session: nox.Session) -> None:
     """Offline demo: build tiny models, run the tiny suite on both backends, build the site."""
     bin_dir = ml_env(session)
     session.run(str(bin_dir / "bench"), "run", "--suite", "tiny", *session.posargs, external=True)
-    session.run(str(bin_dir / "mkdocs"), "build", "--strict", external=True,
-                env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run(str(bin_dir / "mkdocs"), "build", "--strict", external=True, env={"NO_MKDOCS_2_WARNING": "1"})
     session.log("report built in public/; browse it with: .nox/_ml/bin/mkdocs serve")
 
 
@@ -90,6 +99,8 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Static checks: ruff on the code."""
-    session.install("ruff")
-    session.run("ruff", "check", "bench", "tests", "scripts", "noxfile.py")
+    """Static checks: ruff lint and format check (settings in pyproject.toml)."""
+    session.install("-c", str(CONSTRAINTS), "ruff")
+    paths = ["bench", "tests", "scripts", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)

@@ -33,8 +33,11 @@ def template_texts(name: str) -> list[str]:
         SIMPLE_IMAGENET_TEMPLATES,
     )
 
-    sets = {"openai": OPENAI_IMAGENET_TEMPLATES, "simple": SIMPLE_IMAGENET_TEMPLATES,
-            "photo": (lambda c: f"a photo of a {c}.",)}
+    sets = {
+        "openai": OPENAI_IMAGENET_TEMPLATES,
+        "simple": SIMPLE_IMAGENET_TEMPLATES,
+        "photo": (lambda c: f"a photo of a {c}.",),
+    }
     return [template("{}") for template in sets[name]]
 
 
@@ -75,8 +78,14 @@ class ClassMap:
     (bench.metrics) is loaded the way the scorer loads it.
     """
 
-    def __init__(self, clip: str = "clip_vit_b_32", templates: str | list[str] = "openai",
-                 device: str = "cpu", model=None, tokenizer=None):
+    def __init__(
+        self,
+        clip: str = "clip_vit_b_32",
+        templates: str | list[str] = "openai",
+        device: str = "cpu",
+        model=None,
+        tokenizer=None,
+    ):
         import open_clip
 
         options = METRICS[clip].options

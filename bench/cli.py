@@ -45,19 +45,39 @@ def _quiet_libraries() -> None:
 
 
 def _progress(console):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    return Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
 def _suite_overrides(args) -> dict:
     return {
-        "models": args.models, "schedulers": args.schedulers, "backends": args.backends,
-        "seeds": args.seeds, "steps": args.steps, "metrics": args.metrics,
-        "batch_size": args.batch_size, "device": args.device, "dtype": args.dtype,
-        "provider": args.provider, "provider_fallback": args.provider_fallback,
+        "models": args.models,
+        "schedulers": args.schedulers,
+        "backends": args.backends,
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "metrics": args.metrics,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "provider": args.provider,
+        "provider_fallback": args.provider_fallback,
     }
 
 
@@ -71,15 +91,20 @@ def cmd_run(args) -> int:
         cells, todo, notes = sweep.plan(suite, args.data_dir)
         for note in notes:
             err.print(f"note: {note}")
-        err.print(f"suite {suite.name}: {len(cells)} cells, {len(todo)} to do, "
-                  f"{len(cells) - len(todo)} already done")
+        err.print(f"suite {suite.name}: {len(cells)} cells, {len(todo)} to do, {len(cells) - len(todo)} already done")
         return 0
     _quiet_libraries()
     progress = _progress(err)
     try:
         with progress:
-            report = sweep.run(suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed,
-                               progress=progress, log=progress.console.print)
+            report = sweep.run(
+                suite,
+                args.data_dir,
+                args.images_dir,
+                retry_failed=not args.no_retry_failed,
+                progress=progress,
+                log=progress.console.print,
+            )
     except sweep.WeightsMissing as e:
         from rich.markup import escape
 
@@ -88,9 +113,11 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command to resume.")
         return EXIT_INTERRUPTED
-    err.print(f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
-              f"{report.skipped_done} already done, {report.scored} scores written "
-              f"-> {args.data_dir}/, {args.images_dir}/")
+    err.print(
+        f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
+        f"{report.skipped_done} already done, {report.scored} scores written "
+        f"-> {args.data_dir}/, {args.images_dir}/"
+    )
     from bench.summary import print_summary
 
     print_summary(args.data_dir, suite.metrics[0], _console())
@@ -103,8 +130,9 @@ def cmd_score(args) -> int:
     _quiet_libraries()
     err = _console(stderr=True)
     with _progress(err) as progress:
-        n = scoring.score(args.data_dir, args.images_dir, args.metrics.split(","), rescore=args.rescore,
-                          progress=progress)
+        n = scoring.score(
+            args.data_dir, args.images_dir, args.metrics.split(","), rescore=args.rescore, progress=progress
+        )
     err.print(f"{n} scores written to {args.data_dir}/scores/")
     return 0
 
@@ -122,8 +150,15 @@ def cmd_list(args) -> int:
     if what in ("models", "all"):
         t = Table("key", "family", "hub id", "size", "steps", "cfg", "notes", title="models")
         for m in MODELS.values():
-            notes = ", ".join(x for x in [f"LoRA {m.lora.hub_id}" if m.lora else "", "tiny" if m.tiny else "",
-                                          "needs HF_TOKEN" if m.gated else ""] if x)
+            notes = ", ".join(
+                x
+                for x in [
+                    f"LoRA {m.lora.hub_id}" if m.lora else "",
+                    "tiny" if m.tiny else "",
+                    "needs HF_TOKEN" if m.gated else "",
+                ]
+                if x
+            )
             t.add_row(m.key, m.family, m.hub_id, f"{m.width}x{m.height}", str(m.steps), str(m.guidance_scale), notes)
         console.print(t)
     if what in ("schedulers", "all"):
@@ -198,9 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench",
         description="Benchmark text-to-image models x schedulers x backends: images, CLIP scores, "
-                    "timings, saved to Parquet under data/ and PNG under images/.",
+        "timings, saved to Parquet under data/ and PNG under images/.",
         epilog="Start offline with `bench run --suite tiny`; see `bench list` for models, schedulers, "
-               "suites and metrics.",
+        "suites and metrics.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -208,8 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", type=Path, default=Path("data"), help="Parquet tables (default: data)")
         p.add_argument("--images-dir", type=Path, default=Path("images"), help="PNG images (default: images)")
 
-    run = sub.add_parser("run", help="run a suite (resumes: cells already done are skipped)",
-                         description="Generate, time and score every cell of a suite not yet done.")
+    run = sub.add_parser(
+        "run",
+        help="run a suite (resumes: cells already done are skipped)",
+        description="Generate, time and score every cell of a suite not yet done.",
+    )
     run.add_argument("--suite", default="tiny", help="shipped suite name (bench list suites) or a .toml path")
     run.add_argument("--models", help="comma-separated model keys, replacing the suite's")
     run.add_argument("--schedulers", help="comma-separated scheduler names, replacing the suite's")
@@ -237,16 +275,23 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("what", nargs="?", default="all", choices=["all", "models", "schedulers", "suites", "metrics"])
     lst.set_defaults(func=cmd_list)
 
-    fetch = sub.add_parser("fetch", help="download every weight a suite needs (then run with HF_HUB_OFFLINE=1)",
-                           description="Download the weights of a suite's models and CLIP metrics into the "
-                                       "Hugging Face cache (BigGAN's into the bench cache), printing sizes, "
-                                       "licences and which repos need a token.")
+    fetch = sub.add_parser(
+        "fetch",
+        help="download every weight a suite needs (then run with HF_HUB_OFFLINE=1)",
+        description="Download the weights of a suite's models and CLIP metrics into the "
+        "Hugging Face cache (BigGAN's into the bench cache), printing sizes, "
+        "licences and which repos need a token.",
+    )
     fetch.add_argument("--suite", help="shipped suite name or a .toml path: its models and metrics")
     fetch.add_argument("--models", help="comma-separated model keys (with --suite: replacing the suite's)")
-    fetch.add_argument("--metrics", help="comma-separated metrics whose CLIP to fetch (default with --models: "
-                                         "clip_vit_b_32)")
-    fetch.add_argument("--dry-run", action="store_true",
-                       help="list repos, files and sizes; download no weights (offline: what can be known)")
+    fetch.add_argument(
+        "--metrics", help="comma-separated metrics whose CLIP to fetch (default with --models: clip_vit_b_32)"
+    )
+    fetch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list repos, files and sizes; download no weights (offline: what can be known)",
+    )
     fetch.set_defaults(func=cmd_fetch)
 
     summary = sub.add_parser("summary", help="model x scheduler table: mean CLIP with 95%% interval, latency p50")

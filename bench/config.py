@@ -22,11 +22,25 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_FALLBACK = ("error", "warn")
-OVERRIDABLE = ("hub_id", "revision", "steps", "guidance_scale", "width", "height",
-               "negative_prompt", "vae", "lora_scale",
-               # gan family (bench.models.ModelSpec): class mapping, noise, pickle weights
-               "truncation", "class_top_k", "class_clip", "class_templates",
-               "weights_url", "weights_sha256", "trust_unpinned_weights")
+OVERRIDABLE = (
+    "hub_id",
+    "revision",
+    "steps",
+    "guidance_scale",
+    "width",
+    "height",
+    "negative_prompt",
+    "vae",
+    "lora_scale",
+    # gan family (bench.models.ModelSpec): class mapping, noise, pickle weights
+    "truncation",
+    "class_top_k",
+    "class_clip",
+    "class_templates",
+    "weights_url",
+    "weights_sha256",
+    "trust_unpinned_weights",
+)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -92,10 +106,16 @@ class Suite:
             _check_choice("model_overrides", key, MODELS)
             unknown = set(over) - set(OVERRIDABLE)
             if unknown:
-                raise ConfigError(f"model_overrides.{key}: unknown key {sorted(unknown)[0]!r}; "
-                                  f"allowed: {', '.join(OVERRIDABLE)}")
-            _check_settings(f"model_overrides.{key}.", over.get("steps"), over.get("guidance_scale"),
-                            over.get("width"), over.get("height"))
+                raise ConfigError(
+                    f"model_overrides.{key}: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(OVERRIDABLE)}"
+                )
+            _check_settings(
+                f"model_overrides.{key}.",
+                over.get("steps"),
+                over.get("guidance_scale"),
+                over.get("width"),
+                over.get("height"),
+            )
 
     def model_spec(self, key: str):
         """The registry entry with this suite's overrides on top (model < suite < per-model)."""
@@ -104,8 +124,12 @@ class Suite:
         if "lora_scale" in over and spec.lora is not None:
             spec = spec.with_overrides(lora=replace(spec.lora, scale=float(over.pop("lora_scale"))))
         over.pop("lora_scale", None)
-        general = {"steps": self.steps, "guidance_scale": self.guidance_scale,
-                   "width": self.width, "height": self.height}
+        general = {
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "width": self.width,
+            "height": self.height,
+        }
         return spec.with_overrides(**general).with_overrides(**over)
 
 
@@ -172,8 +196,10 @@ def _read_toml(name_or_path: str) -> tuple[dict, str]:
         text = path.read_text(encoding="utf-8")
     else:
         if name_or_path not in shipped_suites():
-            raise ConfigError(f"suite: unknown suite {name_or_path!r}; shipped: {', '.join(shipped_suites())}, "
-                              "or a path to a .toml file")
+            raise ConfigError(
+                f"suite: unknown suite {name_or_path!r}; shipped: {', '.join(shipped_suites())}, "
+                "or a path to a .toml file"
+            )
         text = resources.files("bench.suites").joinpath(f"{name_or_path}.toml").read_text(encoding="utf-8")
     try:
         return tomllib.loads(text), str(path)

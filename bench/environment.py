@@ -47,8 +47,7 @@ def _git_commit() -> str | None:
     """This project's commit: from the package's folder (editable install), else the cwd."""
     for folder in (os.path.dirname(os.path.abspath(__file__)), os.getcwd()):
         try:
-            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                 timeout=5, cwd=folder)
+            out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=folder)
         except (OSError, subprocess.SubprocessError):
             continue
         if out.returncode == 0 and out.stdout.strip():
@@ -68,7 +67,9 @@ def describe() -> dict:
         ram_gb=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         git_commit=_git_commit(),
         command=shlex.join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-        gpu_name=None, gpu_driver=None, cuda=None,
+        gpu_name=None,
+        gpu_driver=None,
+        cuda=None,
     )
     if "torch" in sys.modules:
         import torch
@@ -77,8 +78,12 @@ def describe() -> dict:
             env["gpu_name"] = torch.cuda.get_device_name(0)
             env["cuda"] = torch.version.cuda
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                     capture_output=True, text=True, timeout=10)
+                out = subprocess.run(
+                    ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                )
                 env["gpu_driver"] = out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
             except (OSError, subprocess.SubprocessError):
                 pass

@@ -78,8 +78,12 @@ def key_fields(spec: ModelSpec, dtype: str) -> dict:
     return {
         "hub_id": spec.hub_id,
         "weights": _weights_version(spec.hub_id, "model_index.json", spec.revision, spec.tiny),
-        "lora": None if lora is None else {
-            "hub_id": lora.hub_id, "weight_name": lora.weight_name, "scale": lora.scale,
+        "lora": None
+        if lora is None
+        else {
+            "hub_id": lora.hub_id,
+            "weight_name": lora.weight_name,
+            "scale": lora.scale,
             "weights": _weights_version(lora.hub_id, lora.weight_name, lora.revision, spec.tiny),
         },
         "vae": None if spec.vae is None else _weights_version(spec.vae, "config.json", None, False),
@@ -107,8 +111,9 @@ def _remove_orphans(root: Path) -> None:
             pass  # not ours to judge: a foreign name, or another user's live process
 
 
-def ensure(spec: ModelSpec, dtype: str, device: str, build: Callable[[], object],
-           log: Callable[[str], None] = print) -> Export:
+def ensure(
+    spec: ModelSpec, dtype: str, device: str, build: Callable[[], object], log: Callable[[str], None] = print
+) -> Export:
     """The export folder for `spec` in `dtype`, exporting it first if no cached one matches.
 
     `build()` returns the diffusers pipeline to trace (on `device`, in `dtype`, LoRA fused);
@@ -134,8 +139,9 @@ def ensure(spec: ModelSpec, dtype: str, device: str, build: Callable[[], object]
             warnings.simplefilter("ignore")
             # Validation would run every graph once more against PyTorch; the parity metrics of
             # each sweep compare whole images instead.
-            onnx_export_from_model(pipe, tmp, opset=OPSET, task="text-to-image", device=device,
-                                   no_post_process=True, do_validation=False)
+            onnx_export_from_model(
+                pipe, tmp, opset=OPSET, task="text-to-image", device=device, no_post_process=True, do_validation=False
+            )
         del pipe
         gc.collect()
         export_s = time.perf_counter() - started

@@ -21,11 +21,15 @@ from pathlib import Path
 from bench.models import ModelSpec
 
 # Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
-MODEL_FILES = {"diffusers": ("config.json", "diffusion_pytorch_model.safetensors"),
-               "transformers": ("config.json", "model.safetensors")}
-OTHER_FILES = {"scheduler": ("scheduler_config.json",),
-               "tokenizer": ("merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"),
-               "feature_extractor": ("preprocessor_config.json",)}
+MODEL_FILES = {
+    "diffusers": ("config.json", "diffusion_pytorch_model.safetensors"),
+    "transformers": ("config.json", "model.safetensors"),
+}
+OTHER_FILES = {
+    "scheduler": ("scheduler_config.json",),
+    "tokenizer": ("merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"),
+    "feature_extractor": ("preprocessor_config.json",),
+}
 # Components a family's pipeline has when its model_index.json is out of reach.
 FAMILY_COMPONENTS = {
     "sd": ("feature_extractor", "safety_checker", "scheduler", "text_encoder", "tokenizer", "unet", "vae"),
@@ -83,17 +87,24 @@ def pipeline_files(components: list[str], names: set[str] | None) -> list[str]:
         if names is None:
             files += [f"{comp}/{f}" for f in MODEL_FILES.get(kind) or OTHER_FILES.get(kind, ())]
         elif kind in MODEL_FILES:
-            files += sorted(n for n in names if n.startswith(comp + "/") and (
-                n.endswith(("/config.json", ".safetensors.index.json"))
-                or (n.endswith(".safetensors") and n.rsplit("/", 1)[1].count(".") == 1)))
+            files += sorted(
+                n
+                for n in names
+                if n.startswith(comp + "/")
+                and (
+                    n.endswith(("/config.json", ".safetensors.index.json"))
+                    or (n.endswith(".safetensors") and n.rsplit("/", 1)[1].count(".") == 1)
+                )
+            )
         else:
             files += sorted(n for n in names if n.startswith(comp + "/"))
     return files
 
 
 def _components(model_index: dict) -> list[str]:
-    return sorted(k for k, v in model_index.items()
-                  if not k.startswith("_") and isinstance(v, list) and v[0] is not None)
+    return sorted(
+        k for k, v in model_index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None
+    )
 
 
 def _cached(repo: str, filename: str, revision: str | None) -> Path | None:
@@ -164,8 +175,11 @@ def _list_files(item: Item, candidates: list[list[str]]) -> None:
     listing = _hub_listing(item)
     wanted = []
     for options in candidates:
-        present = [n for n in options if (listing is not None and n in listing)
-                   or _cached(item.source, n, item.revision) is not None]
+        present = [
+            n
+            for n in options
+            if (listing is not None and n in listing) or _cached(item.source, n, item.revision) is not None
+        ]
         wanted.append((present or options)[0])
     if listing is None and any(_cached(item.source, n, item.revision) for n in wanted):
         item.listed_from = "cache"
@@ -254,8 +268,16 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
         if spec.vae:
             add(Item("vae", spec.vae, None, [spec.key], licence="see the VAE's model card"))
         if spec.lora:
-            add(Item("lora", spec.lora.hub_id, spec.lora.revision, [spec.key],
-                     licence="see the LoRA's model card", weight_name=spec.lora.weight_name))
+            add(
+                Item(
+                    "lora",
+                    spec.lora.hub_id,
+                    spec.lora.revision,
+                    [spec.key],
+                    licence="see the LoRA's model card",
+                    weight_name=spec.lora.weight_name,
+                )
+            )
     for metric in metrics:
         add_clip(metric, f"metric {metric}")
 
@@ -263,8 +285,7 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
         if item.kind == "pipeline":
             _list_pipeline(item, item.spec.family)
         elif item.kind == "vae":
-            _list_files(item, [["config.json"], ["diffusion_pytorch_model.safetensors",
-                                                 "diffusion_pytorch_model.bin"]])
+            _list_files(item, [["config.json"], ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]])
         elif item.kind == "lora":
             _list_files(item, [[item.weight_name]])
         elif item.kind == "clip":
@@ -316,8 +337,10 @@ def human_bytes(n: int | None) -> str:
 
 def render(items: list[Item], notes: list[str]) -> str:
     """The dry-run listing: per item its source, licence, token need, and files with sizes."""
-    legend = ("listed from: hub = the hub's file list now; cache = the local HF cache; "
-              "expected = what the loader reads (nothing reachable to list; sizes unknown)")
+    legend = (
+        "listed from: hub = the hub's file list now; cache = the local HF cache; "
+        "expected = what the loader reads (nothing reachable to list; sizes unknown)"
+    )
     lines = [legend, ""]
     total, unknown = 0, 0
     for item in items:
@@ -336,8 +359,10 @@ def render(items: list[Item], notes: list[str]) -> str:
                 total += f.size_bytes
     lines += [f"note: {n}" for n in notes]
     known = human_bytes(total) if total or not unknown else "sizes unknown here"
-    lines.append(f"total: {len(items)} downloads, {known}"
-                 + (f" (+ {unknown} files of unknown size)" if unknown and total else ""))
+    lines.append(
+        f"total: {len(items)} downloads, {known}"
+        + (f" (+ {unknown} files of unknown size)" if unknown and total else "")
+    )
     return "\n".join(lines)
 
 

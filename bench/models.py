@@ -73,8 +73,11 @@ class ModelSpec:
             _invalid("family", self.family, "one of " + ", ".join(FAMILIES))
         if not _is_number(self.truncation) or not 0 < self.truncation <= 1:
             _invalid("truncation", self.truncation, "a number in (0, 1]")
-        if isinstance(self.class_top_k, bool) or not isinstance(self.class_top_k, int) \
-                or not 1 <= self.class_top_k <= 1000:
+        if (
+            isinstance(self.class_top_k, bool)
+            or not isinstance(self.class_top_k, int)
+            or not 1 <= self.class_top_k <= 1000
+        ):
             _invalid("class_top_k", self.class_top_k, "an integer in 1..1000 (ImageNet has 1000 classes)")
         clip_metrics = [m for m, info in METRICS.items() if {"arch", "pretrained"} <= set(info.options)]
         if self.class_clip not in clip_metrics:
@@ -99,9 +102,13 @@ class ModelSpec:
         family's); a cell id that should tell such images apart must include them."""
         if self.family != "gan":
             return {}
-        return {"truncation": self.truncation, "class_top_k": self.class_top_k,
-                "class_clip": self.class_clip, "class_templates": self.class_templates,
-                "weights_sha256": self.weights_sha256}
+        return {
+            "truncation": self.truncation,
+            "class_top_k": self.class_top_k,
+            "class_clip": self.class_clip,
+            "class_templates": self.class_templates,
+            "weights_sha256": self.weights_sha256,
+        }
 
 
 def _is_number(value) -> bool:
@@ -126,8 +133,15 @@ BIGGAN_SHA256 = {"biggan-deep-128": "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9
 def _biggan(size: int) -> ModelSpec:
     model = f"biggan-deep-{size}"
     return ModelSpec(
-        model, "gan", model, f"BigGAN-deep {size}", width=size, height=size, steps=0,
-        guidance_scale=0.0, weights_url=BIGGAN_URL.format(model=model),
+        model,
+        "gan",
+        model,
+        f"BigGAN-deep {size}",
+        width=size,
+        height=size,
+        steps=0,
+        guidance_scale=0.0,
+        weights_url=BIGGAN_URL.format(model=model),
         weights_sha256=BIGGAN_SHA256.get(model),
         licence="apache-2.0 (DeepMind's TF Hub weights, converted by pytorch-pretrained-biggan)",
     )
@@ -204,7 +218,18 @@ MODELS: dict[str, ModelSpec] = {
         ),
         # 64 px, random weights; maps prompts with the tiny CLIP and one template, so the
         # 1000 class names embed in seconds.
-        ModelSpec("tiny-biggan", "gan", "tiny-biggan", "Tiny BigGAN (random)", width=64, height=64,
-                  steps=0, guidance_scale=0.0, class_clip="clip_tiny", class_templates="photo", tiny=True),
+        ModelSpec(
+            "tiny-biggan",
+            "gan",
+            "tiny-biggan",
+            "Tiny BigGAN (random)",
+            width=64,
+            height=64,
+            steps=0,
+            guidance_scale=0.0,
+            class_clip="clip_tiny",
+            class_templates="photo",
+            tiny=True,
+        ),
     ]
 }

@@ -26,8 +26,23 @@ MAX_DIFF_METRIC = "max_abs_diff_vs_pytorch"
 # practically so" (max_abs_diff_vs_pytorch = 0 says exactly identical).
 PSNR_CAP_DB = 100.0
 # What defines the image apart from backend, device and dtype (bench.plan.Cell).
-TWIN_FIELDS = ("model", "hub_id", "revision", "lora", "lora_scale", "vae", "scheduler", "prompt_id", "prompt",
-               "negative_prompt", "seed", "steps", "guidance_scale", "width", "height")
+TWIN_FIELDS = (
+    "model",
+    "hub_id",
+    "revision",
+    "lora",
+    "lora_scale",
+    "vae",
+    "scheduler",
+    "prompt_id",
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "steps",
+    "guidance_scale",
+    "width",
+    "height",
+)
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -60,13 +75,15 @@ def twins(generations: pd.DataFrame, cell_ids: set[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=["cell_id", "ort_image", "torch_image"])
     ort["key"], torch["key"] = _twin_key(ort), _twin_key(torch)
     pairs = ort[["cell_id", "key", "run_id", "dtype", "image_path"]].merge(
-        torch[["key", "run_id", "dtype", "image_path", "created_at"]], on="key", suffixes=("", "_torch"))
+        torch[["key", "run_id", "dtype", "image_path", "created_at"]], on="key", suffixes=("", "_torch")
+    )
     pairs["same_run"] = pairs["run_id"] == pairs["run_id_torch"]
     pairs["same_dtype"] = pairs["dtype"] == pairs["dtype_torch"]
     pairs = pairs.sort_values(["same_run", "same_dtype", "created_at"], ascending=False, kind="stable")
     best = pairs.drop_duplicates("cell_id")
     return best.rename(columns={"image_path": "ort_image", "image_path_torch": "torch_image"})[
-        ["cell_id", "ort_image", "torch_image"]].reset_index(drop=True)
+        ["cell_id", "ort_image", "torch_image"]
+    ].reset_index(drop=True)
 
 
 def _pixels(images_dir: Path, relpath: str) -> np.ndarray:
@@ -81,13 +98,15 @@ def record(data_dir: Path, images_dir: Path, cell_ids: set[str]) -> int:
     no parity scores yet; returns the number of ORT images compared."""
     scores = store.read(data_dir, "scores")
     done = set(scores.loc[scores["metric"] == PSNR_METRIC, "cell_id"]) & set(
-        scores.loc[scores["metric"] == MAX_DIFF_METRIC, "cell_id"])
+        scores.loc[scores["metric"] == MAX_DIFF_METRIC, "cell_id"]
+    )
     todo = twins(store.read(data_dir, "generations"), set(cell_ids) - done)
     rows, now = [], datetime.now(UTC)
     for pair in todo.itertuples():
         a, b = _pixels(images_dir, pair.ort_image), _pixels(images_dir, pair.torch_image)
-        rows += [{"cell_id": pair.cell_id, "metric": PSNR_METRIC, "value": psnr_db(a, b), "created_at": now},
-                 {"cell_id": pair.cell_id, "metric": MAX_DIFF_METRIC, "value": max_abs_diff(a, b),
-                  "created_at": now}]
+        rows += [
+            {"cell_id": pair.cell_id, "metric": PSNR_METRIC, "value": psnr_db(a, b), "created_at": now},
+            {"cell_id": pair.cell_id, "metric": MAX_DIFF_METRIC, "value": max_abs_diff(a, b), "created_at": now},
+        ]
     store.append(data_dir, "scores", rows)
     return len(rows) // 2

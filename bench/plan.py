@@ -77,17 +77,31 @@ def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[
                 for prompt in suite.prompts:
                     negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
                     for seed in suite.seeds:
-                        cells.append(Cell(
-                            model=model, family=spec.family, hub_id=spec.hub_id, revision=spec.revision,
-                            lora=spec.lora.hub_id if spec.lora else None,
-                            lora_scale=spec.lora.scale if spec.lora else None,
-                            vae=spec.vae, backend=backend, device=device, dtype=dtype,
-                            provider_requested=requested,
-                            scheduler=scheduler, prompt_id=prompt.id, prompt=prompt.text,
-                            negative_prompt=negative, steps=spec.steps,
-                            guidance_scale=float(spec.guidance_scale), width=spec.width,
-                            height=spec.height, seed=seed, knobs=knobs,
-                        ))
+                        cells.append(
+                            Cell(
+                                model=model,
+                                family=spec.family,
+                                hub_id=spec.hub_id,
+                                revision=spec.revision,
+                                lora=spec.lora.hub_id if spec.lora else None,
+                                lora_scale=spec.lora.scale if spec.lora else None,
+                                vae=spec.vae,
+                                backend=backend,
+                                device=device,
+                                dtype=dtype,
+                                provider_requested=requested,
+                                scheduler=scheduler,
+                                prompt_id=prompt.id,
+                                prompt=prompt.text,
+                                negative_prompt=negative,
+                                steps=spec.steps,
+                                guidance_scale=float(spec.guidance_scale),
+                                width=spec.width,
+                                height=spec.height,
+                                seed=seed,
+                                knobs=knobs,
+                            )
+                        )
     return cells, notes
 
 

@@ -8,7 +8,7 @@ scored.
 from __future__ import annotations
 
 import importlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +18,13 @@ from bench.images import safe_join
 from bench.metrics import METRICS
 
 
-def pending(generations: pd.DataFrame, scores: pd.DataFrame, metric: str, rescore: bool = False,
-            cell_ids: set[str] | None = None) -> pd.DataFrame:
+def pending(
+    generations: pd.DataFrame,
+    scores: pd.DataFrame,
+    metric: str,
+    rescore: bool = False,
+    cell_ids: set[str] | None = None,
+) -> pd.DataFrame:
     """The `ok` generations that still need `metric` (all of them with rescore)."""
     todo = generations[generations["status"] == "ok"]
     if cell_ids is not None:
@@ -36,8 +41,15 @@ def make_scorer(metric: str, **kwargs):
     return getattr(importlib.import_module(module), name)(**info.options, **kwargs)
 
 
-def score(data_dir: Path, images_dir: Path, metrics: list[str], rescore: bool = False,
-          cell_ids: set[str] | None = None, progress=None, chunk: int = 256) -> int:
+def score(
+    data_dir: Path,
+    images_dir: Path,
+    metrics: list[str],
+    rescore: bool = False,
+    cell_ids: set[str] | None = None,
+    progress=None,
+    chunk: int = 256,
+) -> int:
     """Score what is pending for each metric; returns the number of scores written.
 
     Rows are appended every `chunk` images, so an interrupted scoring pass keeps its work.
@@ -60,10 +72,15 @@ def score(data_dir: Path, images_dir: Path, metrics: list[str], rescore: bool = 
                 with Image.open(safe_join(images_dir, rel)) as im:
                     images.append(im.convert("RGB"))
             values = scorer.score(images, list(part["prompt"]))
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = [
-                {"cell_id": cid, "metric": metric, "value": float(v),
-                 "truncated_tokens": scorer.truncated_tokens(p), "created_at": now}
+                {
+                    "cell_id": cid,
+                    "metric": metric,
+                    "value": float(v),
+                    "truncated_tokens": scorer.truncated_tokens(p),
+                    "created_at": now,
+                }
                 for cid, v, p in zip(part["cell_id"], values, part["prompt"])
             ]
             store.append(data_dir, "scores", rows)

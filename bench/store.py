@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +54,7 @@ def append(data_dir: Path, table: str, rows: list[dict]) -> Path | None:
     """Append rows to a table as one new part file; returns its path (None for no rows)."""
     if not rows:
         return None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = _table_dir(data_dir, table) / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
     write_atomic(path, _to_arrow(table, rows))
     return path
@@ -89,7 +89,7 @@ def compact(data_dir: Path, table: str) -> Path | None:
     if len(parts) < 2:
         return None
     merged = pa.Table.from_pandas(read(data_dir, table), schema=TABLES[table], preserve_index=False)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = _table_dir(data_dir, table) / f"{stamp}-compact.parquet"
     write_atomic(path, merged)
     for part in parts:

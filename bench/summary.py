@@ -32,12 +32,32 @@ def print_summary(data_dir: Path, metric: str | None, console) -> bool:
         metric = scored[0] if scored else "clip_vit_b_32"
     board = stats.leaderboard(stats.with_scores(generations, scores, metric))
     table = Table(title=f"{METRICS[metric].title}, raw cosine; mean over prompts and seeds [95% interval]")
-    for col in ("model", "scheduler", "backend", "provider", "images", "failed", "CLIP mean [95% CI]", "best",
-                "latency p50 (s)", "img/s"):
+    for col in (
+        "model",
+        "scheduler",
+        "backend",
+        "provider",
+        "images",
+        "failed",
+        "CLIP mean [95% CI]",
+        "best",
+        "latency p50 (s)",
+        "img/s",
+    ):
         table.add_column(col, justify="right" if col not in ("model", "scheduler", "backend", "provider") else "left")
     for r in board.itertuples():
         interval = f"{_fmt(r.clip_mean, '.4f')} [{_fmt(r.clip_lo, '.4f')}, {_fmt(r.clip_hi, '.4f')}]"
-        table.add_row(r.model, r.scheduler or "—", r.backend, r.provider or "—", str(r.n_images), str(r.n_failed), interval,
-                      _fmt(r.clip_best, ".4f"), _fmt(r.latency_p50_s, ".3f"), _fmt(r.images_per_s, ".2f"))
+        table.add_row(
+            r.model,
+            r.scheduler or "—",
+            r.backend,
+            r.provider or "—",
+            str(r.n_images),
+            str(r.n_failed),
+            interval,
+            _fmt(r.clip_best, ".4f"),
+            _fmt(r.latency_p50_s, ".3f"),
+            _fmt(r.images_per_s, ".2f"),
+        )
     console.print(table)
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import store
@@ -79,15 +79,30 @@ def preflight(suite: Suite, todo: list[Cell]) -> None:
 
 def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
     row = {
-        "run_id": run_id, "cell_id": cell.cell_id, "prompt_id": cell.prompt_id, "prompt": cell.prompt,
-        "negative_prompt": cell.negative_prompt, "model": cell.model, "family": cell.family,
-        "hub_id": cell.hub_id, "revision": (load.revision if load else None) or cell.revision,
-        "lora": cell.lora, "lora_scale": cell.lora_scale, "vae": cell.vae, "backend": cell.backend,
-        "provider": load.provider if load else None, "dtype": load.dtype if load else cell.dtype,
-        "scheduler": cell.scheduler, "steps": cell.steps, "guidance_scale": cell.guidance_scale,
-        "width": cell.width, "height": cell.height, "seed": cell.seed,
-        "load_s": load.load_s if load else None, "export_s": load.export_s if load else None,
-        "created_at": datetime.now(timezone.utc),
+        "run_id": run_id,
+        "cell_id": cell.cell_id,
+        "prompt_id": cell.prompt_id,
+        "prompt": cell.prompt,
+        "negative_prompt": cell.negative_prompt,
+        "model": cell.model,
+        "family": cell.family,
+        "hub_id": cell.hub_id,
+        "revision": (load.revision if load else None) or cell.revision,
+        "lora": cell.lora,
+        "lora_scale": cell.lora_scale,
+        "vae": cell.vae,
+        "backend": cell.backend,
+        "provider": load.provider if load else None,
+        "dtype": load.dtype if load else cell.dtype,
+        "scheduler": cell.scheduler,
+        "steps": cell.steps,
+        "guidance_scale": cell.guidance_scale,
+        "width": cell.width,
+        "height": cell.height,
+        "seed": cell.seed,
+        "load_s": load.load_s if load else None,
+        "export_s": load.export_s if load else None,
+        "created_at": datetime.now(UTC),
     }
     row.update(values)
     return row
@@ -106,9 +121,15 @@ def _failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
 def _generate(backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
     """Generate a batch; on out-of-memory, retry in halves down to one image per call."""
     first = batch[0]
-    request = Request(prompt=first.prompt, negative_prompt=first.negative_prompt,
-                      seeds=tuple(c.seed for c in batch), steps=first.steps,
-                      guidance_scale=first.guidance_scale, width=first.width, height=first.height)
+    request = Request(
+        prompt=first.prompt,
+        negative_prompt=first.negative_prompt,
+        seeds=tuple(c.seed for c in batch),
+        steps=first.steps,
+        guidance_scale=first.guidance_scale,
+        width=first.width,
+        height=first.height,
+    )
     try:
         return [(batch, backend.generate(request))]
     except Exception as e:  # noqa: BLE001 - one failing cell must not stop the sweep
@@ -125,22 +146,35 @@ def _save_batch(run_id, cells, result: CallResult, load, warm, images_dir) -> li
         if generated.image is not None:
             path = image_relpath(cell.model, cell.backend, cell.cell_id)
             sha = save_png(generated.image, images_dir, path)
-        rows.append(_row(
-            run_id, cell, load, status=generated.status, image_path=path, image_sha256=sha,
-            batch_size=len(cells), latency_s=result.latency_s, denoise_s=result.denoise_s,
-            step_ms_p50=result.step_ms_p50, peak_mem_mb=result.peak_mem_mb,
-            mem_scope=result.mem_scope, warm=warm, **generated.extra,
-        ))
+        rows.append(
+            _row(
+                run_id,
+                cell,
+                load,
+                status=generated.status,
+                image_path=path,
+                image_sha256=sha,
+                batch_size=len(cells),
+                latency_s=result.latency_s,
+                denoise_s=result.denoise_s,
+                step_ms_p50=result.step_ms_p50,
+                peak_mem_mb=result.peak_mem_mb,
+                mem_scope=result.mem_scope,
+                warm=warm,
+                **generated.extra,
+            )
+        )
     return rows
 
 
-def run(suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = True,
-        progress=None, log=print) -> SweepReport:
+def run(
+    suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = True, progress=None, log=print
+) -> SweepReport:
     """Run every cell of `suite` not yet done, then score what this sweep made."""
     from bench.environment import describe
 
-    report = SweepReport(run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
-    started = datetime.now(timezone.utc)
+    report = SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
+    started = datetime.now(UTC)
 
     # 1. plan, minus the cells already done
     cells, todo, report.notes = plan(suite, data_dir, retry_failed)
@@ -199,8 +233,9 @@ def run(suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = 
 
         # 4. score what this sweep's cells made (and anything of theirs left unscored)
         ids = {c.cell_id for c in cells}
-        report.scored = _call("bench.scoring:score", data_dir, images_dir, suite.metrics,
-                              cell_ids=ids, progress=progress)
+        report.scored = _call(
+            "bench.scoring:score", data_dir, images_dir, suite.metrics, cell_ids=ids, progress=progress
+        )
         for step in POST_STEPS:
             _call(step, data_dir, images_dir, ids)
     except KeyboardInterrupt:
@@ -209,10 +244,21 @@ def run(suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = 
     finally:
         # 5. the run's record, written even when interrupted
         env = describe()
-        store.append(data_dir, "runs", [dict(
-            env, run_id=report.run_id, suite=suite.name, started_at=started,
-            finished_at=datetime.now(timezone.utc), images_ok=report.ok, images_failed=report.failed,
-        )])
+        store.append(
+            data_dir,
+            "runs",
+            [
+                dict(
+                    env,
+                    run_id=report.run_id,
+                    suite=suite.name,
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    images_ok=report.ok,
+                    images_failed=report.failed,
+                )
+            ],
+        )
         if not report.interrupted:
             for table in ("generations", "scores"):
                 store.compact(data_dir, table)

@@ -32,7 +32,7 @@ class StepClock:
         self.step_ends: list[float] = []
         self.started = self.finished = 0.0
 
-    def __enter__(self) -> "StepClock":
+    def __enter__(self) -> StepClock:
         _sync(self.device)
         self.started = time.perf_counter()
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from bench.paths import cache_dir
@@ -83,9 +83,17 @@ def _text_config(**extra):
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
-        bos_token_id=49406, eos_token_id=49407, pad_token_id=49407, vocab_size=49408,
-        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=5,
-        layer_norm_eps=1e-05, max_position_embeddings=77, **extra,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+        vocab_size=49408,
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        layer_norm_eps=1e-05,
+        max_position_embeddings=77,
+        **extra,
     )
 
 
@@ -93,8 +101,12 @@ def _vae():
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
         sample_size=64,
     )
 
@@ -106,17 +118,27 @@ def _build_sd(out: Path, work: Path) -> None:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
     )
     torch.manual_seed(0)
     vae = _vae()
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(_text_config())
     pipe = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=_tokenizer(work),
-        scheduler=PNDMScheduler.from_config(SD_SCHEDULER), safety_checker=None, feature_extractor=None,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=_tokenizer(work),
+        scheduler=PNDMScheduler.from_config(SD_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(out, safe_serialization=True)
@@ -132,13 +154,21 @@ def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
         # 6 size/crop ids x 8 + the pooled text embedding (projection_dim 32)
-        projection_class_embeddings_input_dim=80, cross_attention_dim=64,
+        projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64,
     )
     torch.manual_seed(0)
     vae = _vae()
@@ -148,19 +178,28 @@ def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(hidden_act="gelu", projection_dim=32))
     tokenizer = _tokenizer(work)
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
         timestep_spacing="leading",
     )
     pipe = StableDiffusionXLPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer, tokenizer_2=tokenizer, scheduler=scheduler,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        scheduler=scheduler,
     )
     pipe.save_pretrained(out, safe_serialization=True)
 
     # A random LoRA on the UNet's attention, saved the way trainers save theirs.
     torch.manual_seed(1)
-    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    )
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
     StableDiffusionXLPipeline.save_lora_weights(lora_out, unet_lora_layers=layers, safe_serialization=True)
 
@@ -197,7 +236,7 @@ def _ensure(name: str, build) -> Path:
     return final
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny_path(hub_id: str) -> Path:
     """Local folder of a tiny model (or LoRA, or CLIP), built on first use."""
     if hub_id == "tiny-sd":

@@ -19,7 +19,7 @@ from bench.models import ModelSpec
 HOW_TO_GET = (
     "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
     "repos), then run with HF_HUB_OFFLINE=1; or point the model at a local folder with "
-    "[model_overrides.<key>] hub_id = \"/path/to/folder\" in a suite file."
+    '[model_overrides.<key>] hub_id = "/path/to/folder" in a suite file.'
 )
 
 
@@ -68,7 +68,7 @@ def hub_file(hub_id: str, filename: str, revision: str | None, tiny: bool = Fals
 
     try:  # the cache first: no network call when the file is already here
         return Path(hf_hub_download(hub_id, filename, revision=revision, local_files_only=True))
-    except Exception:
+    except Exception:  # noqa: BLE001 - not cached, whatever the reason: try the hub below
         if offline():
             raise NotCached(f"{filename} is not in the HF cache and HF_HUB_OFFLINE=1") from None
         if not hub_reachable():
@@ -95,7 +95,7 @@ def missing(specs: list[ModelSpec]) -> list[str]:
                 hub_file(spec.vae, "config.json", None)
             if spec.lora:
                 hub_file(spec.lora.hub_id, spec.lora.weight_name, spec.lora.revision, spec.tiny)
-        except Exception as e:  # any failure to reach a file means the same thing to the user
+        except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             problems.append(f"{spec.key} ({spec.hub_id}): {reason[:200]}")
     return problems

@@ -43,19 +43,37 @@ def build_full_size_sd(folder: Path, scratch: Path) -> None:
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.x
     vae = AutoencoderKL(
-        block_out_channels=[128, 256, 512, 512], down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4, latent_channels=4, layers_per_block=2, sample_size=512,
+        block_out_channels=[128, 256, 512, 512],
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
-        max_position_embeddings=77, vocab_size=49408, bos_token_id=49406, eos_token_id=49407,
-        pad_token_id=49407, hidden_act="quick_gelu",
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            max_position_embeddings=77,
+            vocab_size=49408,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+            hidden_act="quick_gelu",
+        )
+    )
     vocab, merges = write_clip_tokenizer_files(scratch)
     tokenizer = CLIPTokenizer(str(vocab), str(merges), pad_token="<|endoftext|>", model_max_length=77)
     pipe = StableDiffusionPipeline(
-        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-        scheduler=PNDMScheduler.from_config(SD_SCHEDULER), safety_checker=None, feature_extractor=None,
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=PNDMScheduler.from_config(SD_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
@@ -84,8 +102,10 @@ def machine() -> str:
     from bench.environment import describe
 
     env = describe()  # after importing torch, so that it names the GPU
-    return (f"{env['cpu']} ({env['cpu_count']} CPUs), {env['gpu_name'] or 'no GPU'}; torch {env['torch']} "
-            f"({torch.get_num_threads()} threads), {env['onnxruntime']}")
+    return (
+        f"{env['cpu']} ({env['cpu_count']} CPUs), {env['gpu_name'] or 'no GPU'}; torch {env['torch']} "
+        f"({torch.get_num_threads()} threads), {env['onnxruntime']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,9 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     model, overrides = args.model, {}
     if args.full_size:
         model, overrides = "sd15", {"sd15": {"hub_id": str(full_size_folder())}}
-    suite = Suite(name="bench-backends", prompts=[Prompt("p", PROMPT)], models=[model],
-                  schedulers=[args.scheduler], backends=["pytorch", "onnxruntime"],
-                  provider=args.provider, model_overrides=overrides)
+    suite = Suite(
+        name="bench-backends",
+        prompts=[Prompt("p", PROMPT)],
+        models=[model],
+        schedulers=[args.scheduler],
+        backends=["pytorch", "onnxruntime"],
+        provider=args.provider,
+        model_overrides=overrides,
+    )
     spec = suite.model_spec(model)
     backends, loads = {}, {}
     for name in suite.backends:
@@ -127,13 +153,19 @@ def main(argv: list[str] | None = None) -> int:
         backends[name].set_scheduler(args.scheduler)
 
     print(machine())
-    print(f"model {model}{' (random weights, SD 1.5 size)' if args.full_size else ''}, {args.scheduler}, "
-          f"{args.steps} steps, guidance 7.5, batch 1; {args.warmup} warm-up + {args.calls} timed calls each")
+    print(
+        f"model {model}{' (random weights, SD 1.5 size)' if args.full_size else ''}, {args.scheduler}, "
+        f"{args.steps} steps, guidance 7.5, batch 1; {args.warmup} warm-up + {args.calls} timed calls each"
+    )
     for name, load in loads.items():
-        print(f"  {name:<12} provider {load.provider}, {load.dtype}, load {load.load_s:.1f} s, "
-              f"export {load.export_s:.1f} s")
-    header = (f"{'size':>6} {'pytorch p50 ms':>15} {'ort p50 ms':>11} {'pytorch/ort':>12} "
-              f"{'step p50 ms (pt/ort)':>21} {'max |diff|':>11}")
+        print(
+            f"  {name:<12} provider {load.provider}, {load.dtype}, load {load.load_s:.1f} s, "
+            f"export {load.export_s:.1f} s"
+        )
+    header = (
+        f"{'size':>6} {'pytorch p50 ms':>15} {'ort p50 ms':>11} {'pytorch/ort':>12} "
+        f"{'step p50 ms (pt/ort)':>21} {'max |diff|':>11}"
+    )
     print(header + "\n" + "-" * len(header))
     for size in [int(s) for s in args.sizes.split(",")]:
         latency = {name: [] for name in backends}
@@ -155,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             diff = "nan image"
         else:
             diff = f"{np.abs(pixels['pytorch'] - pixels['onnxruntime']).max() / 255:.4f}"
-        print(f"{size:>6} {pt:>15.1f} {ort:>11.1f} {pt / ort:>11.2f}x {step_pt:>10.1f} / {step_ort:<8.1f} "
-              f"{diff:>11}")
+        print(f"{size:>6} {pt:>15.1f} {ort:>11.1f} {pt / ort:>11.2f}x {step_pt:>10.1f} / {step_ort:<8.1f} {diff:>11}")
     for backend in backends.values():
         backend.close()
     return 0

@@ -26,9 +26,10 @@ SEEDS = [0, 1, 2, 3]
 
 def suite_toml(size: int, steps: int) -> str:
     prompts = "".join(f'[[prompts]]\nid = "p{i}"\ntext = "{p}"\n' for i, p in enumerate(PROMPTS))
-    return (f'name = "harness"\nmodels = ["tiny-sd"]\nschedulers = {SCHEDULERS!r}\nseeds = "0-3"\n'
-            f'batch_size = 4\nsteps = {steps}\nwidth = {size}\nheight = {size}\nmetrics = ["clip_tiny"]\n'
-            + prompts).replace("'", '"')
+    return (
+        f'name = "harness"\nmodels = ["tiny-sd"]\nschedulers = {SCHEDULERS!r}\nseeds = "0-3"\n'
+        f'batch_size = 4\nsteps = {steps}\nwidth = {size}\nheight = {size}\nmetrics = ["clip_tiny"]\n' + prompts
+    ).replace("'", '"')
 
 
 def run_harness(suite_path: Path, out: Path) -> tuple[float, int]:
@@ -60,8 +61,14 @@ def run_bare(size: int, steps: int, out: Path) -> tuple[float, int]:
         for i, prompt in enumerate(PROMPTS):
             generators = [torch.Generator("cpu").manual_seed(s) for s in SEEDS]
             with torch.inference_mode():
-                images = pipe(prompt=[prompt] * len(SEEDS), num_inference_steps=steps, guidance_scale=7.5,
-                              width=size, height=size, generator=generators).images
+                images = pipe(
+                    prompt=[prompt] * len(SEEDS),
+                    num_inference_steps=steps,
+                    guidance_scale=7.5,
+                    width=size,
+                    height=size,
+                    generator=generators,
+                ).images
             for seed, image in zip(SEEDS, images):
                 image.save(out / f"{name}-{i}-{seed}.png")
                 n += 1
@@ -100,8 +107,10 @@ def main() -> None:
             harness_ips.append(n / seconds)
         same = digests(tmp / "bare0") == digests(tmp / "harness0" / "images")
     h, b = statistics.median(harness_ips), statistics.median(bare_ips)
-    print(f"tiny SD {args.size}px, {args.steps} steps, {len(SCHEDULERS)} schedulers x {len(PROMPTS)} prompts x "
-          f"{len(SEEDS)} seeds (batch 4), CPU, {args.repeats} alternating repeats, load included")
+    print(
+        f"tiny SD {args.size}px, {args.steps} steps, {len(SCHEDULERS)} schedulers x {len(PROMPTS)} prompts x "
+        f"{len(SEEDS)} seeds (batch 4), CPU, {args.repeats} alternating repeats, load included"
+    )
     print(f"  bare diffusers loop : {b:6.2f} images/s  (runs: {', '.join(f'{x:.2f}' for x in bare_ips)})")
     print(f"  bench harness       : {h:6.2f} images/s  (runs: {', '.join(f'{x:.2f}' for x in harness_ips)})")
     print(f"  harness / bare      : {h / b:6.1%}   (target >= 95%)")

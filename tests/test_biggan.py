@@ -36,15 +36,23 @@ PROMPTS = [("lighthouse", "A lighthouse on a rocky coast at dusk, oil painting")
 
 
 def request(*seeds: int) -> Request:
-    return Request(prompt="a photo of a goldfish.", negative_prompt="", seeds=seeds, steps=0,
-                   guidance_scale=0.0, width=64, height=64)
+    return Request(
+        prompt="a photo of a goldfish.",
+        negative_prompt="",
+        seeds=seeds,
+        steps=0,
+        guidance_scale=0.0,
+        width=64,
+        height=64,
+    )
 
 
 def suite_file(folder: Path, model: str, seeds: str = "0-1") -> str:
     prompts = "".join(f'[[prompts]]\nid = "{i}"\ntext = "{t}"\n' for i, t in PROMPTS)
     path = folder / "suite.toml"
-    path.write_text(f'models = ["{model}"]\nseeds = "{seeds}"\nmetrics = ["clip_tiny"]\n'
-                    f'batch_size = 2\n{prompts}', encoding="utf-8")
+    path.write_text(
+        f'models = ["{model}"]\nseeds = "{seeds}"\nmetrics = ["clip_tiny"]\nbatch_size = 2\n{prompts}', encoding="utf-8"
+    )
     return str(path)
 
 
@@ -57,8 +65,19 @@ def register(monkeypatch):
     """Adds a gan registry entry whose weights are a local folder (as a user's override would be)."""
 
     def add(folder: Path, **fields) -> ModelSpec:
-        spec = ModelSpec("test-gan", "gan", str(folder), "test", width=64, height=64, steps=0,
-                         guidance_scale=0.0, class_clip="clip_tiny", class_templates="photo", **fields)
+        spec = ModelSpec(
+            "test-gan",
+            "gan",
+            str(folder),
+            "test",
+            width=64,
+            height=64,
+            steps=0,
+            guidance_scale=0.0,
+            class_clip="clip_tiny",
+            class_templates="photo",
+            **fields,
+        )
         monkeypatch.setitem(MODELS, "test-gan", spec)
         return spec
 
@@ -124,8 +143,7 @@ def test_same_seed_same_pixels_other_seed_other_pixels(backend):
     assert not np.array_equal(a[0], a[1])
     alone = np.asarray(backend.generate(request(1)).images[0].image)
     assert np.abs(alone.astype(int) - a[1].astype(int)).max() <= 1  # batch-mates do not matter
-    assert first.images[0].extra == {"class_label": "goldfish (#1)",
-                                     "class_similarity": pytest.approx(1.0, abs=1e-5)}
+    assert first.images[0].extra == {"class_label": "goldfish (#1)", "class_similarity": pytest.approx(1.0, abs=1e-5)}
     assert first.latency_s > 0 and first.step_ms_p50 is None  # no denoising loop to time
 
 
@@ -142,10 +160,15 @@ def test_truncation_changes_the_image(backend):
 # --- prompt -> class ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prompt, label", [("a photo of a goldfish.", "goldfish (#1)"),
-                                           ("a photo of a tabby cat.", "tabby cat (#281)"),
-                                           # two classes share the name: the lower index, every time
-                                           ("a photo of a sunglasses.", "sunglasses (#836)")])
+@pytest.mark.parametrize(
+    "prompt, label",
+    [
+        ("a photo of a goldfish.", "goldfish (#1)"),
+        ("a photo of a tabby cat.", "tabby cat (#281)"),
+        # two classes share the name: the lower index, every time
+        ("a photo of a sunglasses.", "sunglasses (#836)"),
+    ],
+)
 def test_a_templated_class_name_maps_to_its_class(classmap, prompt, label):
     choice = classmap.choose(prompt)
     assert choice.label == label and choice.similarity == pytest.approx(1.0, abs=1e-5)
@@ -215,8 +238,9 @@ def test_a_nan_model_is_recorded_as_nan_and_never_scored(tmp_path, tiny_copy, re
     state["generator.bn.weight"][:] = float("nan")
     torch.save(state, tiny_copy / "pytorch_model.bin")
     register(tiny_copy, weights_sha256=sha256(tiny_copy / "pytorch_model.bin"))
-    report = sweep.run(load_suite(suite_file(tmp_path, "test-gan")), tmp_path / "data", tmp_path / "images",
-                       log=lambda *_: None)
+    report = sweep.run(
+        load_suite(suite_file(tmp_path, "test-gan")), tmp_path / "data", tmp_path / "images", log=lambda *_: None
+    )
     gens = store.read(tmp_path / "data", "generations")
     assert report.other == 4 and set(gens["status"]) == {"nan"}
     assert gens["image_path"].isna().all() and gens["class_label"].notna().all()
@@ -256,8 +280,17 @@ def test_an_unpinned_pickle_is_refused_unless_trusted_explicitly(tiny_copy, regi
 def test_package_weights_download_from_the_url_then_verify(tiny_copy, monkeypatch):
     url = tiny_copy.as_uri() + "/{name}"  # file:// stands in for the package's S3 URL
     digest = sha256(tiny_copy / "pytorch_model.bin")
-    spec = ModelSpec("test-gan", "gan", "biggan-test", "test", width=64, height=64, weights_url=url,
-                     weights_sha256=digest, class_clip="clip_tiny")
+    spec = ModelSpec(
+        "test-gan",
+        "gan",
+        "biggan-test",
+        "test",
+        width=64,
+        height=64,
+        weights_url=url,
+        weights_sha256=digest,
+        class_clip="clip_tiny",
+    )
     with pytest.raises(WeightsError, match="bench fetch"):
         check_weights(spec)  # the tests run with HF_HUB_OFFLINE=1: nothing is downloaded
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -278,8 +311,16 @@ def test_weights_from_a_hub_repo_come_through_the_hf_cache(tiny_copy, tmp_path, 
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    spec = ModelSpec("test-gan", "gan", "someone/biggan-copy", "test", width=64, height=64,
-                     weights_sha256=sha256(tiny_copy / "pytorch_model.bin"), class_clip="clip_tiny")
+    spec = ModelSpec(
+        "test-gan",
+        "gan",
+        "someone/biggan-copy",
+        "test",
+        width=64,
+        height=64,
+        weights_sha256=sha256(tiny_copy / "pytorch_model.bin"),
+        class_clip="clip_tiny",
+    )
     folder, _ = weights_folder(spec)
     assert folder == repo / "snapshots" / commit
 

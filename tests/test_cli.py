@@ -45,8 +45,27 @@ def test_list_shows_registries(capsys):
 
 
 def test_dry_run_counts_cells_without_loading(tmp_path, capsys):
-    assert main(["run", "--suite", "tiny", "--models", "tiny-sd", "--schedulers", "ddim", "--backends", "pytorch",
-                 "--seeds", "0-2", "--dry-run", "--data-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--suite",
+                "tiny",
+                "--models",
+                "tiny-sd",
+                "--schedulers",
+                "ddim",
+                "--backends",
+                "pytorch",
+                "--seeds",
+                "0-2",
+                "--dry-run",
+                "--data-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert "6 cells, 6 to do" in capsys.readouterr().err
 
 

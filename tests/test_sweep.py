@@ -20,8 +20,9 @@ from bench.config import ConfigError, load_suite
 from bench.schedulers import SCHEDULERS
 
 pytestmark = pytest.mark.slow
-REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0, 1), steps=2, guidance_scale=7.5,
-                  width=64, height=64)
+REQUEST = Request(
+    prompt="a red cube", negative_prompt="", seeds=(0, 1), steps=2, guidance_scale=7.5, width=64, height=64
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,9 @@ def test_every_scheduler_swaps_in_and_runs(tiny_sd, name):
     scheduler = tiny_sd.pipe.scheduler
     assert type(scheduler).__name__ == SCHEDULERS[name].class_name
     # options of the previous scheduler never leak into the next one
-    assert scheduler.config.get("use_karras_sigmas", False) == SCHEDULERS[name].overrides.get("use_karras_sigmas", False)
+    assert scheduler.config.get("use_karras_sigmas", False) == SCHEDULERS[name].overrides.get(
+        "use_karras_sigmas", False
+    )
     result = tiny_sd.generate(Request(**{**REQUEST.__dict__, "seeds": (0,)}))
     assert result.images[0].status == "ok" and result.images[0].image.size == (64, 64)
     assert result.step_ms_p50 is not None and result.latency_s > 0
@@ -98,7 +101,11 @@ def test_tiny_sweep_end_to_end(tmp_path):
     cold = gen[~gen["warm"]]
     assert cold.groupby("model").size().tolist() == [suite.batch_size] * gen["model"].nunique()
     assert cold.groupby("model")["created_at"].max().lt(gen[gen["warm"]].groupby("model")["created_at"].min()).all()
-    assert (gen["latency_s"] > 0).all() and (gen["load_s"] > 0).all() and gen.loc[gen["family"] != "gan", "step_ms_p50"].notna().all()
+    assert (
+        (gen["latency_s"] > 0).all()
+        and (gen["load_s"] > 0).all()
+        and gen.loc[gen["family"] != "gan", "step_ms_p50"].notna().all()
+    )
     assert (gen["provider"] == "cpu").all() and (gen["dtype"] == "float32").all()
     # SDXL rows carry their LoRA
     assert gen.loc[gen["family"] == "sdxl", "lora"].notna().all()
@@ -152,8 +159,24 @@ def test_nan_images_are_recorded_and_not_scored(tmp_path, monkeypatch):
 
 def test_missing_weights_fail_fast_naming_models(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
-    out = subprocess.run([sys.executable, "-m", "bench.cli", "run", "--suite", "seed", "--models", "sd15,sd21",
-                          "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cli",
+            "run",
+            "--suite",
+            "seed",
+            "--models",
+            "sd15,sd21",
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 1
     assert "sd15" in out.stderr and "sd21" in out.stderr and "HF_HUB_OFFLINE" in out.stderr
     assert "Traceback" not in out.stderr
@@ -167,8 +190,18 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
         '[[prompts]]\nid = "a"\ntext = "a red cube"\n[[prompts]]\nid = "b"\ntext = "a blue ball"\n'
     )
     data, images = tmp_path / "data", tmp_path / "images"
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", str(suite_path),
-           "--data-dir", str(data), "--images-dir", str(images)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.cli",
+        "run",
+        "--suite",
+        str(suite_path),
+        "--data-dir",
+        str(data),
+        "--images-dir",
+        str(images),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
     while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 3:

@@ -30,7 +30,7 @@ class Request:
 class Generated:
     """One generated image and what we know of it."""
 
-    image: "Image | None"  # None when nothing usable came out
+    image: Image | None  # None when nothing usable came out
     status: str = "ok"  # ok, nan (non-finite pixels), nsfw (blanked by the safety checker)
     extra: dict = field(default_factory=dict)  # family-specific columns (BigGAN's class)
 
@@ -60,7 +60,7 @@ class Backend(ABC):
 
     name: str = ""
 
-    def __init__(self, spec: "ModelSpec", suite: "Suite"):
+    def __init__(self, spec: ModelSpec, suite: Suite):
         self.spec = spec
         self.suite = suite
 

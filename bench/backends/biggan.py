@@ -50,8 +50,9 @@ def source_kind(spec: ModelSpec) -> str:
         return "hub"
     if spec.weights_url and _PACKAGE_NAME.match(spec.hub_id):
         return "url"
-    raise WeightsError(f"hub_id {spec.hub_id!r} is not a folder, not a hub repo (owner/name), and "
-                       "not a model name with a weights_url")
+    raise WeightsError(
+        f"hub_id {spec.hub_id!r} is not a folder, not a hub repo (owner/name), and not a model name with a weights_url"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -77,8 +78,12 @@ def verify(spec: ModelSpec, weights: Path) -> str:
                 f"loaded. Check its origin before pinning its hash in [model_overrides.{spec.key}]."
             )
     elif spec.trust_unpinned_weights:
-        log.warning("%s: loading unpinned pickle weights %s (sha256 %s): trust_unpinned_weights is set",
-                    spec.key, weights, digest)
+        log.warning(
+            "%s: loading unpinned pickle weights %s (sha256 %s): trust_unpinned_weights is set",
+            spec.key,
+            weights,
+            digest,
+        )
     else:
         raise WeightsError(
             f"pickle weights not pinned; sha256 is {digest}: set weights_sha256 to it (or "
@@ -122,13 +127,16 @@ def _url_weights(spec: ModelSpec) -> Path:
             continue
         url = spec.weights_url.format(name=name)
         if offline():
-            raise WeightsError(f"{path} not downloaded and HF_HUB_OFFLINE is set; run `bench fetch` "
-                               f"where {url} can be reached")
+            raise WeightsError(
+                f"{path} not downloaded and HF_HUB_OFFLINE is set; run `bench fetch` where {url} can be reached"
+            )
         try:
             _download(url, path)
         except OSError as e:  # URLError and timeouts included
-            raise WeightsError(f"could not download {url}: {e}; run `bench fetch` where it can be "
-                               "reached, or point hub_id at a folder or hub repo") from e
+            raise WeightsError(
+                f"could not download {url}: {e}; run `bench fetch` where it can be "
+                "reached, or point hub_id at a folder or hub repo"
+            ) from e
     return folder
 
 
@@ -176,8 +184,10 @@ def load_generator(folder: Path):
     state = torch.load(folder / WEIGHTS_NAME, map_location="cpu", weights_only=True)
     missing = model.load_state_dict(state, strict=False).missing_keys
     if missing:
-        raise WeightsError(f"{folder / WEIGHTS_NAME} lacks {len(missing)} tensors of its config "
-                           f"(first: {missing[0]}); weights and config.json do not belong together")
+        raise WeightsError(
+            f"{folder / WEIGHTS_NAME} lacks {len(missing)} tensors of its config "
+            f"(first: {missing[0]}); weights and config.json do not belong together"
+        )
     return model.eval()
 
 
@@ -187,10 +197,15 @@ def load_generator(folder: Path):
 # changes them must halve them (the residual keeps the first half). 1000 classes as the real one.
 # Changing this recipe: bump bench.tiny.RECIPE_VERSION, or stale caches are reused.
 TINY_CONFIG = {
-    "output_dim": 64, "z_dim": 32, "class_embed_dim": 32, "channel_width": 8,
+    "output_dim": 64,
+    "z_dim": 32,
+    "class_embed_dim": 32,
+    "channel_width": 8,
     "num_classes": IMAGENET_CLASSES,
     "layers": [(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (True, 2, 1)],
-    "attention_layer_position": 3, "eps": 1e-4, "n_stats": 51,
+    "attention_layer_position": 3,
+    "eps": 1e-4,
+    "n_stats": 51,
 }
 
 
@@ -238,8 +253,9 @@ def truncated_noise(seeds: tuple[int, ...], dim_z: int, truncation: float):
 
     for seed in seeds:
         if not 0 <= seed < 2**32:
-            raise ValueError(f"seed {seed}: BigGAN's noise comes from numpy's RandomState, which takes "
-                             "seeds in 0..2**32-1")
+            raise ValueError(
+                f"seed {seed}: BigGAN's noise comes from numpy's RandomState, which takes seeds in 0..2**32-1"
+            )
     return np.concatenate([truncated_noise_sample(1, dim_z, truncation, seed=int(s)) for s in seeds])
 
 
@@ -273,8 +289,9 @@ class BigGANBackend(Backend):
         model = load_generator(folder)
         size = model.config.output_dim
         if (spec.width, spec.height) != (size, size):
-            raise WeightsError(f"{spec.key}: the weights make {size}x{size} images, the registry "
-                               f"says {spec.width}x{spec.height}")
+            raise WeightsError(
+                f"{spec.key}: the weights make {size}x{size} images, the registry says {spec.width}x{spec.height}"
+            )
         self.model = model.to(self.device, self.dtype)
         self.classmap = ClassMap(spec.class_clip, spec.class_templates, device=self.device)
         if self.device == "cuda":
@@ -304,8 +321,11 @@ class BigGANBackend(Backend):
             choice = self.classmap.choose(request.prompt, spec.class_top_k)
             noise = truncated_noise(request.seeds, self.model.config.z_dim, spec.truncation)
             classes = class_vectors(choice.indices, choice.weights, n)
-            out = self.model(torch.from_numpy(noise).to(self.device, self.dtype),
-                             torch.from_numpy(classes).to(self.device, self.dtype), spec.truncation)
+            out = self.model(
+                torch.from_numpy(noise).to(self.device, self.dtype),
+                torch.from_numpy(classes).to(self.device, self.dtype),
+                spec.truncation,
+            )
             arrays = out.float().cpu().numpy()
         peak_mb, scope = peak_memory_mb(self.device)
         extra = {"class_label": choice.label, "class_similarity": choice.similarity}

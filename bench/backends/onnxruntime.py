@@ -28,8 +28,15 @@ EXECUTION_PROVIDERS = {
 }
 SHORT_NAMES = {providers[0]: name for name, providers in EXECUTION_PROVIDERS.items()}
 # Every ORT session a diffusion pipeline may hold; the ones a model lacks are None.
-SESSION_PARTS = ("unet", "transformer", "text_encoder", "text_encoder_2", "text_encoder_3",
-                 "vae_encoder", "vae_decoder")
+SESSION_PARTS = (
+    "unet",
+    "transformer",
+    "text_encoder",
+    "text_encoder_2",
+    "text_encoder_3",
+    "vae_encoder",
+    "vae_decoder",
+)
 # Both distributions write the same `onnxruntime/` package, so with two installed the last one
 # wins and removing either breaks the other.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
@@ -66,8 +73,9 @@ def check_install() -> None:
     if not found or util.find_spec("onnxruntime") is None:
         raise InstallError(f"onnxruntime backend: ONNX Runtime is not installed; {INSTALL_HINT}")
     if util.find_spec("optimum.onnxruntime") is None:
-        raise InstallError(f"onnxruntime backend: optimum's ONNX Runtime pipelines (optimum-onnx) are "
-                           f"not installed; {INSTALL_HINT}")
+        raise InstallError(
+            f"onnxruntime backend: optimum's ONNX Runtime pipelines (optimum-onnx) are not installed; {INSTALL_HINT}"
+        )
 
 
 def unavailable_reason(provider: str) -> str | None:
@@ -78,9 +86,11 @@ def unavailable_reason(provider: str) -> str | None:
 
     available = onnxruntime.get_available_providers()
     if EXECUTION_PROVIDERS[provider][0] not in available:
-        return (f"this ONNX Runtime build ({', '.join(installed_distributions())} {onnxruntime.__version__}) "
-                f"has no {EXECUTION_PROVIDERS[provider][0]} (it has {', '.join(available)}); "
-                f"for a GPU: pip uninstall -y onnxruntime && pip install '.[onnxruntime-gpu]'")
+        return (
+            f"this ONNX Runtime build ({', '.join(installed_distributions())} {onnxruntime.__version__}) "
+            f"has no {EXECUTION_PROVIDERS[provider][0]} (it has {', '.join(available)}); "
+            f"for a GPU: pip uninstall -y onnxruntime && pip install '.[onnxruntime-gpu]'"
+        )
     import torch
 
     # The fp16 export runs on CUDA in torch, and ORT's CUDA provider needs the same device.
@@ -115,11 +125,15 @@ def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
     if dtype == "auto" or (fallback and dtype == "float16"):
         return "float16" if device == "cuda" else "float32"
     if dtype == "bfloat16":
-        raise ConfigError("dtype: 'bfloat16' is not supported by the onnxruntime backend "
-                          "(ONNX Runtime lacks most bf16 kernels); allowed: auto, float32, float16")
+        raise ConfigError(
+            "dtype: 'bfloat16' is not supported by the onnxruntime backend "
+            "(ONNX Runtime lacks most bf16 kernels); allowed: auto, float32, float16"
+        )
     if dtype == "float16" and device == "cpu":
-        raise ConfigError("dtype: 'float16' needs the cuda or tensorrt provider with the onnxruntime "
-                          "backend (optimum exports fp16 on a GPU only); use auto or float32 on the CPU")
+        raise ConfigError(
+            "dtype: 'float16' needs the cuda or tensorrt provider with the onnxruntime "
+            "backend (optimum exports fp16 on a GPU only); use auto or float32 on the CPU"
+        )
     return dtype
 
 
@@ -148,10 +162,12 @@ def check_providers(requested: str, active: dict[str, str], fallback: str, log) 
     ran = sorted({SHORT_NAMES.get(p, p) for p in active.values()})
     if any(p != wanted for p in active.values()):
         where = ", ".join(f"{part}={SHORT_NAMES.get(p, p)}" for part, p in active.items())
-        message = (f"provider {requested!r} was requested but ONNX Runtime did not load it ({where}); "
-                   "its log above says why (often a CUDA or cuDNN library it cannot find)")
+        message = (
+            f"provider {requested!r} was requested but ONNX Runtime did not load it ({where}); "
+            "its log above says why (often a CUDA or cuDNN library it cannot find)"
+        )
         if fallback == "error":
-            raise ProviderUnavailable(message + "; set provider_fallback = \"warn\" to run on the CPU anyway")
+            raise ProviderUnavailable(message + '; set provider_fallback = "warn" to run on the CPU anyway')
         log(f"warning: {message}; going on with what loaded")
     return "+".join(ran)
 
@@ -174,11 +190,15 @@ class OrtBackend(Backend):
         # 1. which provider, and the same device/dtype the plan gave these cells
         requested, provider, reason = plan_provider(suite)
         if reason and provider == requested:
-            raise ProviderUnavailable(f"provider {requested!r} cannot run here: {reason}; "
-                                      "set provider_fallback = \"warn\" to run on the CPU anyway")
+            raise ProviderUnavailable(
+                f"provider {requested!r} cannot run here: {reason}; "
+                'set provider_fallback = "warn" to run on the CPU anyway'
+            )
         if reason:
-            _log(f"warning: {spec.key} [onnxruntime]: provider {requested!r} cannot run here ({reason}); "
-                 "running on the CPU in float32")
+            _log(
+                f"warning: {spec.key} [onnxruntime]: provider {requested!r} cannot run here ({reason}); "
+                "running on the CPU in float32"
+            )
         self.device, dtype = resolve(suite)
 
         # 2. the export: cached, else traced from the PyTorch backend's own pipeline
@@ -196,11 +216,18 @@ class OrtBackend(Backend):
 
             # Engines take minutes to build; they depend on the ORT/TensorRT build, not the key.
             engines = cache_dir("onnx-trt", f"{made.path.name}-ort{onnxruntime.__version__}")
-            options[0] = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
-                          "trt_fp16_enable": dtype == "float16"}
+            options[0] = {
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(engines),
+                "trt_fp16_enable": dtype == "float16",
+            }
         pipe = getattr(optimum.onnxruntime, PIPELINES[spec.family]).from_pretrained(
-            made.path, export=False, providers=EXECUTION_PROVIDERS[provider], provider_options=options,
-            local_files_only=True, **self._torch_parts(),
+            made.path,
+            export=False,
+            providers=EXECUTION_PROVIDERS[provider],
+            provider_options=options,
+            local_files_only=True,
+            **self._torch_parts(),
         )
         ran = check_providers(provider, active_providers(pipe), suite.provider_fallback, _log)
         if ran == "cpu":
@@ -208,8 +235,9 @@ class OrtBackend(Backend):
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe
         self.swap = SchedulerSwap(pipe)
-        return LoadInfo(load_s=time.perf_counter() - started, device=self.device, dtype=dtype,
-                        provider=ran, export_s=made.export_s)
+        return LoadInfo(
+            load_s=time.perf_counter() - started, device=self.device, dtype=dtype, provider=ran, export_s=made.export_s
+        )
 
     def _torch_pipeline(self, dtype: str):
         """The PyTorch backend's pipeline, LoRA fused: ONNX graphs have no adapters."""
@@ -237,8 +265,10 @@ class OrtBackend(Backend):
         )
 
         checker = StableDiffusionSafetyChecker.from_pretrained(
-            weights.source(self.spec.hub_id, self.spec.tiny), subfolder="safety_checker",
-            revision=None if self.spec.tiny else self.spec.revision, use_safetensors=True,
+            weights.source(self.spec.hub_id, self.spec.tiny),
+            subfolder="safety_checker",
+            revision=None if self.spec.tiny else self.spec.revision,
+            use_safetensors=True,
             torch_dtype=torch.float16 if self.device == "cuda" else torch.float32,
         )
         return {"safety_checker": checker.to(self.device)}

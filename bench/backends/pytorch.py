@@ -59,8 +59,12 @@ class DiffusersBackend(Backend):
         pipe = getattr(diffusers, PIPELINES[spec.family]).from_pretrained(source, **kwargs)
         if spec.lora:
             lora_source = weights_source(spec.lora.hub_id, spec.tiny)
-            pipe.load_lora_weights(lora_source, weight_name=spec.lora.weight_name, adapter_name="lora",
-                                   revision=None if spec.tiny else spec.lora.revision)
+            pipe.load_lora_weights(
+                lora_source,
+                weight_name=spec.lora.weight_name,
+                adapter_name="lora",
+                revision=None if spec.tiny else spec.lora.revision,
+            )
             pipe.set_adapters(["lora"], adapter_weights=[spec.lora.scale])
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)

@@ -22,8 +22,16 @@ class ClipScorer:
     `model`, `preprocess` and `tokenizer` can be injected (tests pass a tiny model).
     """
 
-    def __init__(self, arch: str, pretrained: str, device: str = "auto", batch_size: int = 32,
-                 model=None, preprocess=None, tokenizer=None):
+    def __init__(
+        self,
+        arch: str,
+        pretrained: str,
+        device: str = "auto",
+        batch_size: int = 32,
+        model=None,
+        preprocess=None,
+        tokenizer=None,
+    ):
         import open_clip
         import torch
 

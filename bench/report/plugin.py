@@ -145,7 +145,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         except ValueError as exc:
             raise PluginError(f"bench-report: {exc}") from exc
         images_root = self.images_dir.resolve()
-        for path, thumb in thumbs.items():
+        for path in thumbs:
             files.append(
                 LinkedFile.generated(
                     config, "images/" + path.relative_to(images_root).as_posix(), abs_src_path=str(path)
