@@ -199,7 +199,9 @@ def _list_gan_url(item: Item) -> None:
             size = _content_length(item.spec.weights_url.format(name=name))
         item.files.append(RemoteFile(name, size, path.is_file()))
     item.listed_from = "cache" if all(f.cached for f in item.files) else "expected"
-    if not item.spec.weights_sha256:
+    if item.spec.weights_sha256:
+        item.note = f"sha256 pinned: {item.spec.weights_sha256[:16]}... (checked before loading)"
+    else:
         item.note = "no sha256 pinned: fetch prints the hash to pin (weights_sha256)"
 
 

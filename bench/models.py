@@ -123,11 +123,18 @@ def _invalid(name: str, value, allowed: str):
     raise ConfigError(f"{name}: {value!r} is not allowed; need {allowed}")
 
 
-# Pins known without downloading: the hub's LFS sha256 of the copy at
-# osanseviero/BigGAN-deep-128 (commit c98e5e826ec6dc3dabaa01b7703d86c34fad5342, 211 MB), which
-# is expected to be the package's own file. 256 and 512 have no published hash we could check
-# here: `bench fetch` prints the hash of what it downloads, to pin with weights_sha256.
-BIGGAN_SHA256 = {"biggan-deep-128": "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9"}
+# Pins known without downloading (neither file could be downloaded and hashed here; a wrong
+# pin fails closed: the load is refused with both hashes printed):
+# - 128: the hub's LFS sha256 of the copy at osanseviero/BigGAN-deep-128 (commit
+#   c98e5e826ec6dc3dabaa01b7703d86c34fad5342, 211 MB), expected to be the package's own file;
+# - 256: the sha256 a public download manifest records for the package's S3 URL (234,411,737
+#   bytes).
+# 512 has no published hash we could find: `bench fetch` prints the hash of what it downloads,
+# to pin with weights_sha256.
+BIGGAN_SHA256 = {
+    "biggan-deep-128": "b86146a8cfcde4cda135adba4b2806f78b3abe2dac9d0fd090cc3ab318604ad9",
+    "biggan-deep-256": "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5",
+}
 
 
 def _biggan(size: int) -> ModelSpec:

@@ -61,7 +61,7 @@ def test_dry_run_offline_with_nothing_cached_lists_what_the_loaders_read(hf_cach
     assert "safety_checker" not in out  # SDXL has none
     assert "stabilityai/stable-diffusion-xl-base-1.0 @ default branch [listed from expected]" in out
     assert "madebyollin/sdxl-vae-fp16-fix" in out and "ehristoforu/dalle-3-xl-v2" in out
-    assert MODELS["biggan-deep-256"].weights_url in out and "no sha256 pinned" in out
+    assert MODELS["biggan-deep-256"].weights_url in out and MODELS["biggan-deep-256"].weights_sha256[:12] in out
     assert "biggan-deep-256 (class map), metric clip_vit_b_32: clip timm/vit_base_patch32_clip_224.openai" in out
     assert "total: 5 downloads, sizes unknown here" in out
 
