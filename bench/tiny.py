@@ -72,11 +72,30 @@ def write_clip_tokenizer_files(folder: Path) -> tuple[Path, Path]:
     return vocab_file, merges_file
 
 
-def _tokenizer(work: Path):
+def clip_tokenizer(scratch: Path):
+    """The real CLIP tokenizer (SD 1.x/2.x/XL all use it), built offline."""
     from transformers import CLIPTokenizer
 
-    vocab_file, merges_file = write_clip_tokenizer_files(work / "_bpe")
+    vocab_file, merges_file = write_clip_tokenizer_files(scratch / "_bpe")
     return CLIPTokenizer(str(vocab_file), str(merges_file), pad_token="<|endoftext|>", model_max_length=77)
+
+
+def save_sd_pipeline(out: Path, scratch: Path, unet, vae, text_encoder) -> None:
+    """An SD 1.x pipeline around the given modules, with the real CLIP tokenizer and SD 1.5's
+    scheduler, saved the way real checkpoints are (no safety checker: random weights)."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(scratch),
+        scheduler=PNDMScheduler.from_config(SD_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out, safe_serialization=True)
 
 
 def _text_config(**extra):
@@ -113,7 +132,7 @@ def _vae():
 
 def _build_sd(out: Path, work: Path) -> None:
     import torch
-    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from transformers import CLIPTextModel
 
     torch.manual_seed(0)
@@ -131,17 +150,7 @@ def _build_sd(out: Path, work: Path) -> None:
     vae = _vae()
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(_text_config())
-    pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=_tokenizer(work),
-        scheduler=PNDMScheduler.from_config(SD_SCHEDULER),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(out, safe_serialization=True)
+    save_sd_pipeline(out, work, unet, vae, text_encoder)
 
 
 def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
@@ -176,7 +185,7 @@ def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
     text_encoder = CLIPTextModel(_text_config(hidden_act="gelu", projection_dim=32))
     torch.manual_seed(0)
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(hidden_act="gelu", projection_dim=32))
-    tokenizer = _tokenizer(work)
+    tokenizer = clip_tokenizer(work)
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,

@@ -30,15 +30,10 @@ PROMPT = "A lighthouse on a rocky coast at dusk, oil painting"
 def build_full_size_sd(folder: Path, scratch: Path) -> None:
     """SD 1.5's architecture (UNet 860M, VAE, CLIP ViT-L/14 text encoder), random weights."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    from bench.tiny import SD_SCHEDULER, write_clip_tokenizer_files
+    from bench.tiny import save_sd_pipeline
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.x
@@ -64,19 +59,7 @@ def build_full_size_sd(folder: Path, scratch: Path) -> None:
             hidden_act="quick_gelu",
         )
     )
-    vocab, merges = write_clip_tokenizer_files(scratch)
-    tokenizer = CLIPTokenizer(str(vocab), str(merges), pad_token="<|endoftext|>", model_max_length=77)
-    pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=PNDMScheduler.from_config(SD_SCHEDULER),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder, safe_serialization=True)
+    save_sd_pipeline(folder, scratch, unet, vae, text_encoder)
 
 
 def full_size_folder() -> Path:
