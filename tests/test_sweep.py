@@ -225,3 +225,21 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert set(resumed["cell_id"]).isdisjoint(done_before) and len(resumed) == planned - len(done_before)
     assert (gen["status"] == "ok").all()
     assert len(store.read(data, "scores")) == planned
+
+
+def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path):
+    data = tmp_path / "data"
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
+           "pytorch", "--seeds", "0-5", "--batch-size", "1", "--data-dir", str(data), "--images-dir",
+           str(tmp_path / "images")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command to resume" in err
+    assert "Traceback" not in err
+    kept = store.read(data, "generations")
+    assert len(kept) >= 2 and (kept["status"] == "ok").all()
+    assert len(store.read(data, "runs")) == 1  # the run's record is written on the way out
