@@ -65,19 +65,8 @@ def register(monkeypatch):
     """Adds a gan registry entry whose weights are a local folder (as a user's override would be)."""
 
     def add(folder: Path, **fields) -> ModelSpec:
-        spec = ModelSpec(
-            "test-gan",
-            "gan",
-            str(folder),
-            "test",
-            width=64,
-            height=64,
-            steps=0,
-            guidance_scale=0.0,
-            class_clip="clip_tiny",
-            class_templates="photo",
-            **fields,
-        )
+        # The tiny BigGAN's registry entry, pointed at a local folder as a user's override would.
+        spec = replace(MODELS["tiny-biggan"], key="test-gan", hub_id=str(folder), title="test", tiny=False, **fields)
         monkeypatch.setitem(MODELS, "test-gan", spec)
         return spec
 
