@@ -44,6 +44,12 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
 
 
+def _print_error(console, error: Exception) -> None:
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(error))}")
+
+
 def _progress(console):
     from rich.progress import (
         BarColumn,
@@ -84,6 +90,7 @@ def _suite_overrides(args) -> dict:
 def cmd_run(args) -> int:
     from bench import sweep
     from bench.config import load_suite
+    from bench.weights import WeightsMissing
 
     suite = load_suite(args.suite, _suite_overrides(args))
     err = _console(stderr=True)
@@ -105,10 +112,8 @@ def cmd_run(args) -> int:
                 progress=progress,
                 log=progress.console.print,
             )
-    except sweep.WeightsMissing as e:
-        from rich.markup import escape
-
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+    except WeightsMissing as e:
+        _print_error(err, e)
         return 1
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command to resume.")
@@ -126,13 +131,22 @@ def cmd_run(args) -> int:
 
 def cmd_score(args) -> int:
     from bench import scoring
+    from bench.metrics import METRICS
+    from bench.weights import WeightsMissing
 
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    scorable = [name for name, info in METRICS.items() if info.scorer]
+    for metric in metrics or [""]:
+        if metric not in scorable:
+            raise ConfigError(f"metrics: unknown value {metric!r}; allowed: {', '.join(scorable)}")
     _quiet_libraries()
     err = _console(stderr=True)
-    with _progress(err) as progress:
-        n = scoring.score(
-            args.data_dir, args.images_dir, args.metrics.split(","), rescore=args.rescore, progress=progress
-        )
+    try:
+        with _progress(err) as progress:
+            n = scoring.score(args.data_dir, args.images_dir, metrics, rescore=args.rescore, progress=progress)
+    except WeightsMissing as e:
+        _print_error(err, e)
+        return 1
     err.print(f"{n} scores written to {args.data_dir}/scores/")
     return 0
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.models import ModelSpec
+from bench.weights import OPEN_CLIP_FILES
 
 # Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
 MODEL_FILES = {
@@ -35,7 +36,6 @@ FAMILY_COMPONENTS = {
     "sd": ("feature_extractor", "safety_checker", "scheduler", "text_encoder", "tokenizer", "unet", "vae"),
     "sdxl": ("scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "vae"),
 }
-OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's preference
 
 
 @dataclass

@@ -56,8 +56,13 @@ def score(
     """
     from PIL import Image
 
+    from bench.weights import WeightsMissing, missing_metrics
+
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
+    needed = [m for m in metrics if not pending(generations, scores, m, rescore, cell_ids).empty]
+    if problems := missing_metrics(needed):
+        raise WeightsMissing(problems)
     written = 0
     for metric in metrics:
         todo = pending(generations, scores, metric, rescore, cell_ids)

@@ -28,10 +28,6 @@ RESOLVERS = {
 POST_STEPS: list[str] = ["bench.parity:record"]
 
 
-class WeightsMissing(RuntimeError):
-    """Some models' weights cannot be reached; the message lists them and how to get them."""
-
-
 @dataclass
 class SweepReport:
     run_id: str
@@ -68,9 +64,10 @@ def preflight(suite: Suite, todo: list[Cell]) -> None:
 
     keys = list(dict.fromkeys(c.model for c in todo))
     specs = [suite.model_spec(k) for k in keys]
-    missing = weights.missing(specs)
+    # Scoring runs after generation: its CLIP weights are checked now, not after hours of work.
+    missing = weights.missing(specs) + weights.missing_metrics(suite.metrics)
     if missing:
-        raise WeightsMissing("weights not reachable for:\n  " + "\n  ".join(missing) + "\n" + weights.HOW_TO_GET)
+        raise weights.WeightsMissing(missing)
     for spec in specs:
         if spec.family != "gan":
             names = sorted({c.scheduler for c in todo if c.model == spec.key})

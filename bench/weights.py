@@ -52,6 +52,17 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
         return False
 
 
+class WeightsMissing(RuntimeError):
+    """Some models' or metrics' weights cannot be reached; the message lists them and how to get them."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("weights not reachable for:\n  " + "\n  ".join(problems) + "\n" + HOW_TO_GET)
+
+
+# open_clip's own order of preference for a pretrained tag's file on the hub.
+OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
 class NotCached(FileNotFoundError):
     """A hub file that is not in the local cache and cannot be downloaded now."""
 
@@ -98,6 +109,32 @@ def missing(specs: list[ModelSpec]) -> list[str]:
         except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             problems.append(f"{spec.key} ({spec.hub_id}): {reason[:200]}")
+    return problems
+
+
+def missing_metrics(metrics: list[str]) -> list[str]:
+    """One line per CLIP metric whose pretrained weights cannot be reached now."""
+    from bench.metrics import METRICS
+
+    problems = []
+    for metric in metrics:
+        options = METRICS[metric].options
+        if METRICS[metric].scorer is None or options.get("pretrained") == "tiny":
+            continue
+        import open_clip
+
+        repo = open_clip.get_pretrained_cfg(options["arch"], options["pretrained"]).get("hf_hub", "").rstrip("/")
+        if not repo:
+            continue  # fetched by URL into open_clip's own cache: nothing to check cheaply
+        reasons = []
+        for filename in OPEN_CLIP_FILES:
+            try:
+                hub_file(repo, filename, None)
+                break
+            except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
+                reasons.append(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+        else:
+            problems.append(f"{metric} ({repo}): {reasons[-1][:200]}")
     return problems
 
 

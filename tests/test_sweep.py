@@ -243,3 +243,33 @@ def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path):
     kept = store.read(data, "generations")
     assert len(kept) >= 2 and (kept["status"] == "ok").all()
     assert len(store.read(data, "runs")) == 1  # the run's record is written on the way out
+
+
+def test_missing_clip_weights_stop_the_sweep_before_any_image(tmp_path, monkeypatch):
+    from bench.weights import WeightsMissing
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty HF cache; HF_HUB_OFFLINE=1 (conftest)
+    suite = load_suite("tiny", {"models": "tiny-sd", "backends": "pytorch", "metrics": "clip_vit_b_32"})
+    with pytest.raises(WeightsMissing, match="clip_vit_b_32"):
+        sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    assert store.read(tmp_path / "d", "generations").empty
+
+
+def test_score_without_the_metrics_weights_says_so(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0"})
+    sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    argv = [
+        "score",
+        "--metrics",
+        "clip_vit_l_14",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--images-dir",
+        str(tmp_path / "i"),
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "clip_vit_l_14" in err and "HF_HUB_OFFLINE" in err and "Traceback" not in err
