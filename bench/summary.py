@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from bench import store
-from bench.metrics import METRICS
+from bench.metrics import METRICS, of_kind
 from bench.report import stats
 
 
@@ -28,7 +28,7 @@ def print_summary(data_dir: Path, metric: str | None, console) -> bool:
         console.print(f"no results in {data_dir}/ yet: run `bench run --suite tiny` first")
         return False
     if metric is None:
-        scored = [m for m in METRICS if m in set(scores["metric"]) and m.startswith("clip_")]
+        scored = [m for m in of_kind("clip") if m in set(scores["metric"])]
         metric = scored[0] if scored else "clip_vit_b_32"
     board = stats.leaderboard(stats.with_scores(generations, scores, metric))
     table = Table(title=f"{METRICS[metric].title}, raw cosine; mean over prompts and seeds [95% interval]")

@@ -1,21 +1,28 @@
 """Metric registry: metadata here (light), implementations in one module each (heavy imports).
 
-The site sorts and colours by `higher_is_better` and names the backbone from here, so a new
-metric is one entry below plus one file in this folder.
+The site sorts and colours by `higher_is_better` and names the backbone from here, and every
+caller that needs to know what a metric is asks its `kind`, so a new metric is one entry below
+plus one file in this folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# clip: open_clip image-text cosine, scored by `bench score` (options: arch, pretrained);
+# parity: an ONNX Runtime image against its PyTorch twin, computed by the sweep itself.
+KINDS = ("clip", "parity")
+
 
 @dataclass(frozen=True)
 class MetricInfo:
     name: str
     title: str  # what the site prints
+    kind: str  # one of KINDS
     higher_is_better: bool
     unit: str  # "cosine", "dB", "0..1 pixel"
-    # Dotted path to the scorer factory; None for metrics computed by the sweep itself (parity).
+    # Dotted path ("module:name", pkgutil.resolve_name) of the scorer class; None for metrics the
+    # sweep computes itself (parity).
     scorer: str | None = None
     options: dict = field(default_factory=dict)
 
@@ -26,6 +33,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo(
             "clip_vit_b_32",
             "CLIP ViT-B/32 (OpenAI)",
+            "clip",
             True,
             "cosine",
             "bench.metrics.clip:ClipScorer",
@@ -34,6 +42,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo(
             "clip_vit_l_14",
             "CLIP ViT-L/14 (OpenAI)",
+            "clip",
             True,
             "cosine",
             "bench.metrics.clip:ClipScorer",
@@ -43,15 +52,23 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo(
             "clip_tiny",
             "CLIP tiny (random weights, tests only)",
+            "clip",
             True,
             "cosine",
             "bench.metrics.clip:ClipScorer",
             {"arch": "tiny-clip", "pretrained": "tiny"},
         ),
         # Parity between an ONNX Runtime image and its PyTorch twin (same cell but backend).
-        MetricInfo("psnr_db_vs_pytorch", "PSNR vs PyTorch", True, "dB"),
-        MetricInfo("max_abs_diff_vs_pytorch", "max |Δ| vs PyTorch", False, "0..1 pixel"),
+        MetricInfo("psnr_db_vs_pytorch", "PSNR vs PyTorch", "parity", True, "dB"),
+        MetricInfo("max_abs_diff_vs_pytorch", "max |Δ| vs PyTorch", "parity", False, "0..1 pixel"),
     ]
 }
 
-CLIP_METRICS = tuple(name for name, m in METRICS.items() if name.startswith("clip_"))
+
+def of_kind(kind: str) -> list[str]:
+    """Names of the metrics of one kind, in registry order."""
+    return [name for name, info in METRICS.items() if info.kind == kind]
+
+
+# Metrics `bench score` can compute: the ones with a scorer.
+SCORABLE = [name for name, info in METRICS.items() if info.scorer]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import uuid
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from bench.files import write_bytes
 
 STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller files, selectable, the page's font
@@ -126,8 +126,5 @@ def cached(cache_dir: Path, chart: str, frame: pd.DataFrame, *args) -> str:
     if path.is_file():
         return path.read_text(encoding="utf-8")
     svg = globals()[chart](frame, *args)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(svg, encoding="utf-8")
-    os.replace(tmp, path)  # whole or absent, like the thumbnails
+    write_bytes(path, svg.encode("utf-8"))  # whole or absent, like the thumbnails
     return svg

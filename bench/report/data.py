@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from mkdocs.exceptions import PluginError
 
 from bench import store
-from bench.metrics import CLIP_METRICS, METRICS
+from bench.metrics import METRICS, of_kind
 from bench.report import stats
 from bench.schema import STATUSES
 
@@ -78,7 +78,7 @@ def _choose_metric(scores: pd.DataFrame, wanted: str) -> tuple[str, str]:
     present = set(scores["metric"].dropna())
     if wanted in present or not present:
         return wanted, ""
-    for name in CLIP_METRICS:
+    for name in of_kind("clip"):
         if name in present:
             note = f"No scores for {wanted} ({METRICS[wanted].title}) yet; showing {name} ({METRICS[name].title})."
             return name, note

@@ -571,7 +571,7 @@ def metrics_table(metrics: list, shown: str) -> str:
             text("higher" if m.higher_is_better else "lower"),
             text(m.unit),
             text(
-                "ranks the leaderboard" if m.name == shown else ("speed page" if not m.name.startswith("clip") else "")
+                "ranks the leaderboard" if m.name == shown else ("speed page" if m.kind == "parity" else "")
             ),
         ]
         for m in metrics

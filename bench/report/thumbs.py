@@ -8,22 +8,14 @@ build leaves no half thumbnail behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.files import atomic_write, sha256_file
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def thumb_name(sha256: str, px: int) -> str:
@@ -35,20 +27,16 @@ def make_thumbnail(src: Path, dst: Path, px: int) -> None:
     # Pillow is a site dependency: import it only when there is work.
     from PIL import Image
 
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with Image.open(src) as im:
+        with Image.open(src) as im, atomic_write(dst) as out:
             im.draft("RGB", (px, px))  # JPEG decodes at a reduced size directly; others ignore it
             # Bicubic after Pillow's integer pre-reduction: close to Lanczos at this size, and faster.
             im.thumbnail((px, px), Image.Resampling.BICUBIC)
             if im.mode not in ("RGB", "RGBA"):
                 im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            im.save(tmp, "WEBP", quality=80, method=2)  # method 2: a third of the default's encode time
-        os.replace(tmp, dst)
+            im.save(out, "WEBP", quality=80, method=2)  # method 2: a third of the default's encode time
     except OSError as exc:  # Pillow's UnidentifiedImageError and truncated files are OSErrors
         raise ValueError(f"cannot make a thumbnail of {src}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def ensure_thumbnails(images: dict[Path, str | None], cache_dir: Path, px: int) -> tuple[dict[Path, Path], int]:
@@ -57,7 +45,7 @@ def ensure_thumbnails(images: dict[Path, str | None], cache_dir: Path, px: int) 
     out: dict[Path, Path] = {}
     todo: list[tuple[Path, Path]] = []
     for src, sha in images.items():
-        key = sha if isinstance(sha, str) and _SHA256.fullmatch(sha) else file_sha256(src)
+        key = sha if isinstance(sha, str) and _SHA256.fullmatch(sha) else sha256_file(src)
         dst = cache_dir / thumb_name(key, px)
         out[src] = dst
         if not dst.exists():

@@ -1,0 +1,102 @@
+"""Files that appear whole or not at all, content hashes, and where caches live.
+
+A sweep can be killed at any moment and several processes may share a cache, so every file the
+project writes goes to a temporary name in its final folder and is renamed into place (atomic on
+one file system), and every folder it builds (tiny models, ONNX exports) is built beside its
+final name and published with one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO
+
+
+def cache_dir(*parts: str) -> Path:
+    """$BENCH_CACHE, else ~/.cache/bench; sub-folders are created on demand. Never committed."""
+    root = Path(os.environ.get("BENCH_CACHE") or Path.home() / ".cache" / "bench")
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def atomic_write(path: Path, *, fsync: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write `path` through: readers see the old file or the whole new one.
+
+    `fsync` also forces the bytes to disk before the rename, for files that must survive a
+    power cut (the Parquet parts that record results), at a few milliseconds each.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """An empty folder beside `final` to build into; on success it becomes `final` in one rename.
+
+    If another process published `final` first, its folder is kept and ours is dropped: both
+    were built from the same inputs. On failure nothing is published. Callers check for `final`
+    before building; a half-built folder is never seen under the final name.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    remove_orphans(final.parent)
+    work = final.with_name(f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    work.mkdir()
+    try:
+        yield work
+        try:
+            work.rename(final)
+        except OSError:
+            if not final.is_dir():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def remove_orphans(root: Path) -> None:
+    """Staging folders (staged_dir) left by processes killed on this machine: their pid is gone."""
+    for tmp in root.glob(".tmp-*"):
+        pid = tmp.name.rsplit("-", 2)[-2]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, PermissionError):
+            pass  # not ours to judge: a foreign name, or another user's live process
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256 as hex; a file is read once per size and modification time (weights
+    are hashed in the preflight and again at load)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, _size: int, _mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
