@@ -5,7 +5,7 @@
 With --keep DIR the folder is kept, and a later run reuses the dataset it holds (the
 thumbnail and chart caches are emptied first, so the first build is still a cold one).
 
-The dataset (tests/report_fixtures.py) is 20 prompts x 10 models x 5 schedulers x 2 backends
+The dataset (bench.report.synthetic) is 20 prompts x 10 models x 5 schedulers x 2 backends
 x 10 seeds = 20,000 generations rows pointing at 2,000 distinct PNG files. The first build
 starts with empty thumbnail and chart caches; the rebuild finds them filled, which is the
 everyday case (`mkdocs serve`, CI with the cache restored). Each build is the real
@@ -26,16 +26,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from report_fixtures import copy_site_sources, mkdocs_build, write_dataset
+from bench.report.synthetic import ModelSpec, copy_site_sources, mkdocs_build, write_dataset
 
+REPO = Path(__file__).resolve().parents[1]
 SCHEDULERS = ["euler-a", "euler", "ddim", "dpmpp-2m", "pndm"]
 
 
 def synthetic_grid(rows: int) -> tuple[dict, dict, int]:
     """Prompts and models for a grid of about `rows` rows (10 seeds per cell)."""
     models = {
-        f"model-{k:02d}": ("sd", SCHEDULERS, ["pytorch", "onnxruntime"], 0.5 + k, 0.25 + 0.01 * k) for k in range(10)
+        f"model-{k:02d}": ModelSpec("sd", SCHEDULERS, ["pytorch", "onnxruntime"], 0.5 + k, 0.25 + 0.01 * k)
+        for k in range(10)
     }
     n_prompts = max(1, rows // (len(models) * len(SCHEDULERS) * 2 * 10))
     prompts = {
@@ -54,19 +55,19 @@ def main() -> int:
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-site-"))
     try:
-        copy_site_sources(root)
+        copy_site_sources(REPO, root)
         prompts, models, seeds = synthetic_grid(args.rows)
         if (root / "data" / "generations").is_dir():
             shutil.rmtree(root / ".cache", ignore_errors=True)  # thumbnails and charts: a cold first build
             print(f"dataset: reusing {root / 'data'}")
         else:
             t0 = time.perf_counter()
-            written = write_dataset(
+            sweep, images = write_dataset(
                 root / "data", root / "images", prompts=prompts, models=models, seeds=seeds,
-                image_px=args.image_px, n_images=args.images, faults=False,
+                image_px=args.image_px, n_images=args.images,
             )  # fmt: skip
             print(
-                f"dataset: {written.rows} generations rows, {written.images} images of {args.image_px} px, {len(prompts)} prompts ({time.perf_counter() - t0:.1f} s to write, not timed below)"
+                f"dataset: {len(sweep.generations)} generations rows, {images} images of {args.image_px} px, {len(prompts)} prompts ({time.perf_counter() - t0:.1f} s to write, not timed below)"
             )
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}"

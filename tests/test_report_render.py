@@ -1,4 +1,4 @@
-"""The report's HTML builders (bench.report.render), called without a build.
+"""The report's HTML builders (bench.report.html and bench.report.sections), called without a build.
 
 Prompts are untrusted: whatever they hold must come out as text, in tables, captions, titles
 and alt text, and in the lightbox captions that GLightbox inserts with innerHTML.
@@ -14,7 +14,12 @@ import pandas as pd
 import pytest
 
 from bench.metrics import METRICS
-from bench.report import render, stats
+from bench.report import stats
+from bench.report.html import DASH, Col, Num, fmt, table
+from bench.report.sections.common import Scale, empty_state, metric_header
+from bench.report.sections.leaderboard import leaderboard_table
+from bench.report.sections.methodology import runs_table, seed_table, settings_table
+from bench.report.sections.prompts import MISSING_SVG, SiteImage, gallery_grid, prompt_block, prompts_table
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -26,7 +31,7 @@ HOSTILE = [
     "&amp; &lt;already&gt;",
     "w" * 5000,
 ]
-SCALE = render.Scale("raw", "CLIP ViT-B/32 (OpenAI)")
+SCALE = Scale("raw", "CLIP ViT-B/32 (OpenAI)")
 ALLOWED_TAGS = {
     "div", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "figure",
     "figcaption", "p", "blockquote", "code", "strong", "ul", "li", "br", "caption",
@@ -87,22 +92,22 @@ def image_row(**overrides) -> dict:
 
 
 def test_fmt_and_num_cells():
-    assert render.fmt(None) == render.DASH and render.fmt(float("nan")) == render.DASH
-    assert render.fmt(float("inf")) == "∞"
-    assert render.fmt(0.31234, 4) == "0.3123"
-    cell = render.num(0.00001234, 4, 100.0)
+    assert fmt(None) == DASH and fmt(float("nan")) == DASH
+    assert fmt(float("inf")) == "∞"
+    assert fmt(0.31234, 4) == "0.3123"
+    cell = Num(4, 100.0)(0.00001234, {})
     assert cell.html == "0.0012" and cell.sort == "0.001234"  # no exponent for tablesort to misread
-    assert render.num(None).sort == ""
+    assert Num()(None, {}).sort == ""
 
 
 def test_table_marks_numeric_columns_for_numeric_sorting():
-    out = render.table(
+    out = table(
         [
-            render.Column("Model"),
-            render.Column("p50 s", numeric=True),
-            render.Column("CLIP", True, higher_is_better=True, default=True),
+            Col("Model", "model"),
+            Col("p50 s", "p50", Num()),
+            Col("CLIP", "clip", Num(), better="higher", default=True),
         ],
-        [[render.text("a"), render.num(10.5), render.num(0.3)], [render.text("b"), render.num(9.0), render.num(0.2)]],
+        [{"model": "a", "p50": 10.5, "clip": 0.3}, {"model": "b", "p50": 9.0, "clip": 0.2}],
     )
     doc = Collect(out)
     ths = [a for t, a in doc.tags if t == "th"]
@@ -115,12 +120,12 @@ def test_table_marks_numeric_columns_for_numeric_sorting():
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_text_in_the_leaderboard_stays_text(hostile):
     board = pd.DataFrame([board_row(model=hostile, scheduler=hostile, backend=hostile, provider=hostile)])
-    assert_inert(render.leaderboard_table(board, SCALE), hostile)
+    assert_inert(leaderboard_table(board, SCALE), hostile)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_prompt_block_and_prompts_table(hostile):
-    assert_inert(render.prompt_block(hostile, 5), hostile)
+    assert_inert(prompt_block(hostile, 5), hostile)
     summary = pd.DataFrame(
         [
             {
@@ -134,7 +139,7 @@ def test_hostile_prompt_block_and_prompts_table(hostile):
             }
         ]
     )
-    out = render.prompts_table(summary, {"p1": "prompts/p1/"}, "../", SCALE)
+    out = prompts_table(summary, {"p1": "prompts/p1/"}, "../", SCALE)
     doc = assert_inert(out)
     assert ("a", {"href": "../prompts/p1/"}) in doc.tags
     assert any(a.get("title") == hostile for _, a in doc.tags)  # the full prompt, as text
@@ -157,12 +162,10 @@ def test_hostile_prompt_in_gallery_captions_and_alt_text(hostile):
         ]
     )
     site = {
-        "m/best.png": render.SiteImage("images/m/best.png", "thumbs/aa-256.webp"),
-        "m/other.png": render.SiteImage("images/m/other.png", "thumbs/bb-256.webp"),
+        "m/best.png": SiteImage("images/m/best.png", "thumbs/aa-256.webp"),
+        "m/other.png": SiteImage("images/m/other.png", "thumbs/bb-256.webp"),
     }
-    out = render.gallery_grid(
-        stats.best_images(images), stats.gallery_images(images), site, "../../", SCALE, hostile, 256
-    )
+    out = gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "../../", SCALE, hostile, 256)
     doc = assert_inert(out)
     (link,) = [a for t, a in doc.tags if t == "a"]
     assert link["href"] == "../../images/m/best.png" and link["class"] == "bench-lightbox"
@@ -187,28 +190,28 @@ def test_gallery_placeholder_for_a_missing_image_and_dash_for_no_scheduler():
             ),
         ]
     )
-    site = {"gone.png": None, "g.png": render.SiteImage("images/g.png", "thumbs/g.webp")}
-    out = render.gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "", SCALE, "p", 256)
+    site = {"gone.png": None, "g.png": SiteImage("images/g.png", "thumbs/g.webp")}
+    out = gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "", SCALE, "p", 256)
     doc = assert_inert(out)
     assert 'class="bench-missing"' in out and "gone.png" in out
     gan, gone = [json.loads(a["data-slides"])[0] for t, a in doc.tags if t == "a"]
     assert gan["href"] == "images/g.png" and "guidance" not in gan["description"] and "1 step " in gan["description"]
-    assert gone["href"] == render.MISSING_SVG  # the lightbox shows a placeholder too
+    assert gone["href"] == MISSING_SVG  # the lightbox shows a placeholder too
     assert html.unescape(gone["description"]).startswith("Image missing: gone.png")
-    headers = [d for d in doc.text if d in ("ddim", render.DASH)]
-    assert render.DASH in headers  # the GAN's column is headed by a dash
+    headers = [d for d in doc.text if d in ("ddim", DASH)]
+    assert DASH in headers  # the GAN's column is headed by a dash
 
 
 def test_x100_scale_multiplies_clip_and_names_the_backbone():
-    x100 = render.Scale("x100", METRICS["clip_vit_b_32"].title)
-    out = render.leaderboard_table(pd.DataFrame([board_row()]), x100)
+    x100 = Scale("x100", METRICS["clip_vit_b_32"].title)
+    out = leaderboard_table(pd.DataFrame([board_row()]), x100)
     assert ">31.23<" in out and 'data-sort="31.234"' in out
-    header = render.metric_header(x100)
+    header = metric_header(x100)
     assert "CLIP ViT-B/32 (OpenAI)" in header and "× 100" in header
 
 
 def test_empty_state_tells_how_to_make_data():
-    out = render.empty_state("data")
+    out = empty_state("data")
     assert "No results yet" in out and "nox -s demo" in out
     assert_inert(out)
 
@@ -225,11 +228,11 @@ def test_runs_and_settings_and_seed_tables_escape_their_values():
             }
         ]
     )
-    out = render.runs_table(runs)
+    out = runs_table(runs)
     assert_inert(out)
     assert "bench run --x &#x27;&lt;script&gt;&#x27;" in out and "2026-11-25 12:00:00" in out
     frame = pd.DataFrame([image_row(family="sd", hub_id="<i>org/x</i>", revision=None, lora=None, dtype="float16")])
-    assert_inert(render.settings_table(frame))
+    assert_inert(settings_table(frame))
     comparison = pd.DataFrame(
         [
             {
@@ -243,6 +246,6 @@ def test_runs_and_settings_and_seed_tables_escape_their_values():
             }
         ]
     )
-    out = render.seed_table(comparison, SCALE)
+    out = seed_table(comparison, SCALE)
     assert_inert(out)
     assert 'data-sort="0.01"' in out  # ours best - seed

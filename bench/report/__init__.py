@@ -1,7 +1,9 @@
 """The report site: a MkDocs plugin that turns the Parquet tables under data/ into pages.
 
 One job per module: `config` (plugin options), `data` (read and check the tables), `stats`
-(pure pandas aggregation), `render` (pure HTML string building), `charts` (matplotlib SVG),
-`thumbs` (cached WebP thumbnails) and `plugin` (the MkDocs hooks that tie them together).
+(pure pandas aggregation), `html` (escaping, numbers and the one sortable-table builder),
+`sections` (the HTML of each page kind, one module each), `charts` (matplotlib SVG), `thumbs`
+(cached WebP thumbnails), `plugin` (the MkDocs hooks that tie them together) and `synthetic`
+(a made-up sweep for previews and build benchmarks).
 Nothing here imports torch: the site builds in a light environment.
 """

@@ -5,16 +5,19 @@ Hooks, in build order:
   nav entry per prompt under the nav item that points at prompts/index.md.
 - on_files: generate the prompt pages (a title and a marker each), copy images, make cached
   thumbnails, draw (or reuse) the charts, ship the vendored JavaScript.
-- on_page_content: replace each `<!-- bench:NAME -->` marker with its HTML. This runs after
-  Markdown, so untrusted text never meets the Markdown parser and big tables cost nothing there.
+- on_page_content: replace each `<!-- bench:NAME -->` marker with its HTML, made by the method
+  that FRAGMENTS names for it (the sections build the HTML). This runs after Markdown, so
+  untrusted text never meets the Markdown parser and big tables cost nothing there.
 - on_serve: watch data/ and images/ so `mkdocs serve` rebuilds when a sweep writes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -22,11 +25,14 @@ import pandas as pd
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
 
 from bench.metrics import METRICS
-from bench.report import charts, render, stats
+from bench.report import charts, stats
 from bench.report import data as report_data
 from bench.report.config import ReportConfig
+from bench.report.sections import leaderboard, methodology, prompts, speed
+from bench.report.sections.common import Scale, empty_state, metric_header
 
 log = get_plugin_logger(__name__)
 
@@ -42,7 +48,8 @@ ASSET_DIR = "assets/bench"
 PROMPTS_INDEX = "prompts/index.md"
 HIDE_TOC = "hide:\n  - toc\n"  # Material: wide tables need the room of the (empty) table of contents
 MARKER = re.compile(r"<!--\s*bench:([a-z-]+)\s*-->")
-MARKERS = ("leaderboard", "prompts", "prompt", "speed", "runs", "settings", "metrics", "seed-reference")
+PARETO_SVG = f"{ASSET_DIR}/pareto.svg"
+SPEED_SVG = f"{ASSET_DIR}/speed.svg"
 
 
 class LinkedFile(File):
@@ -60,6 +67,19 @@ class LinkedFile(File):
             super().copy_file(dirty)
 
 
+def _needs_data(fragment):
+    """A fragment of results: without any, it says how to make some instead. (The metric
+    definitions and the seed study's table come from the package, so they need no data.)"""
+
+    @functools.wraps(fragment)
+    def fragment_or_empty_state(plugin: ReportPlugin, page: Page, root: str, files: Files) -> str:
+        if plugin.data.empty:
+            return empty_state(plugin.config.data_dir)
+        return fragment(plugin, page, root, files)
+
+    return fragment_or_empty_state
+
+
 class ReportPlugin(BasePlugin[ReportConfig]):
     def on_config(self, config):
         if not self.config.enabled:
@@ -71,7 +91,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         self.charts_dir = root / self.config.charts_dir
         reference = root / self.config.seed_reference if self.config.seed_reference else None
         self.data = report_data.load(self.data_dir, self.config.metric, reference)
-        self.scale = render.Scale(self.config.clip_scale, METRICS[self.data.metric].title)
+        self.scale = Scale(self.config.clip_scale, METRICS[self.data.metric].title)
 
         config.extra_css.append(f"{ASSET_DIR}/bench.css")
         for script in ("tablesort.min.js", "tablesort.number.min.js", "bench.js"):
@@ -108,12 +128,12 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         root = "../" * page.url.count("/")
 
         def replace(match: re.Match) -> str:
-            name = match.group(1)
-            if name not in MARKERS:
+            fragment = FRAGMENTS.get(match.group(1))
+            if fragment is None:
                 raise PluginError(
-                    f"bench-report: unknown marker {match.group(0)} in {page.file.src_uri}; known: {', '.join(MARKERS)}"
+                    f"bench-report: unknown marker {match.group(0)} in {page.file.src_uri}; known: {', '.join(FRAGMENTS)}"
                 )
-            return self._fragment(name, page, root, files)
+            return fragment(self, page, root, files)
 
         return MARKER.sub(replace, html)
 
@@ -127,7 +147,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _images(self, files: Files, config) -> dict[str, render.SiteImage | None]:
+    def _images(self, files: Files, config) -> dict[str, prompts.SiteImage | None]:
         """Copy each image the pages show into the site, with its thumbnail; None if missing."""
         frame = self.data.frame
         shown = frame[frame["status"].eq("ok") & frame["image_path"].notna()]
@@ -156,7 +176,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         site = {
             rel: None
             if path is None
-            else render.SiteImage("images/" + path.relative_to(images_root).as_posix(), "thumbs/" + thumbs[path].name)
+            else prompts.SiteImage("images/" + path.relative_to(images_root).as_posix(), "thumbs/" + thumbs[path].name)
             for rel, path in where.items()
         }
         log.info(f"{len(thumbs)} images, {made} new thumbnails (the others reused from {self.thumbs_dir})")
@@ -185,48 +205,27 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             svg = charts.cached(
                 self.charts_dir, "pareto_svg", self.board, self.scale.factor, self.scale.label("mean CLIP")
             )
-            files.append(File.generated(config, f"{ASSET_DIR}/pareto.svg", content=svg))
+            files.append(File.generated(config, PARETO_SVG, content=svg))
         if not self.pairs.empty:
             svg = charts.cached(self.charts_dir, "speed_svg", self.pairs)
-            files.append(File.generated(config, f"{ASSET_DIR}/speed.svg", content=svg))
+            files.append(File.generated(config, SPEED_SVG, content=svg))
 
-    def _fragment(self, name: str, page, root: str, files: Files) -> str:
-        d, scale = self.data, self.scale
-        if d.empty and name not in ("metrics", "seed-reference"):
-            return render.empty_state(self.config.data_dir)
-        if name == "leaderboard":
-            html = render.metric_header(scale, d.metric_note) + render.leaderboard_table(self.board, scale)
-            if files.get_file_from_path(f"{ASSET_DIR}/pareto.svg"):
-                html += "<h2>Quality against speed</h2>" + render.chart(
-                    root,
-                    f"{ASSET_DIR}/pareto.svg",
-                    "mean CLIP against p50 latency; the dashed line is the Pareto front",
-                )
-                html += '<p class="bench-note">◆ marks the Pareto front: no other row is both faster (p50) and better (mean CLIP).</p>'
-            return html
-        if name == "prompts":
-            urls = {pid: files.get_file_from_path(f"prompts/{slug}.md").url for pid, slug in d.prompt_pages.items()}
-            return render.metric_header(scale) + render.prompts_table(self.summary, urls, root, scale)
-        if name == "prompt":
-            return self._prompt_page(page, root)
-        if name == "speed":
-            if self.pairs.empty:
-                return '<p class="bench-note">No model and scheduler ran on both PyTorch and ONNX Runtime yet.</p>'
-            return render.speed_table(self.pairs) + render.chart(
-                root, f"{ASSET_DIR}/speed.svg", "p50 latency per model and scheduler, PyTorch and ONNX Runtime"
-            )
-        if name == "runs":
-            return render.runs_table(d.runs)
-        if name == "settings":
-            return render.settings_table(d.frame)
-        if name == "metrics":
-            present = set(d.scores["metric"]) | {d.metric}
-            return render.metrics_table([m for m in METRICS.values() if m.name in present], d.metric)
-        if name == "seed-reference":
-            return render.seed_table(stats.seed_comparison(d.reference, d.frame), scale)
-        raise AssertionError(name)
+    # --- page fragments: one per marker, dispatched through FRAGMENTS -------------------------
 
-    def _prompt_page(self, page, root: str) -> str:
+    @_needs_data
+    def _leaderboard(self, page: Page, root: str, files: Files) -> str:
+        html = metric_header(self.scale, self.data.metric_note) + leaderboard.leaderboard_table(self.board, self.scale)
+        if files.get_file_from_path(PARETO_SVG):
+            html += leaderboard.pareto_chart(root, PARETO_SVG)
+        return html
+
+    @_needs_data
+    def _prompts(self, page: Page, root: str, files: Files) -> str:
+        urls = {pid: files.get_file_from_path(f"prompts/{slug}.md").url for pid, slug in self.data.prompt_pages.items()}
+        return metric_header(self.scale) + prompts.prompts_table(self.summary, urls, root, self.scale)
+
+    @_needs_data
+    def _prompt(self, page: Page, root: str, files: Files) -> str:
         prompt_id = self.page_prompt.get(page.file.src_uri)
         if prompt_id is None:
             raise PluginError(
@@ -236,12 +235,12 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         images = self.galleries.get(prompt_id, pd.DataFrame(columns=self.data.frame.columns))
         return "".join(
             [
-                render.prompt_block(summary["prompt"], summary["truncated_tokens"]),
-                render.metric_header(self.scale),
-                render.leaderboard_table(self.boards[prompt_id], self.scale),
+                prompts.prompt_block(summary["prompt"], summary["truncated_tokens"]),
+                metric_header(self.scale),
+                leaderboard.leaderboard_table(self.boards[prompt_id], self.scale),
                 "<h2>Gallery</h2>",
-                render.best_rule(self.scale),
-                render.gallery_grid(
+                prompts.best_rule(self.scale),
+                prompts.gallery_grid(
                     stats.best_images(images),
                     images,
                     self.site_images,
@@ -252,6 +251,42 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 ),
             ]
         )
+
+    @_needs_data
+    def _speed(self, page: Page, root: str, files: Files) -> str:
+        if self.pairs.empty:
+            return speed.no_pairs()
+        return speed.speed_table(self.pairs) + speed.speed_chart(root, SPEED_SVG)
+
+    @_needs_data
+    def _runs(self, page: Page, root: str, files: Files) -> str:
+        return methodology.runs_table(self.data.runs)
+
+    @_needs_data
+    def _settings(self, page: Page, root: str, files: Files) -> str:
+        return methodology.settings_table(self.data.frame)
+
+    def _metrics(self, page: Page, root: str, files: Files) -> str:
+        present = set(self.data.scores["metric"]) | {self.data.metric}
+        return methodology.metrics_table([m for m in METRICS.values() if m.name in present], self.data.metric)
+
+    def _seed_reference(self, page: Page, root: str, files: Files) -> str:
+        return methodology.seed_table(stats.seed_comparison(self.data.reference, self.data.frame), self.scale)
+
+
+Fragment = Callable[[ReportPlugin, Page, str, Files], str]
+
+# Marker name -> the method that renders it: the markers a page may hold, and their dispatch.
+FRAGMENTS: dict[str, Fragment] = {
+    "leaderboard": ReportPlugin._leaderboard,
+    "prompts": ReportPlugin._prompts,
+    "prompt": ReportPlugin._prompt,
+    "speed": ReportPlugin._speed,
+    "runs": ReportPlugin._runs,
+    "settings": ReportPlugin._settings,
+    "metrics": ReportPlugin._metrics,
+    "seed-reference": ReportPlugin._seed_reference,
+}
 
 
 def _thumbnails(found, cache_dir, px):

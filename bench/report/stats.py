@@ -14,10 +14,6 @@ import numpy as np
 import pandas as pd
 
 GROUP = ["model", "scheduler", "backend"]
-INTERVAL_METHOD = (
-    "Student t-interval: mean ± t(0.975, n−1) · s / √n, where s is the sample standard deviation "
-    "of the n scored images of the row (all its prompts and seeds)"
-)
 
 # Two-sided 95% critical values of Student's t for 1..30 degrees of freedom (standard tables).
 # Beyond 30 the Cornish-Fisher expansion below is accurate to 1e-4, so no SciPy is needed.

@@ -1,0 +1,217 @@
+"""HTML building blocks of the report pages: escaping, numbers, links, and the one table builder.
+
+Prompts, model names and every other value from the data are untrusted text. They reach a page
+only through `esc`, which the cell formats below call, so a table declares what it shows and
+never escapes by hand. The plugin inserts the HTML after Markdown has run, so `*`, `|`, `[x](y)`,
+`{{ }}` and `<script>` all stay literal.
+
+A table is a list of `Col`: a title, the row key (or a function of the row) that gives the
+value, the format that prints it, a tooltip, and which way is better. `table` renders such a
+list over rows (dicts or a DataFrame) as a table that bench.js makes sortable with tablesort.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from html import escape
+from typing import ClassVar, Literal, NamedTuple, Protocol
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+DASH = "—"
+
+
+def esc(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt(value: object, digits: int = 2) -> str:
+    """A number for a page: fixed digits, a dash when missing, ∞ for PSNR of identical images."""
+    if missing(value):
+        return DASH
+    value = float(value)
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    return f"{value:.{digits}f}"
+
+
+def show(value: object) -> str:
+    """A value as plain text (not escaped): integral floats without ".0" (Parquet ints with nulls read back as floats)."""
+    if missing(value):
+        return DASH
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def href(root: str, site_path: str) -> str:
+    """An attribute value linking to `site_path` of the site from a page `root` ("../" ...) below it."""
+    return esc(root + quote(site_path))
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- cell formats ----------------------------------------------------------------------------
+
+
+class Td(NamedTuple):
+    """A table cell: its HTML (escaped) and the `data-sort` value tablesort reads instead of it."""
+
+    html: str
+    sort: str
+
+
+_EMPTY = Td(DASH, "")
+
+
+class Format(Protocol):
+    """How a column prints a value; the row is there for cells that show a second field."""
+
+    numeric: ClassVar[bool]  # the column sorts as numbers, not as text
+
+    def __call__(self, value: object, row: dict) -> Td: ...
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number times `scale` with `digits` after the point; a dash when missing."""
+
+    digits: int = 2
+    scale: float = 1.0
+    numeric: ClassVar[bool] = True
+
+    def __call__(self, value: object, row: dict) -> Td:
+        if missing(value):
+            return _EMPTY
+        v = float(value) * self.scale
+        # Plain positional digits: tablesort's number parser drops letters, so "1e-05" would read as 1.
+        key = np.format_float_positional(min(max(v, -1e18), 1e18), precision=12, fractional=False, trim="-")
+        return Td(fmt(v, self.digits), key)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A symbol after a cell's text when the row's `key` is true, with a tooltip that says why."""
+
+    key: str
+    symbol: str
+    tooltip: str
+    css_class: str
+
+    def html(self) -> str:
+        return f' <span class="{esc(self.css_class)}" title="{esc(self.tooltip)}">{esc(self.symbol)}</span>'
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text as it is; a dash when missing or empty.
+
+    note: a row key whose value follows in small print, in brackets (a backend's provider).
+    flag: a mark after the text on the rows it applies to.
+    """
+
+    note: str | None = None
+    flag: Flag | None = None
+    numeric: ClassVar[bool] = False
+
+    def __call__(self, value: object, row: dict) -> Td:
+        if missing(value) or value == "":
+            return _EMPTY
+        text = esc(value)
+        shown = text
+        if self.flag is not None and row.get(self.flag.key):
+            shown += self.flag.html()
+        if self.note is not None and row.get(self.note):
+            shown += f" <small>({esc(row[self.note])})</small>"
+        return Td(shown, text)
+
+
+@dataclass(frozen=True)
+class Prose:
+    """Long free text (a prompt): cut to `limit` characters in a box that wraps, all of it in the tooltip."""
+
+    limit: int
+    numeric: ClassVar[bool] = False
+
+    def __call__(self, value: object, row: dict) -> Td:
+        if missing(value) or value == "":
+            return _EMPTY
+        text = str(value)
+        box = f'<span class="bench-wrap" title="{esc(text)}">{esc(shorten(text, self.limit))}</span>'
+        return Td(box, esc(text[: self.limit]))
+
+
+@dataclass(frozen=True)
+class Code:
+    """A name to show as code (a metric's key)."""
+
+    numeric: ClassVar[bool] = False
+
+    def __call__(self, value: object, row: dict) -> Td:
+        if missing(value) or value == "":
+            return _EMPTY
+        return Td(f"<code>{esc(value)}</code>", esc(value))
+
+
+@dataclass(frozen=True)
+class Link:
+    """Text linking to the address in the row's `url` key (relative to the page)."""
+
+    url: str
+    numeric: ClassVar[bool] = False
+
+    def __call__(self, value: object, row: dict) -> Td:
+        return Td(f'<a href="{esc(row[self.url])}">{esc(value)}</a>', esc(value))
+
+
+TEXT = Text()
+
+
+# --- the table builder -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a sortable table, declared once: what it shows and how it sorts."""
+
+    title: str
+    key: str | Callable[[dict], object]  # a key of the row dict, or a function of the row
+    format: Format = TEXT
+    tooltip: str = ""  # the header's title
+    better: Literal["higher", "lower"] | None = None  # "higher": the first click sorts best (highest) first
+    default: bool = False  # the rows arrive sorted by this column (tablesort marks it)
+
+    def __post_init__(self) -> None:
+        if self.better not in ("higher", "lower", None):
+            raise ValueError(f"column {self.title!r}: better must be 'higher', 'lower' or None, not {self.better!r}")
+
+    def th(self) -> str:
+        attrs = ' data-sort-method="number"' if self.format.numeric else ""
+        attrs += " data-sort-reverse" if self.better == "higher" else ""
+        attrs += " data-sort-default" if self.default else ""
+        attrs += f' title="{esc(self.tooltip)}"' if self.tooltip else ""
+        return f"<th{attrs}>{esc(self.title)}</th>"
+
+    def td(self, row: dict) -> str:
+        value = row[self.key] if isinstance(self.key, str) else self.key(row)
+        cell = self.format(value, row)
+        return f'<td data-sort="{cell.sort}">{cell.html}</td>'
+
+
+def table(columns: list[Col], rows: pd.DataFrame | Iterable[dict], caption: str = "") -> str:
+    """A table that bench.js makes sortable: a header per column, then a cell per column and row."""
+    records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
+    head = "".join(col.th() for col in columns)
+    body = "".join("<tr>" + "".join(col.td(row) for col in columns) + "</tr>" for row in records)
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<div class="bench-table"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'

@@ -1,0 +1,176 @@
+"""The prompts index and each prompt's page: its text, its leaderboard and its gallery.
+
+The gallery's lightbox captions are escaped text inside JSON inside an attribute, because
+GLightbox puts a slide's title and description into the page with innerHTML.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import pandas as pd
+
+from bench.report.html import DASH, Col, Link, Num, Prose, esc, fmt, href, missing, shorten, show, table
+from bench.report.sections.common import Scale
+
+MISSING_SVG = "assets/bench/missing.svg"  # shipped by the plugin with its other assets
+PROMPT_CHARS = 140  # of a prompt's text in the prompts table; the whole text is in the tooltip
+ALT_PROMPT_CHARS = 200  # of the prompt in a thumbnail's alt text
+
+
+def prompt_block(prompt: str, truncated_tokens: object) -> str:
+    note = ""
+    if not missing(truncated_tokens) and float(truncated_tokens) > 0:
+        note = (
+            f'<p class="bench-note">CLIP reads at most 77 tokens: it did not see the last '
+            f"{int(float(truncated_tokens))} tokens of this prompt when scoring.</p>"
+        )
+    return f'<blockquote class="bench-prompt"><p>{esc(prompt)}</p></blockquote>{note}'
+
+
+def _best_row(row: dict) -> str:
+    best = row["best_row"]
+    return DASH if best is None else " · ".join(v or DASH for v in best)
+
+
+def prompts_table(summary: pd.DataFrame, page_urls: dict[str, str], root: str, scale: Scale) -> str:
+    """One row per prompt (stats.prompt_summary) linking to its page, best mean CLIP first."""
+    columns = [
+        Col("Prompt", "prompt_id", Link("url")),
+        Col("Text", "prompt", Prose(PROMPT_CHARS)),
+        Col("images", "n_images", Num(0), better="higher"),
+        Col("failed", "n_failed", Num(0), better="lower"),
+        Col("Best by mean CLIP", _best_row, tooltip="model · scheduler · backend"),
+        Col("CLIP mean", "best_clip_mean", scale.num, scale.label(), "higher", default=True),
+        Col("truncated", "truncated_tokens", Num(0), "prompt tokens CLIP could not see", "lower"),
+    ]
+    rows = summary.sort_values("best_clip_mean", ascending=False, na_position="last").to_dict("records")
+    for r in rows:
+        r["url"] = root + quote(page_urls[r["prompt_id"]])
+    return table(columns, rows)
+
+
+def best_rule(scale: Scale) -> str:
+    return (
+        '<p class="bench-note">Each cell shows its <strong>best image</strong>: the highest '
+        f"{esc(scale.metric_title)} CLIP score among the cell's images of every seed and backend "
+        "(ties: the lowest seed, then PyTorch). Click it to browse all of the cell's images.</p>"
+    )
+
+
+# --- the gallery -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteImage:
+    """Where an image and its thumbnail live in the built site (None: the file is missing)."""
+
+    full: str
+    thumb: str
+
+
+def caption_html(r: dict, scale: Scale) -> tuple[str, str]:
+    """(title, description) of a lightbox slide, as HTML (already escaped once)."""
+    title = f"{esc(r['model'])} · {esc(r['scheduler'] or DASH)}"
+    backend = esc(r["backend"]) + (f" ({esc(r['provider'])})" if r.get("provider") else "")
+    parts = [
+        f"Backend: {backend}",
+        f"seed {esc(show(r['seed']))}",
+        f"{esc(show(r['steps']))} step{'' if r['steps'] == 1 else 's'}" if not missing(r.get("steps")) else "",
+        f"guidance {fmt(r.get('guidance_scale'), 1)}" if not missing(r.get("guidance_scale")) else "",
+        f"CLIP {scale.fmt(r['clip'])}",
+        f"latency {fmt(r.get('latency_s'), 2)} s",
+    ]
+    return title, " · ".join(p for p in parts if p)
+
+
+def _thumb_size(r: dict, px: int) -> str:
+    w, h = r.get("width"), r.get("height")
+    if missing(w) or missing(h) or not w or not h:
+        return ""
+    k = min(1.0, px / max(w, h))
+    return f' width="{round(w * k)}" height="{round(h * k)}"'
+
+
+GALLERY_COLUMNS = [
+    "cell_id", "model", "scheduler", "backend", "provider", "seed", "steps", "guidance_scale",
+    "clip", "latency_s", "image_path", "width", "height",
+]  # fmt: skip
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame[[c for c in GALLERY_COLUMNS if c in frame.columns]].to_dict("records")
+
+
+def slide(r: dict, site: SiteImage | None, root: str, scale: Scale) -> dict:
+    """One lightbox slide as GLightbox takes it. GLightbox puts title and description into the
+    page with innerHTML, so they hold escaped text (HTML that shows the text literally)."""
+    title, desc = caption_html(r, scale)
+    if site is None:
+        desc = f"Image missing: {esc(r['image_path'])} · " + desc
+    return {
+        "href": root + quote(MISSING_SVG if site is None else site.full),
+        "type": "image",
+        "title": title,
+        "description": desc,
+    }
+
+
+def _grid_td(
+    best: dict, others: list[dict], site: dict[str, SiteImage | None], root: str, scale: Scale, prompt: str, px: int
+) -> str:
+    """A grid cell: the best image (or a placeholder) linking to a lightbox of all the cell's images.
+
+    The slides travel as JSON in one attribute that bench.js hands to GLightbox on click, not
+    as one hidden link each: a prompt page can hold thousands of images. Without JavaScript
+    the link opens the full image.
+    """
+    target = site.get(best["image_path"])
+    slides = [slide(best, target, root, scale)] + [
+        slide(o, site.get(o["image_path"]), root, scale) for o in others if o["cell_id"] != best["cell_id"]
+    ]
+    if target is None:
+        content = f'<span class="bench-missing" role="img" aria-label="image missing">image missing<br><small>{esc(best["image_path"])}</small></span>'
+    else:
+        alt = f"{best['model']} / {best['scheduler'] or DASH}, seed {show(best['seed'])}: {shorten(prompt, ALT_PROMPT_CHARS)}"
+        content = f'<img src="{href(root, target.thumb)}" alt="{esc(alt)}" loading="lazy"{_thumb_size(best, px)}>'
+    caption = f"CLIP {scale.fmt(best['clip'])} · seed {show(best['seed'])} · {best['backend']}"
+    link = f'<a class="bench-lightbox" href="{esc(slides[0]["href"])}" data-slides="{esc(json.dumps(slides, ensure_ascii=False))}">{content}</a>'
+    return f"<td><figure>{link}<figcaption>{esc(caption)}</figcaption></figure></td>"
+
+
+def gallery_grid(
+    best: pd.DataFrame,
+    images: pd.DataFrame,
+    site: dict[str, SiteImage | None],
+    root: str,
+    scale: Scale,
+    prompt: str,
+    thumb_px: int,
+) -> str:
+    """Models as rows, schedulers as columns; each cell shows its best image and opens a
+    lightbox gallery of all of the cell's images (every seed and backend). A missing image
+    file shows a placeholder, in the grid and in the lightbox."""
+    if best.empty:
+        return '<p class="bench-note">No image of this prompt was generated successfully.</p>'
+    schedulers = sorted(best["scheduler"].unique(), key=lambda s: (s == "", s))
+    models = sorted(best["model"].unique())
+    by_cell: dict[tuple[str, str], list[dict]] = {}
+    for r in _records(images):  # one conversion for the page: a page can hold thousands of images
+        by_cell.setdefault((r["model"], r["scheduler"]), []).append(r)
+    best_by_cell = {(r["model"], r["scheduler"]): r for r in _records(best)}
+
+    head = "<th></th>" + "".join(f"<th>{esc(s or DASH)}</th>" for s in schedulers)
+    rows = []
+    for model in models:
+        tds = [f'<th scope="row">{esc(model)}</th>']
+        for sched in schedulers:
+            r = best_by_cell.get((model, sched))
+            if r is None:
+                tds.append(f'<td class="bench-none">{DASH}</td>')
+            else:
+                tds.append(_grid_td(r, by_cell.get((model, sched), []), site, root, scale, prompt, thumb_px))
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    return f'<div class="bench-grid"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
