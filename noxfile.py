@@ -99,8 +99,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Static checks: ruff lint and format check (settings in pyproject.toml)."""
-    session.install("-c", str(CONSTRAINTS), "ruff")
+    """Static checks: ruff lint and format, and the import contracts (all set in pyproject.toml)."""
+    session.install("-c", str(CONSTRAINTS), "ruff", "import-linter")
     paths = ["bench", "tests", "scripts", "noxfile.py"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    # Layers, forbidden imports and no loops; reads the source, imports none of it.
+    session.run("lint-imports")

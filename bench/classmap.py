@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.files import atomic_write, cache_dir
 from bench.metrics import METRICS
-from bench.paths import cache_dir
+from bench.tiny import register_tiny_clip
 
-# Names only, so the model registry can check them without importing open_clip.
-# openai: the 80 templates of CLIP's ImageNet zero-shot classifier; simple: the 7 its authors
-# found nearly as good; photo: the paper's single "a photo of a {}." (cheap, for tiny models).
-TEMPLATE_SETS = ("openai", "simple", "photo")
 ENCODE_BATCH = 256  # texts per text-encoder call
 
 
 def template_texts(name: str) -> list[str]:
-    """The templates of a set as format strings with one "{}"."""
+    """The templates of a set (bench.models.TEMPLATE_SETS) as format strings with one "{}"."""
     from open_clip.zero_shot_metadata import (
         OPENAI_IMAGENET_TEMPLATES,
         SIMPLE_IMAGENET_TEMPLATES,
@@ -91,8 +86,6 @@ class ClassMap:
         options = METRICS[clip].options
         arch, pretrained = options["arch"], options["pretrained"]
         if pretrained == "tiny":
-            from bench.tiny import register_tiny_clip
-
             pretrained = str(register_tiny_clip())
         if model is None:
             model = open_clip.create_model(arch, pretrained=pretrained)
@@ -127,13 +120,8 @@ class ClassMap:
         texts = [t.format(name) for name in self.names for t in self.templates]
         mean = self._encode(texts).reshape(len(self.names), n, -1).mean(dim=1)
         classes = mean / mean.norm(dim=-1, keepdim=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, classes.cpu().numpy(), allow_pickle=False)
-            os.replace(tmp, path)  # whole or not at all
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_write(path) as f:
+            np.save(f, classes.cpu().numpy(), allow_pickle=False)
         return classes
 
     def similarities(self, prompt: str):

@@ -1,74 +1,35 @@
 """`bench`: run suites, score images, list what exists, summarise results.
 
 Imports stay light at start-up (argparse, the registries); torch and diffusers load only inside
-the commands that need them, so `bench --help` and `bench list` answer at once.
+the commands that need them, so `bench --help` and `bench list` answer at once. Expected
+failures (bench.errors) print one line and exit with their code below; `--debug` shows the
+traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import logging
 import sys
 from pathlib import Path
 
-from bench.config import ConfigError
+from rich.markup import escape
 
+from bench.console import console, fetch_listing, progress_bar, quiet_libraries, setup_logging
+from bench.errors import BenchError, ConfigError, DeviceUnavailable, InstallError, WeightsError
+
+EXIT_FAILED_CELLS = 1  # the command ran, but some cells failed (their rows say why)
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:  # piped or logged: rich would assume 80 columns and wrap tables
-        console.width = 160
-    return console
-
-
-def _quiet_libraries() -> None:
-    """One progress bar of ours instead of diffusers' per-step and loading bars."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import logging
-    import warnings
-
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    logging.getLogger().setLevel(logging.ERROR)  # open_clip's "initialized randomly" for tiny CLIP
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning)
-
-
-def _print_error(console, error: Exception) -> None:
-    from rich.markup import escape
-
-    console.print(f"[red]error:[/red] {escape(str(error))}")
-
-
-def _progress(console):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description:<40}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+# The one place where an expected failure becomes an exit code; the first matching class wins.
+EXIT_CODES: dict[type[BenchError], int] = {
+    ConfigError: EXIT_CONFIG,
+    InstallError: 3,
+    WeightsError: 4,
+    DeviceUnavailable: 5,
+    BenchError: 1,
+}
+log = logging.getLogger("bench")
 
 
 def _suite_overrides(args) -> dict:
@@ -90,64 +51,55 @@ def _suite_overrides(args) -> dict:
 def cmd_run(args) -> int:
     from bench import sweep
     from bench.config import load_suite
-    from bench.weights import WeightsMissing
+    from bench.plan import make_plan
 
     suite = load_suite(args.suite, _suite_overrides(args))
-    err = _console(stderr=True)
+    err = console(stderr=True)
     if args.dry_run:
-        cells, todo, notes = sweep.plan(suite, args.data_dir)
-        for note in notes:
-            err.print(f"note: {note}")
-        err.print(f"suite {suite.name}: {len(cells)} cells, {len(todo)} to do, {len(cells) - len(todo)} already done")
+        plan = make_plan(suite, args.data_dir)
+        for note in plan.notes:
+            err.print(f"note: {note}", markup=False)
+        done = len(plan.cells) - len(plan.todo)
+        err.print(
+            f"suite {suite.name}: {len(plan.cells)} cells, {len(plan.todo)} to do, {done} already done", markup=False
+        )
         return 0
-    _quiet_libraries()
-    progress = _progress(err)
+    quiet_libraries()
+    progress = progress_bar(err)
+    setup_logging(progress.console, args.debug)
     try:
         with progress:
             report = sweep.run(
-                suite,
-                args.data_dir,
-                args.images_dir,
-                retry_failed=not args.no_retry_failed,
-                progress=progress,
-                log=progress.console.print,
+                suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed, progress=progress
             )
-    except WeightsMissing as e:
-        _print_error(err, e)
-        return 1
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command to resume.")
         return EXIT_INTERRUPTED
     err.print(
         f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
         f"{report.skipped_done} already done, {report.scored} scores written "
-        f"-> {args.data_dir}/, {args.images_dir}/"
+        f"-> {args.data_dir}/, {args.images_dir}/",
+        markup=False,
     )
     from bench.summary import print_summary
 
-    print_summary(args.data_dir, suite.metrics[0], _console())
-    return 0 if report.failed == 0 else 1
+    print_summary(args.data_dir, suite.metrics[0], console())
+    return 0 if report.failed == 0 else EXIT_FAILED_CELLS
 
 
 def cmd_score(args) -> int:
     from bench import scoring
-    from bench.metrics import METRICS
-    from bench.weights import WeightsMissing
+    from bench.config import check_choices, split_list
+    from bench.metrics import SCORABLE
 
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    scorable = [name for name, info in METRICS.items() if info.scorer]
-    for metric in metrics or [""]:
-        if metric not in scorable:
-            raise ConfigError(f"metrics: unknown value {metric!r}; allowed: {', '.join(scorable)}")
-    _quiet_libraries()
-    err = _console(stderr=True)
-    try:
-        with _progress(err) as progress:
-            n = scoring.score(args.data_dir, args.images_dir, metrics, rescore=args.rescore, progress=progress)
-    except WeightsMissing as e:
-        _print_error(err, e)
-        return 1
-    err.print(f"{n} scores written to {args.data_dir}/scores/")
+    metrics = split_list(args.metrics)
+    check_choices("metrics", metrics, SCORABLE)
+    quiet_libraries()
+    err = console(stderr=True)
+    with progress_bar(err) as progress:
+        setup_logging(progress.console, args.debug)
+        n = scoring.score(args.data_dir, args.images_dir, metrics, rescore=args.rescore, progress=progress)
+    err.print(f"{n} scores written to {args.data_dir}/scores/", markup=False)
     return 0
 
 
@@ -159,7 +111,7 @@ def cmd_list(args) -> int:
     from bench.models import MODELS
     from bench.schedulers import SCHEDULERS
 
-    console = _console()
+    out = console()
     what = args.what
     if what in ("models", "all"):
         t = Table("key", "family", "hub id", "size", "steps", "cfg", "notes", title="models")
@@ -174,52 +126,50 @@ def cmd_list(args) -> int:
                 if x
             )
             t.add_row(m.key, m.family, m.hub_id, f"{m.width}x{m.height}", str(m.steps), str(m.guidance_scale), notes)
-        console.print(t)
+        out.print(t)
     if what in ("schedulers", "all"):
         t = Table("name", "diffusers class", "options", title="schedulers")
         for s in SCHEDULERS.values():
             t.add_row(s.name, s.class_name, ", ".join(f"{k}={v}" for k, v in s.overrides.items()))
-        console.print(t)
+        out.print(t)
     if what in ("suites", "all"):
         t = Table("suite", title="suites (or pass a path to a .toml file)")
         for name in shipped_suites():
             t.add_row(name)
-        console.print(t)
+        out.print(t)
     if what in ("metrics", "all"):
-        t = Table("metric", "title", "unit", "higher is better", title="metrics")
+        t = Table("metric", "title", "kind", "unit", "higher is better", title="metrics")
         for m in METRICS.values():
-            t.add_row(m.name, m.title, m.unit, "yes" if m.higher_is_better else "no")
-        console.print(t)
+            t.add_row(m.name, m.title, m.kind, m.unit, "yes" if m.higher_is_better else "no")
+        out.print(t)
     return 0
 
 
 def cmd_summary(args) -> int:
     from bench.summary import print_summary
 
-    return 0 if print_summary(args.data_dir, args.metric, _console()) else 1
+    return 0 if print_summary(args.data_dir, args.metric, console()) else 1
 
 
 def cmd_fetch(args) -> int:
-    from bench import fetch
-    from bench.config import load_suite
-    from bench.metrics import METRICS
+    from bench.config import check_choices, load_suite, split_list
+    from bench.metrics import SCORABLE
     from bench.models import MODELS
+    from bench.weights import fetch
 
     if args.suite:
         suite = load_suite(args.suite, {"models": args.models, "metrics": args.metrics})
         specs, metrics = [suite.model_spec(k) for k in suite.models], suite.metrics
     elif args.models:
-        keys = [k.strip() for k in args.models.split(",") if k.strip()]
-        metrics = [m.strip() for m in (args.metrics or "clip_vit_b_32").split(",") if m.strip()]
-        for name, values, allowed in (("models", keys, MODELS), ("metrics", metrics, METRICS)):
-            unknown = [v for v in values if v not in allowed]
-            if unknown or not values:
-                raise ConfigError(f"{name}: unknown value {(unknown or [''])[0]!r}; allowed: {', '.join(allowed)}")
+        keys, metrics = split_list(args.models), split_list(args.metrics or "clip_vit_b_32")
+        check_choices("models", keys, MODELS)
+        check_choices("metrics", metrics, SCORABLE)
         specs = [MODELS[k] for k in keys]
     else:
         raise ConfigError("fetch: give --suite NAME or --models KEY[,KEY...]")
+    setup_logging(console(stderr=True), args.debug)
     items, notes = fetch.plan(specs, metrics)
-    print(fetch.render(items, notes))
+    print(fetch_listing(items, notes))
     if args.dry_run:
         return 0
     from huggingface_hub import get_token
@@ -251,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start offline with `bench run --suite tiny`; see `bench list` for models, schedulers, "
         "suites and metrics.",
     )
+    debug_help = "debug log, and tracebacks for expected errors too"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # Also after the command (`bench run --debug`); SUPPRESS keeps a top-level --debug.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def dirs(p):
@@ -259,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
+        parents=[common],
         help="run a suite (resumes: cells already done are skipped)",
         description="Generate, time and score every cell of a suite not yet done.",
     )
@@ -279,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     dirs(run)
     run.set_defaults(func=cmd_run)
 
-    score = sub.add_parser("score", help="score images not yet scored (or rescore) with a metric")
+    score = sub.add_parser("score", parents=[common], help="score images not yet scored (or rescore) with a metric")
     score.add_argument("--metrics", default="clip_vit_b_32", help="comma-separated metrics")
     score.add_argument("--rescore", action="store_true", help="score again even where a score exists")
     dirs(score)
@@ -291,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fetch = sub.add_parser(
         "fetch",
+        parents=[common],
         help="download every weight a suite needs (then run with HF_HUB_OFFLINE=1)",
         description="Download the weights of a suite's models and CLIP metrics into the "
         "Hugging Face cache (BigGAN's into the bench cache), printing sizes, "
@@ -319,9 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+    except BenchError as e:
+        if args.debug:
+            log.exception("%s", type(e).__name__)
+        code = next(code for cls, code in EXIT_CODES.items() if isinstance(e, cls))
+        console(stderr=True).print(f"[red]bench: error:[/red] {escape(str(e))}", soft_wrap=True)
+        return code
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every check runs before any model loads and fails with one line that names the field and the
 allowed values (ConfigError; the CLI turns it into exit code 2). A suite is a shipped name
-(bench/suites/<name>.toml) or a path to a TOML file.
+(bench/suites/<name>.toml) or a path to a TOML file. The command line's lists are checked with
+the same `check_choices`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 
-from bench.metrics import METRICS
+from bench.errors import ConfigError
+from bench.metrics import SCORABLE
 from bench.models import MODELS
+from bench.runtime import Runtime
 from bench.schedulers import SCHEDULERS
 
+# Names only: bench.backends.IMPLEMENTATIONS says which family each one runs.
 BACKENDS = ("pytorch", "onnxruntime")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -42,10 +46,6 @@ OVERRIDABLE = (
     "trust_unpinned_weights",
 )
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-class ConfigError(ValueError):
-    """A suite or command-line value that is not allowed; the message names field and choices."""
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,14 @@ class Suite:
             if not p.text.strip():
                 raise ConfigError(f"prompts.text: prompt {p.id!r} is empty")
             seen.add(p.id)
-        _check_choices("models", self.models, MODELS)
-        _check_choices("schedulers", self.schedulers, SCHEDULERS)
-        _check_choices("backends", self.backends, BACKENDS)
-        _check_choices("metrics", self.metrics, [m for m, info in METRICS.items() if info.scorer])
-        _check_choice("dtype", self.dtype, DTYPES)
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("provider", self.provider, PROVIDERS)
-        _check_choice("provider_fallback", self.provider_fallback, PROVIDER_FALLBACK)
+        check_choices("models", self.models, MODELS)
+        check_choices("schedulers", self.schedulers, SCHEDULERS)
+        check_choices("backends", self.backends, BACKENDS)
+        check_choices("metrics", self.metrics, SCORABLE)
+        check_choice("dtype", self.dtype, DTYPES)
+        check_choice("device", self.device, DEVICES)
+        check_choice("provider", self.provider, PROVIDERS)
+        check_choice("provider_fallback", self.provider_fallback, PROVIDER_FALLBACK)
         if not self.seeds or any(s < 0 or s >= 2**63 for s in self.seeds):
             raise ConfigError(f"seeds: need at least one seed, each in 0..2**63-1 (got {self.seeds})")
         if len(set(self.seeds)) != len(self.seeds):
@@ -103,7 +103,7 @@ class Suite:
         _check_positive("batch_size", self.batch_size)
         _check_settings("", self.steps, self.guidance_scale, self.width, self.height)
         for key, over in self.model_overrides.items():
-            _check_choice("model_overrides", key, MODELS)
+            check_choice("model_overrides", key, MODELS)
             unknown = set(over) - set(OVERRIDABLE)
             if unknown:
                 raise ConfigError(
@@ -116,6 +116,12 @@ class Suite:
                 over.get("width"),
                 over.get("height"),
             )
+
+    @property
+    def runtime(self) -> Runtime:
+        """Device, dtype and provider as the suite asks for them ("auto" allowed); each backend
+        resolves them for this machine once per plan."""
+        return Runtime(self.device, self.dtype, self.provider, self.provider_fallback)
 
     def model_spec(self, key: str):
         """The registry entry with this suite's overrides on top (model < suite < per-model)."""
@@ -133,16 +139,23 @@ class Suite:
         return spec.with_overrides(**general).with_overrides(**over)
 
 
-def _check_choice(name, value, allowed):
+def check_choice(name: str, value, allowed) -> None:
+    """One value of `allowed` (a list, tuple or a registry dict's keys), or a ConfigError."""
     if value not in allowed:
         raise ConfigError(f"{name}: unknown value {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _check_choices(name, values, allowed):
+def check_choices(name: str, values, allowed) -> None:
+    """A non-empty list of values of `allowed`, or a ConfigError naming the first bad one."""
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{name}: need a non-empty list; allowed: {', '.join(allowed)}")
     for v in values:
-        _check_choice(name, v, allowed)
+        check_choice(name, v, allowed)
+
+
+def split_list(value: str | None) -> list[str] | None:
+    """A comma-separated command-line list ("a, b,c") as a list; None stays None."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _check_positive(name, value):
@@ -225,7 +238,7 @@ def load_suite(name_or_path: str, overrides: dict | None = None) -> Suite:
     raw.setdefault("name", Path(name_or_path).stem)
     for key in ("models", "schedulers", "backends", "metrics"):
         if isinstance(raw.get(key), str):
-            raw[key] = [v.strip() for v in raw[key].split(",") if v.strip()]
+            raw[key] = split_list(raw[key])
     if "models" not in raw:
         raise ConfigError(f"models: required; allowed: {', '.join(MODELS)}")
     return Suite(**raw)

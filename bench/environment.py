@@ -18,7 +18,8 @@ PACKAGES = {
 }
 
 
-def _version(dist: str) -> str | None:
+def version(dist: str) -> str | None:
+    """The installed version of a distribution, or None."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -27,7 +28,7 @@ def _version(dist: str) -> str | None:
 
 def onnxruntime_version() -> str | None:
     for dist in ("onnxruntime-gpu", "onnxruntime"):
-        if v := _version(dist):
+        if v := version(dist):
             return f"{dist} {v}"
     return None
 
@@ -57,7 +58,7 @@ def _git_commit() -> str | None:
 
 def describe() -> dict:
     """Columns of a `runs` row that describe this machine (torch is imported by the caller)."""
-    env = {col: _version(dist) for col, dist in PACKAGES.items()}
+    env = {col: version(dist) for col, dist in PACKAGES.items()}
     env.update(
         python=platform.python_version(),
         platform=platform.platform(),

@@ -9,6 +9,7 @@ final name and published with one rename.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import uuid
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
+
+log = logging.getLogger(__name__)
 
 
 def cache_dir(*parts: str) -> Path:
@@ -73,6 +76,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
         except OSError:
             if not final.is_dir():
                 raise
+            log.info("another process published %s first; using it", final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

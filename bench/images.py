@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import uuid
 from pathlib import Path
+
+from bench.files import write_bytes
 
 
 def image_relpath(model: str, backend: str, cell_id: str) -> str:
@@ -27,12 +27,5 @@ def save_png(image, images_dir: Path, relpath: str) -> str:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = buffer.getvalue()
-    path = safe_join(images_dir, relpath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes(safe_join(images_dir, relpath), data)
     return hashlib.sha256(data).hexdigest()

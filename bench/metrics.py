@@ -1,8 +1,8 @@
-"""Metric registry: metadata here (light), implementations in one module each (heavy imports).
+"""Metric registry: metadata here (light), implementations in bench.scorers (heavy imports).
 
 The site sorts and colours by `higher_is_better` and names the backbone from here, and every
 caller that needs to know what a metric is asks its `kind`, so a new metric is one entry below
-plus one file in this folder.
+plus, for a new family, one scorer module in bench/scorers/.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ METRICS: dict[str, MetricInfo] = {
             "clip",
             True,
             "cosine",
-            "bench.metrics.clip:ClipScorer",
+            "bench.scorers.clip:ClipScorer",
             {"arch": "ViT-B-32", "pretrained": "openai"},
         ),
         MetricInfo(
@@ -45,7 +45,7 @@ METRICS: dict[str, MetricInfo] = {
             "clip",
             True,
             "cosine",
-            "bench.metrics.clip:ClipScorer",
+            "bench.scorers.clip:ClipScorer",
             {"arch": "ViT-L-14", "pretrained": "openai"},
         ),
         # The tiny suite's CLIP: random weights, same code path, numbers mean nothing.
@@ -55,7 +55,7 @@ METRICS: dict[str, MetricInfo] = {
             "clip",
             True,
             "cosine",
-            "bench.metrics.clip:ClipScorer",
+            "bench.scorers.clip:ClipScorer",
             {"arch": "tiny-clip", "pretrained": "tiny"},
         ),
         # Parity between an ONNX Runtime image and its PyTorch twin (same cell but backend).

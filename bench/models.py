@@ -8,10 +8,10 @@ configs with random weights (bench.tiny) and loaded through the same `from_pretr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
-from bench.classmap import TEMPLATE_SETS
-from bench.metrics import METRICS
+from bench.errors import ConfigError
+from bench.metrics import METRICS, of_kind
 
 FAMILIES = ("sd", "sdxl", "gan")
 # A GAN's image size comes from its weights and it has no denoising loop, so the suite-wide
@@ -20,6 +20,14 @@ FIXED_BY_WEIGHTS = {"gan": ("steps", "guidance_scale", "width", "height")}
 # pytorch-pretrained-biggan's own download location (its PRETRAINED_*_ARCHIVE_MAP);
 # "{name}" is config.json or pytorch_model.bin.
 BIGGAN_URL = "https://s3.amazonaws.com/models.huggingface.co/biggan/{model}-{{name}}"
+# The gan family's weights folder, as pytorch-pretrained-biggan lays it out.
+GAN_CONFIG_FILE = "config.json"
+GAN_WEIGHTS_FILE = "pytorch_model.bin"  # a pickle: sha256-pinned (bench.weights.pickles)
+IMAGENET_CLASSES = 1000
+# Prompt templates the class names are embedded with (bench.classmap): openai, the 80 templates
+# of CLIP's ImageNet zero-shot classifier; simple, the 7 its authors found nearly as good; photo,
+# the paper's single "a photo of a {}." (cheap, for tiny models).
+TEMPLATE_SETS = ("openai", "simple", "photo")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -50,7 +58,6 @@ class ModelSpec:
     licence: str = ""
     gated: bool = False  # needs HF_TOKEN
     tiny: bool = False  # built by bench.tiny, never downloaded
-    extra: dict = field(default_factory=dict)
     # --- gan family only -------------------------------------------------------------------
     # Noise truncation in (0, 1]: lower is cleaner and less varied. The seed study used 0.4.
     truncation: float = 0.4
@@ -59,7 +66,7 @@ class ModelSpec:
     class_top_k: int = 1
     # The CLIP (a metric key, bench.metrics) whose text encoder maps a prompt to a class.
     class_clip: str = "clip_vit_b_32"
-    # Templates the class names are embedded with (bench.classmap.TEMPLATE_SETS).
+    # Templates the class names are embedded with (TEMPLATE_SETS).
     class_templates: str = "openai"
     # Where a package model name (hub_id without "/") is downloaded from; "{name}" is the file.
     weights_url: str | None = None
@@ -76,12 +83,11 @@ class ModelSpec:
         if (
             isinstance(self.class_top_k, bool)
             or not isinstance(self.class_top_k, int)
-            or not 1 <= self.class_top_k <= 1000
+            or not 1 <= self.class_top_k <= IMAGENET_CLASSES
         ):
             _invalid("class_top_k", self.class_top_k, "an integer in 1..1000 (ImageNet has 1000 classes)")
-        clip_metrics = [m for m, info in METRICS.items() if {"arch", "pretrained"} <= set(info.options)]
-        if self.class_clip not in clip_metrics:
-            _invalid("class_clip", self.class_clip, "one of " + ", ".join(clip_metrics))
+        if self.class_clip not in METRICS or METRICS[self.class_clip].kind != "clip":
+            _invalid("class_clip", self.class_clip, "one of " + ", ".join(of_kind("clip")))
         if self.class_templates not in TEMPLATE_SETS:
             _invalid("class_templates", self.class_templates, "one of " + ", ".join(TEMPLATE_SETS))
         if self.weights_sha256 is not None and not _SHA256.match(str(self.weights_sha256)):
@@ -116,10 +122,6 @@ def _is_number(value) -> bool:
 
 
 def _invalid(name: str, value, allowed: str):
-    # Imported on failure only: bench.config imports this module, so at import time it is not
-    # ready yet (and every registry entry below is valid).
-    from bench.config import ConfigError
-
     raise ConfigError(f"{name}: {value!r} is not allowed; need {allowed}")
 
 

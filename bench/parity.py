@@ -3,7 +3,7 @@
 A twin is the `ok` PyTorch image of the same model, weights, scheduler, prompt, seed and
 settings; device and dtype may differ (on a GPU both run fp16 on CUDA, but a twin from another
 run may not). Both are compared as the uint8 PNGs the sweep saved, so the numbers say what a
-reader of the site sees. Runs after scoring, as one of the sweep's POST_STEPS.
+reader of the site sees. The sweep runs it after scoring.
 """
 
 from __future__ import annotations

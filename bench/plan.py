@@ -1,23 +1,31 @@
 """The plan: every cell (model x backend x scheduler x prompt x seed) of a suite, in run order.
 
 The order makes the slow axis (loading a model) change least often: model, then backend, then
-scheduler (a cheap in-place swap), then prompt, then seeds (batched into one call).
+scheduler (a cheap in-place swap), then prompt, then seeds (batched into one call). The plan is
+also where the suite's settings are worked out once: each model's spec with its overrides, and
+each (backend, family)'s Runtime on this machine, which every cell then carries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from itertools import groupby
+from pathlib import Path
 
-from bench.backends import supports
+from bench import store
+from bench.backends import backend_class, supports
 from bench.config import Suite
 from bench.models import ModelSpec
+from bench.runtime import Runtime
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One image to make: everything that defines it, and the runtime it is made with."""
+
     model: str
     family: str
     hub_id: str
@@ -26,10 +34,7 @@ class Cell:
     lora_scale: float | None
     vae: str | None
     backend: str
-    device: str  # resolved: cpu or cuda
-    # ONNX Runtime's requested provider: TensorRT and CUDA cells share a device, not an image.
-    provider_requested: str
-    dtype: str  # resolved: float32, float16 ...
+    runtime: Runtime
     scheduler: str | None  # None for the gan family
     prompt_id: str
     prompt: str
@@ -44,65 +49,117 @@ class Cell:
     knobs: str = ""
 
     @property
+    def device(self) -> str:
+        return self.runtime.device
+
+    @property
+    def dtype(self) -> str:
+        return self.runtime.dtype
+
+    @property
+    def provider_requested(self) -> str:
+        """The provider asked for by name, else the device: TensorRT and CUDA cells share a
+        device, not an image."""
+        return self.runtime.requested if self.runtime.requested != "auto" else self.runtime.device
+
+    @cached_property
     def cell_id(self) -> str:
         """Stable hash of everything that defines the image (the prompt text included, so an
-        edited prompt is a new cell, not a silently reused one)."""
-        blob = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        edited prompt is a new cell, not a silently reused one).
+
+        The hashed fields and their names are those of the data already published: the runtime
+        enters as device, dtype and provider_requested, so ids made before the Runtime existed
+        stay valid.
+        """
+        identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runtime"}
+        identity.update(device=self.device, dtype=self.dtype, provider_requested=self.provider_requested)
+        blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
     @property
-    def group(self) -> tuple:
+    def group(self) -> tuple[str, str]:
         """Cells that share one loaded model."""
         return (self.model, self.backend)
 
 
-def cells_for(suite: Suite, resolved: dict[str, tuple[str, str]]) -> tuple[list[Cell], list[str]]:
-    """All cells of a suite, and notes on the (model, backend) pairs left out as unsupported.
+@dataclass
+class Plan:
+    cells: list[Cell]  # every cell of the suite, in run order
+    todo: list[Cell]  # the cells not done yet
+    notes: list[str] = field(default_factory=list)  # (model, backend) pairs left out, and why
+    specs: dict[str, ModelSpec] = field(default_factory=dict)  # model key -> spec with overrides
 
-    `resolved` maps each backend to the (device, dtype) that "auto" means on this machine, so a
-    cell made on a CPU is not taken as done on a GPU machine.
+
+def resolve_runtimes(suite: Suite, specs: dict[str, ModelSpec]) -> dict[tuple[str, str], Runtime]:
+    """What the suite's runtime means on this machine, once per (backend, family) that will run.
+
+    A CPU cell is never taken as done on a GPU machine: the resolved device and dtype are part
+    of every cell id. Raises InstallError / DeviceUnavailable before anything loads.
     """
+    families = sorted({spec.family for spec in specs.values()})
+    return {
+        (backend, family): backend_class(backend, family).resolve(suite.runtime)
+        for backend in suite.backends
+        for family in families
+        if supports(backend, family)
+    }
+
+
+def cells_for(
+    suite: Suite, specs: dict[str, ModelSpec], runtimes: dict[tuple[str, str], Runtime]
+) -> tuple[list[Cell], list[str]]:
+    """All cells of a suite, and notes on the (model, backend) pairs left out as unsupported."""
     cells, notes = [], []
     for model in suite.models:
-        spec: ModelSpec = suite.model_spec(model)
+        spec = specs[model]
+        knobs = json.dumps(spec.image_knobs(), sort_keys=True) if spec.image_knobs() else ""
         for backend in suite.backends:
-            device, dtype = resolved[backend]
-            requested = suite.provider if backend == "onnxruntime" and suite.provider != "auto" else device
             if not supports(backend, spec.family):
                 notes.append(f"{model}: the {spec.family} family has no {backend} backend; skipped")
                 continue
-            schedulers = [None] if spec.family == "gan" else suite.schedulers
-            knobs = json.dumps(spec.image_knobs(), sort_keys=True) if spec.image_knobs() else ""
-            for scheduler in schedulers:
+            common = dict(
+                model=model,
+                family=spec.family,
+                hub_id=spec.hub_id,
+                revision=spec.revision,
+                lora=spec.lora.hub_id if spec.lora else None,
+                lora_scale=spec.lora.scale if spec.lora else None,
+                vae=spec.vae,
+                backend=backend,
+                runtime=runtimes[(backend, spec.family)],
+                steps=spec.steps,
+                guidance_scale=float(spec.guidance_scale),
+                width=spec.width,
+                height=spec.height,
+                knobs=knobs,
+            )
+            for scheduler in [None] if spec.family == "gan" else suite.schedulers:
                 for prompt in suite.prompts:
                     negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
                     for seed in suite.seeds:
                         cells.append(
                             Cell(
-                                model=model,
-                                family=spec.family,
-                                hub_id=spec.hub_id,
-                                revision=spec.revision,
-                                lora=spec.lora.hub_id if spec.lora else None,
-                                lora_scale=spec.lora.scale if spec.lora else None,
-                                vae=spec.vae,
-                                backend=backend,
-                                device=device,
-                                dtype=dtype,
-                                provider_requested=requested,
                                 scheduler=scheduler,
                                 prompt_id=prompt.id,
                                 prompt=prompt.text,
                                 negative_prompt=negative,
-                                steps=spec.steps,
-                                guidance_scale=float(spec.guidance_scale),
-                                width=spec.width,
-                                height=spec.height,
                                 seed=seed,
-                                knobs=knobs,
+                                **common,
                             )
                         )
     return cells, notes
+
+
+def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True) -> Plan:
+    """The suite's cells, minus those the data already holds (failed ones count as not done
+    unless `retry_failed` is off)."""
+    specs = {key: suite.model_spec(key) for key in suite.models}
+    cells, notes = cells_for(suite, specs, resolve_runtimes(suite, specs))
+    done = store.read(data_dir, "generations")
+    if retry_failed:
+        done = done[done["status"] != "failed"]
+    done_ids = set(done["cell_id"])
+    return Plan(cells, [c for c in cells if c.cell_id not in done_ids], notes, specs)
 
 
 def batches(cells: list[Cell], batch_size: int):

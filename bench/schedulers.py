@@ -2,7 +2,8 @@
 
 Class names, not classes, so that `bench list` and config validation import no diffusers.
 Which scheduler fits which model is diffusers' own `pipe.scheduler.compatibles`, checked
-before a sweep starts (bench.backends.pytorch.check_schedulers).
+before a sweep starts (bench.weights.check, from the model's model_index.json); schedulers are
+built from these entries by bench.backends.diffusion.SchedulerSwap.
 """
 
 from __future__ import annotations
@@ -39,12 +40,3 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
         SchedulerSpec("ddpm", "DDPMScheduler", title="DDPM"),
     ]
 }
-
-
-def build_scheduler(name: str, base_config):
-    """The diffusers idiom: a new scheduler from the pipeline's current scheduler config."""
-    import diffusers
-
-    spec = SCHEDULERS[name]
-    cls = getattr(diffusers, spec.class_name)
-    return cls.from_config(base_config, **spec.overrides)

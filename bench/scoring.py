@@ -7,7 +7,7 @@ scored.
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import pandas as pd
 from bench import store
 from bench.images import safe_join
 from bench.metrics import METRICS
+from bench.weights.check import require_metrics
 
 
 def pending(
@@ -36,9 +37,9 @@ def pending(
 
 
 def make_scorer(metric: str, **kwargs):
+    """The metric's scorer, loaded now (its module imports the heavy libraries it needs)."""
     info = METRICS[metric]
-    module, _, name = info.scorer.partition(":")
-    return getattr(importlib.import_module(module), name)(**info.options, **kwargs)
+    return pkgutil.resolve_name(info.scorer)(**info.options, **kwargs)
 
 
 def score(
@@ -56,13 +57,9 @@ def score(
     """
     from PIL import Image
 
-    from bench.weights import WeightsMissing, missing_metrics
-
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
-    needed = [m for m in metrics if not pending(generations, scores, m, rescore, cell_ids).empty]
-    if problems := missing_metrics(needed):
-        raise WeightsMissing(problems)
+    require_metrics([m for m in metrics if not pending(generations, scores, m, rescore, cell_ids).empty])
     written = 0
     for metric in metrics:
         todo = pending(generations, scores, metric, rescore, cell_ids)

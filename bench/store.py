@@ -9,7 +9,6 @@ between the two steps leaves duplicates that `read` already ignores.
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.files import atomic_write
 from bench.schema import KEYS, ORDER_BY, TABLES
 
 
@@ -38,16 +38,9 @@ def _to_arrow(table: str, rows: list[dict]) -> pa.Table:
 
 
 def write_atomic(path: Path, table: pa.Table) -> None:
-    """Write a Parquet file so that readers only ever see it whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write a Parquet file so that readers only ever see it whole, and it survives a power cut."""
+    with atomic_write(path, fsync=True) as f:
+        pq.write_table(table, f)
 
 
 def append(data_dir: Path, table: str, rows: list[dict]) -> Path | None:

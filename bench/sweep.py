@@ -1,4 +1,4 @@
-"""The sweep: suite -> plan -> images -> CLIP scores -> Parquet, resumable and failure-tolerant.
+"""The sweep: suite -> plan -> images -> scores -> Parquet, resumable and failure-tolerant.
 
 Each batch's rows are appended as one whole Parquet file right after its images are on disk, so
 a kill loses at most the batch in flight, and a rerun skips every cell already done. A cell
@@ -7,25 +7,22 @@ that raises becomes a `failed` row and the sweep goes on.
 
 from __future__ import annotations
 
-import importlib
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import store
+from bench import parity, scoring, store
 from bench.backends import backend_class
-from bench.backends.base import CallResult, LoadInfo, Request
+from bench.backends.base import Backend, CallResult, LoadInfo, Request
 from bench.config import Suite
+from bench.environment import describe
 from bench.images import image_relpath, save_png
-from bench.plan import Cell, batches, cells_for
+from bench.plan import Cell, batches, make_plan
+from bench.weights.check import preflight
 
-RESOLVERS = {
-    "pytorch": "bench.backends.pytorch:resolve",
-    "onnxruntime": "bench.backends.onnxruntime:resolve",
-}
-# Steps that run after generation and scoring, over the cells of this sweep (dotted paths).
-POST_STEPS: list[str] = ["bench.parity:record"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,39 +36,6 @@ class SweepReport:
     scored: int = 0
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
-
-
-def _call(dotted: str, *args, **kwargs):
-    module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-
-def plan(suite: Suite, data_dir: Path, retry_failed: bool = True) -> tuple[list[Cell], list[Cell], list[str]]:
-    """(all cells, cells still to do, notes). Resolving 'auto' devices imports the backends."""
-    resolved = {backend: _call(RESOLVERS[backend], suite) for backend in suite.backends}
-    cells, notes = cells_for(suite, resolved)
-    done = store.read(data_dir, "generations")
-    if retry_failed:
-        done = done[done["status"] != "failed"]
-    done_ids = set(done["cell_id"])
-    return cells, [c for c in cells if c.cell_id not in done_ids], notes
-
-
-def preflight(suite: Suite, todo: list[Cell]) -> None:
-    """Everything that can fail before a model loads: weights reachable, schedulers compatible."""
-    from bench import weights
-    from bench.backends.diffusion import check_compatible
-
-    keys = list(dict.fromkeys(c.model for c in todo))
-    specs = [suite.model_spec(k) for k in keys]
-    # Scoring runs after generation: its CLIP weights are checked now, not after hours of work.
-    missing = weights.missing(specs) + weights.missing_metrics(suite.metrics)
-    if missing:
-        raise weights.WeightsMissing(missing)
-    for spec in specs:
-        if spec.family != "gan":
-            names = sorted({c.scheduler for c in todo if c.model == spec.key})
-            check_compatible(weights.scheduler_class_name(spec), spec.key, names)
 
 
 def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
@@ -115,7 +79,7 @@ def _failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
     return [_row(run_id, c, load, status="failed", error=message) for c in cells]
 
 
-def _generate(backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
+def _generate(backend: Backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
     """Generate a batch; on out-of-memory, retry in halves down to one image per call."""
     first = batch[0]
     request = Request(
@@ -165,40 +129,45 @@ def _save_batch(run_id, cells, result: CallResult, load, warm, images_dir) -> li
 
 
 def run(
-    suite: Suite, data_dir: Path, images_dir: Path, *, retry_failed: bool = True, progress=None, log=print
+    suite: Suite,
+    data_dir: Path,
+    images_dir: Path,
+    *,
+    retry_failed: bool = True,
+    score: bool = True,
+    progress=None,
 ) -> SweepReport:
-    """Run every cell of `suite` not yet done, then score what this sweep made."""
-    from bench.environment import describe
-
+    """Run every cell of `suite` not yet done, then score what this sweep made (`score=False`
+    leaves scoring to a later `bench score`). Messages go to the `bench` logger."""
     report = SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
     started = datetime.now(UTC)
 
     # 1. plan, minus the cells already done
-    cells, todo, report.notes = plan(suite, data_dir, retry_failed)
-    report.planned, report.skipped_done = len(cells), len(cells) - len(todo)
+    plan = make_plan(suite, data_dir, retry_failed)
+    report.planned, report.skipped_done, report.notes = len(plan.cells), len(plan.cells) - len(plan.todo), plan.notes
     for note in report.notes:
-        log(f"note: {note}")
+        log.info("note: %s", note)
 
     # 2. fail in seconds on anything that does not need a model loaded
-    if todo:
-        preflight(suite, todo)
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in plan.todo:
+        groups.setdefault(cell.group, []).append(cell)
+    if plan.todo:
+        schedulers = {key: sorted({c.scheduler for c in plan.todo if c.model == key} - {None}) for key in plan.specs}
+        preflight([plan.specs[model] for model in dict.fromkeys(m for m, _ in groups)], schedulers, suite.metrics)
 
-    task = progress.add_task("generating", total=len(todo)) if progress else None
+    task = progress.add_task("generating", total=len(plan.todo)) if progress else None
     try:
         # 3. load each model once per backend, swap schedulers in place, batch seeds
-        group_key = lambda c: c.group  # noqa: E731
-        groups: dict[tuple, list[Cell]] = {}
-        for cell in todo:
-            groups.setdefault(group_key(cell), []).append(cell)
         for (model, backend_name), group in groups.items():
-            spec = suite.model_spec(model)
-            backend = backend_class(backend_name, spec.family)(spec, suite)
+            spec = plan.specs[model]
+            backend = backend_class(backend_name, spec.family)(spec, group[0].runtime)
             if progress:
                 progress.update(task, description=f"loading {model} [{backend_name}]")
             try:
                 load = backend.load()
             except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
-                log(f"error: {model} [{backend_name}] did not load: {type(e).__name__}: {e}")
+                log.error("%s [%s] did not load: %s: %s", model, backend_name, type(e).__name__, e)
                 store.append(data_dir, "generations", _failed_rows(report.run_id, group, None, e))
                 report.failed += len(group)
                 if progress:
@@ -214,7 +183,7 @@ def run(
                 rows = []
                 for made, result in _generate(backend, batch):
                     if isinstance(result, BaseException):
-                        log(f"error: {model} [{backend_name}] {scheduler}: {type(result).__name__}: {result}")
+                        log.error("%s [%s] %s: %s: %s", model, backend_name, scheduler, type(result).__name__, result)
                         rows += _failed_rows(report.run_id, made, load, result)
                     else:
                         # The first call after a load pays for lazy init: recorded, not counted.
@@ -228,25 +197,23 @@ def run(
                     progress.advance(task, len(batch))
             backend.close()
 
-        # 4. score what this sweep's cells made (and anything of theirs left unscored)
-        ids = {c.cell_id for c in cells}
-        report.scored = _call(
-            "bench.scoring:score", data_dir, images_dir, suite.metrics, cell_ids=ids, progress=progress
-        )
-        for step in POST_STEPS:
-            _call(step, data_dir, images_dir, ids)
+        # 4. score what this sweep's cells made (and anything of theirs left unscored), then
+        # compare each ONNX Runtime image with its PyTorch twin
+        ids = {c.cell_id for c in plan.cells}
+        if score:
+            report.scored = scoring.score(data_dir, images_dir, suite.metrics, cell_ids=ids, progress=progress)
+        parity.record(data_dir, images_dir, ids)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
     finally:
         # 5. the run's record, written even when interrupted
-        env = describe()
         store.append(
             data_dir,
             "runs",
             [
                 dict(
-                    env,
+                    describe(),
                     run_id=report.run_id,
                     suite=suite.name,
                     started_at=started,

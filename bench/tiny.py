@@ -3,17 +3,20 @@
 They are saved with `save_pretrained` into the cache and loaded back through the very code path
 a real model takes, so the `tiny` suite exercises everything offline in seconds. The images mean
 nothing; the code paths are the point. Builds are seeded, so every build is the same model.
+Every tiny recipe lives here: SD, SDXL and its LoRA, CLIP and BigGAN.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from functools import cache
 from pathlib import Path
 
-from bench.paths import cache_dir
+from bench.files import cache_dir, staged_dir
+from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, IMAGENET_CLASSES
 
 # Bump when a recipe below changes, so stale caches are rebuilt rather than silently reused.
 RECIPE_VERSION = "2"
@@ -217,32 +220,78 @@ def _build_clip(out: Path, _scratch: Path) -> None:
     import open_clip
     import torch
 
-    config = out / "tiny-clip.json"
-    config.write_text(json.dumps(TINY_CLIP_CONFIG), encoding="utf-8")
-    open_clip.add_model_config(config)
+    (out / "tiny-clip.json").write_text(json.dumps(TINY_CLIP_CONFIG), encoding="utf-8")
     torch.manual_seed(0)
-    model = open_clip.create_model("tiny-clip", pretrained=None)
+    # The model class itself, not create_model(pretrained=None), which warns on the root logger
+    # that the model is random; the weights are the same.
+    model = open_clip.CLIP(**TINY_CLIP_CONFIG)
     torch.save(model.state_dict(), out / "open_clip_model.pt")
 
 
-def _ensure(name: str, build) -> Path:
-    """Build once into the cache; a half-built folder never counts (built in a temp folder).
+# 64 px in four up-sampling blocks; channels are multiples of channel_width, and a block that
+# changes them must halve them (the residual keeps the first half). 1000 classes as the real one.
+TINY_BIGGAN_CONFIG = {
+    "output_dim": 64,
+    "z_dim": 32,
+    "class_embed_dim": 32,
+    "channel_width": 8,
+    "num_classes": IMAGENET_CLASSES,
+    "layers": [(False, 16, 16), (True, 16, 8), (True, 8, 4), (True, 4, 2), (True, 2, 1)],
+    "attention_layer_position": 3,
+    "eps": 1e-4,
+    "n_stats": 51,
+}
 
-    `build(out, scratch)` writes the model into `out`; `scratch` is removed afterwards.
+
+def _build_biggan(out: Path, _scratch: Path) -> None:
+    """A random BigGAN saved exactly as the real ones are (config.json + pytorch_model.bin).
+
+    Two fixes keep it finite: the final batch norm's weight and bias are created uninitialised
+    (`torch.Tensor(n)`), so they are set to ones and zeros; and spectral norm's u/v vectors start
+    random, which blows activations up to ~1e23 in eval mode, so a few forward passes in training
+    mode run its power iteration first (nothing else in BigGAN differs between the two modes).
+    """
+    import torch
+    from pytorch_pretrained_biggan import BigGAN, BigGANConfig
+
+    torch.manual_seed(0)
+    config = BigGANConfig(**TINY_BIGGAN_CONFIG)
+    model = BigGAN(config)
+    torch.nn.init.ones_(model.generator.bn.weight)
+    torch.nn.init.zeros_(model.generator.bn.bias)
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(4, config.z_dim, generator=generator) * 0.4
+    classes = torch.eye(IMAGENET_CLASSES)[:4]
+    model.train()
+    with torch.no_grad():
+        for _ in range(10):
+            model(noise, classes, 0.4)
+    model.eval()
+    with torch.no_grad():
+        if not torch.isfinite(model(noise, classes, 0.4)).all():
+            raise RuntimeError("tiny BigGAN still outputs non-finite values")
+    (out / GAN_CONFIG_FILE).write_text(config.to_json_string(), encoding="utf-8")
+    torch.save(model.state_dict(), out / GAN_WEIGHTS_FILE)
+
+
+def _ensure(name: str, build) -> Path:
+    """Build once into the cache, in a staging folder published whole (bench.files.staged_dir).
+
+    `build(out, scratch)` writes the model into `out`; `scratch` is removed before publishing.
     """
     final = tiny_root() / name
-    if (final / ".complete").exists():
+    if final.is_dir():
         return final
-    work, scratch = tiny_root() / f".build-{name}", tiny_root() / f".scratch-{name}"
-    for folder in (work, scratch):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    build(work, scratch)
-    shutil.rmtree(scratch, ignore_errors=True)
-    (work / ".complete").write_text(RECIPE_VERSION)
-    shutil.rmtree(final, ignore_errors=True)
-    work.rename(final)
+    with staged_dir(final) as work:
+        scratch = work / ".scratch"
+        scratch.mkdir()
+        build(work, scratch)
+        shutil.rmtree(scratch)
     return final
+
+
+# Tiny names become folder names under the cache: plain names only, never a path.
+_TINY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 @cache
@@ -255,10 +304,8 @@ def tiny_path(hub_id: str) -> Path:
         return root / ("lora" if hub_id.endswith("lora") else "base")
     if hub_id == "tiny-clip":
         return _ensure("tiny-clip", _build_clip)
-    if hub_id.startswith("tiny-biggan"):
-        from bench.backends.biggan import build_tiny_biggan  # added with the gan family
-
-        return _ensure(hub_id, build_tiny_biggan)
+    if hub_id.startswith("tiny-biggan") and _TINY_NAME.fullmatch(hub_id):
+        return _ensure(hub_id, _build_biggan)
     raise KeyError(f"no tiny model named {hub_id!r}")
 
 

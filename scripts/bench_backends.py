@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.backends.base import Request
 from bench.config import Prompt, Suite
-from bench.paths import cache_dir
+from bench.files import cache_dir, staged_dir
 
 PROMPT = "A lighthouse on a rocky coast at dusk, oil painting"
 
@@ -63,19 +63,15 @@ def build_full_size_sd(folder: Path, scratch: Path) -> None:
 
 
 def full_size_folder() -> Path:
-    """Built once; in a temporary folder first, so a killed build is never taken as whole."""
+    """Built once, in a staging folder published whole, so a killed build is never taken as whole."""
     import shutil
 
     folder = cache_dir("bench-full-size") / "sd15-random-v1"
     if not folder.is_dir():
         print(f"building an SD 1.5-sized pipeline with random weights in {folder} ...", flush=True)
-        work = folder.with_name(f".build-{os.getpid()}")
-        try:
+        with staged_dir(folder) as work:
             build_full_size_sd(work, work / "_scratch")
             shutil.rmtree(work / "_scratch")
-            work.rename(folder)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
     return folder
 
 
@@ -105,17 +101,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import warnings
 
-    import diffusers.utils.logging
-    import transformers.utils.logging
-
     from bench.backends import backend_class
+    from bench.console import quiet_libraries
+    from bench.plan import resolve_runtimes
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # The table is the output: no library progress bars, deprecation or tracer warnings.
+    quiet_libraries()
     warnings.simplefilter("ignore")
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
     model, overrides = args.model, {}
     if args.full_size:
         model, overrides = "sd15", {"sd15": {"hub_id": str(full_size_folder())}}
@@ -129,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         model_overrides=overrides,
     )
     spec = suite.model_spec(model)
+    runtimes = resolve_runtimes(suite, {model: spec})
     backends, loads = {}, {}
     for name in suite.backends:
-        backends[name] = backend_class(name, spec.family)(spec, suite)
+        backends[name] = backend_class(name, spec.family)(spec, runtimes[(name, spec.family)])
         loads[name] = backends[name].load()
         backends[name].set_scheduler(args.scheduler)
 

@@ -33,13 +33,13 @@ def suite_toml(size: int, steps: int) -> str:
 
 
 def run_harness(suite_path: Path, out: Path) -> tuple[float, int]:
-    from bench import scoring, sweep
+    from bench import sweep
     from bench.config import load_suite
 
-    scoring.score = lambda *a, **k: 0  # scoring is a separate pass, left out of both sides
     suite = load_suite(str(suite_path))
     started = time.perf_counter()
-    report = sweep.run(suite, out / "data", out / "images", log=lambda *_: None)
+    # Scoring is a separate pass (bench score), left out of both sides.
+    report = sweep.run(suite, out / "data", out / "images", score=False)
     return time.perf_counter() - started, report.ok
 
 
@@ -87,10 +87,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from bench.cli import _quiet_libraries
+    from bench.console import quiet_libraries
     from bench.tiny import tiny_path
 
-    _quiet_libraries()
+    quiet_libraries()
     tiny_path("tiny-sd")  # build outside the timed region
     harness_ips, bare_ips = [], []
     with tempfile.TemporaryDirectory() as tmp:

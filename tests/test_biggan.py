@@ -14,22 +14,17 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import store, sweep, weights
+from bench import store, sweep
 from bench.backends.base import Request
-from bench.backends.biggan import (
-    BigGANBackend,
-    WeightsError,
-    check_weights,
-    load_generator,
-    truncated_noise,
-    url_folder,
-    weights_folder,
-)
+from bench.backends.biggan import BigGANBackend, load_generator, truncated_noise
 from bench.classmap import ClassMap, template_texts
 from bench.cli import main
 from bench.config import load_suite
+from bench.errors import WeightsError
 from bench.models import MODELS, ModelSpec
 from bench.tiny import tiny_path
+from bench.weights.check import missing
+from bench.weights.pickles import url_folder, weights_folder
 
 pytestmark = pytest.mark.slow
 PROMPTS = [("lighthouse", "A lighthouse on a rocky coast at dusk, oil painting"), ("fish", "a photo of a goldfish.")]
@@ -83,7 +78,7 @@ def tiny_copy(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def backend():
     suite = load_suite("tiny", {"models": "tiny-biggan"})
-    b = BigGANBackend(suite.model_spec("tiny-biggan"), suite)
+    b = BigGANBackend(suite.model_spec("tiny-biggan"), BigGANBackend.resolve(suite.runtime))
     b.load()
     yield b
     b.close()
@@ -227,9 +222,7 @@ def test_a_nan_model_is_recorded_as_nan_and_never_scored(tmp_path, tiny_copy, re
     state["generator.bn.weight"][:] = float("nan")
     torch.save(state, tiny_copy / "pytorch_model.bin")
     register(tiny_copy, weights_sha256=sha256(tiny_copy / "pytorch_model.bin"))
-    report = sweep.run(
-        load_suite(suite_file(tmp_path, "test-gan")), tmp_path / "data", tmp_path / "images", log=lambda *_: None
-    )
+    report = sweep.run(load_suite(suite_file(tmp_path, "test-gan")), tmp_path / "data", tmp_path / "images")
     gens = store.read(tmp_path / "data", "generations")
     assert report.other == 4 and set(gens["status"]) == {"nan"}
     assert gens["image_path"].isna().all() and gens["class_label"].notna().all()
@@ -243,24 +236,32 @@ def test_a_nan_model_is_recorded_as_nan_and_never_scored(tmp_path, tiny_copy, re
 def test_pinned_local_weights_load_and_their_hash_is_recorded(tiny_copy, register):
     digest = sha256(tiny_copy / "pytorch_model.bin")
     spec = register(tiny_copy, weights_sha256=digest)
-    check_weights(spec)
+    weights_folder(spec)
     suite = load_suite("tiny", {"models": "test-gan"})
-    info = BigGANBackend(spec, suite).load()
+    info = BigGANBackend(spec, BigGANBackend.resolve(suite.runtime)).load()
     assert info.revision == f"sha256:{digest}"
 
 
 def test_a_pickle_that_does_not_match_its_pin_is_refused(tiny_copy, register):
     spec = register(tiny_copy, weights_sha256="0" * 64)
     with pytest.raises(WeightsError, match="sha256 mismatch"):
-        check_weights(spec)
-    (line,) = weights.missing([spec])  # what the sweep's preflight prints
+        weights_folder(spec)
+    (line,) = missing([spec])  # what the sweep's preflight prints
     assert "sha256 mismatch" in line and sha256(tiny_copy / "pytorch_model.bin") in line
+
+
+def test_trusting_an_unpinned_pickle_is_said_out_loud(tmp_path, tiny_copy, register, capsys):
+    register(tiny_copy, trust_unpinned_weights=True)
+    argv = ["run", "--suite", suite_file(tmp_path, "test-gan"), "--data-dir", str(tmp_path / "d")]
+    assert main([*argv, "--images-dir", str(tmp_path / "i")]) == 0
+    err = capsys.readouterr().err
+    assert "loading unpinned pickle weights" in err and sha256(tiny_copy / "pytorch_model.bin") in err
 
 
 def test_an_unpinned_pickle_is_refused_unless_trusted_explicitly(tiny_copy, register):
     digest = sha256(tiny_copy / "pytorch_model.bin")
     with pytest.raises(WeightsError) as refused:
-        check_weights(register(tiny_copy))
+        weights_folder(register(tiny_copy))
     first_line = str(refused.value).splitlines()[0]
     assert digest in first_line and "weights_sha256" in first_line and len(first_line) < 200
     assert weights_folder(register(tiny_copy, trust_unpinned_weights=True)) == (tiny_copy, digest)
@@ -281,7 +282,7 @@ def test_package_weights_download_from_the_url_then_verify(tiny_copy, monkeypatc
         class_clip="clip_tiny",
     )
     with pytest.raises(WeightsError, match="bench fetch"):
-        check_weights(spec)  # the tests run with HF_HUB_OFFLINE=1: nothing is downloaded
+        weights_folder(spec)  # the tests run with HF_HUB_OFFLINE=1: nothing is downloaded
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     folder, got = weights_folder(spec)
     assert folder == url_folder(spec) and got == digest
@@ -317,11 +318,11 @@ def test_weights_from_a_hub_repo_come_through_the_hf_cache(tiny_copy, tmp_path, 
 def test_a_hub_id_that_names_nothing_fails_clearly():
     spec = replace(MODELS["biggan-deep-256"], weights_url=None)
     with pytest.raises(WeightsError, match="not a folder, not a hub repo"):
-        check_weights(spec)
+        weights_folder(spec)
 
 
 def test_offline_preflight_names_the_missing_real_weights(monkeypatch, tmp_path):
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))  # an empty cache: nothing fetched
-    (line,) = weights.missing([MODELS["biggan-deep-256"]])
+    (line,) = missing([MODELS["biggan-deep-256"]])
     assert line.startswith("biggan-deep-256") and "bench fetch" in line
     assert os.environ["HF_HUB_OFFLINE"] == "1"

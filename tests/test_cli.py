@@ -72,3 +72,20 @@ def test_dry_run_counts_cells_without_loading(tmp_path, capsys):
 def test_summary_without_data_says_how_to_get_some(tmp_path, capsys):
     assert main(["summary", "--data-dir", str(tmp_path)]) == 1
     assert "bench run --suite tiny" in capsys.readouterr().out
+
+
+def test_messages_print_as_they_are_never_as_markup(tmp_path, capsys):
+    """A value in brackets is not rich markup: it prints literally, in errors and in the log."""
+    import logging
+
+    from bench.console import console, quiet_libraries, setup_logging
+
+    assert main(["run", "--suite", str(tmp_path / "[bold]nope[/bold].toml")]) == 2
+    assert "[bold]nope[/bold].toml" in capsys.readouterr().err
+    setup_logging(console(stderr=True))
+    quiet_libraries()
+    logging.getLogger("bench.sweep").warning("prompt %s", "[red]x[/red]")
+    logging.getLogger("diffusers").warning("library chatter")  # quieted by name
+    logging.getLogger("some.library").warning("a library warning [y]")  # the root is not quieted
+    err = capsys.readouterr().err
+    assert "prompt [red]x[/red]" in err and "a library warning [y]" in err and "library chatter" not in err

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.metrics.clip import ClipScorer, clip_cosine
+from bench.scorers.clip import ClipScorer, clip_cosine
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.cli import EXIT_CONFIG, main
-from bench.config import ConfigError, load_suite, parse_seeds, shipped_suites
+from bench.config import load_suite, parse_seeds, shipped_suites
+from bench.errors import ConfigError
 
 PROMPT = '[[prompts]]\nid = "p"\ntext = "a cat"\n'
 

@@ -9,10 +9,11 @@ import tomllib
 
 import pytest
 
-from bench import fetch
 from bench.cli import EXIT_CONFIG, main
 from bench.config import load_suite
+from bench.console import fetch_listing
 from bench.models import MODELS
+from bench.weights import fetch
 
 SDXL_FILES = [
     "model_index.json",
@@ -124,7 +125,7 @@ def test_dry_run_online_lists_the_hubs_files_sizes_and_gating(hf_cache, monkeypa
         )
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr("bench.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr("bench.weights.hub.hub_reachable", lambda: True)
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
     spec = MODELS["sd15"].with_overrides(key="sd15", hub_id="someone/gated-sd")
     items, _ = fetch.plan([spec], [])
@@ -136,7 +137,7 @@ def test_dry_run_online_lists_the_hubs_files_sizes_and_gating(hf_cache, monkeypa
         "unet/config.json",
         "unet/diffusion_pytorch_model.safetensors",
     ]
-    text = fetch.render(items, [])
+    text = fetch_listing(items, [])
     assert "needs HF_TOKEN (gated)" in text and "3.4 GB" in text and "total: 1 downloads, 3.4 GB" in text
 
 
@@ -174,7 +175,7 @@ def test_every_model_of_the_seed_suite_is_listed_with_its_licence(hf_cache):
     items, notes = fetch.plan([suite.model_spec(k) for k in suite.models], suite.metrics)
     covered = {m for item in items for m in item.models}
     assert set(suite.models) <= covered and not notes
-    text = fetch.render(items, notes)
+    text = fetch_listing(items, notes)
     assert "dreamlike-photoreal-2.0 (own terms" in text
     assert text.count("no token needed") == len(items)  # none of them is gated today
 
@@ -209,7 +210,7 @@ def test_fetching_biggan_downloads_verifies_and_reports_the_hash(tmp_path, monke
         MODELS["biggan-deep-128"].with_overrides(weights_url=source.as_uri() + "/{name}", weights_sha256=None),
     )
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # file:// needs no network
-    monkeypatch.setattr("bench.weights.hub_reachable", lambda: False)  # and the hub is not asked
+    monkeypatch.setattr("bench.weights.hub.hub_reachable", lambda: False)  # and the hub is not asked
     item, names = listed(fetch.plan([MODELS["biggan-deep-128"]], [])[0], "gan")
     assert names == ["config.json", "pytorch_model.bin"] and not any(f.cached for f in item.files)
     with pytest.raises(Exception, match=digest):  # downloaded, but an unpinned pickle is not accepted
@@ -220,7 +221,16 @@ def test_fetching_biggan_downloads_verifies_and_reports_the_hash(tmp_path, monke
     assert again.listed_from == "cache" and all(f.cached for f in again.files)
 
 
-@pytest.mark.parametrize("argv", [["fetch"], ["fetch", "--models", "nope"], ["fetch", "--suite", "nope"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fetch"],
+        ["fetch", "--models", "nope"],
+        ["fetch", "--suite", "nope"],
+        # a metric the sweep computes itself has no weights to fetch: refused up front
+        ["fetch", "--models", "sd15", "--metrics", "psnr_db_vs_pytorch"],
+    ],
+)
 def test_fetch_without_a_valid_target_exits_2(argv, capsys):
     assert main(argv) == EXIT_CONFIG
     assert capsys.readouterr().err.startswith("bench: error:")

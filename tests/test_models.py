@@ -11,11 +11,20 @@ import pandas as pd
 import pytest
 
 from bench.backends.base import Request
-from bench.config import OVERRIDABLE, ConfigError, load_suite
-from bench.models import MODELS, ModelSpec
+from bench.config import BACKENDS, OVERRIDABLE, load_suite
+from bench.errors import ConfigError
+from bench.models import FAMILIES, MODELS, ModelSpec
 from bench.plan import cells_for
+from bench.runtime import Runtime
 
 REQUEST = Request(prompt="a red cube", negative_prompt="", seeds=(0,), steps=2, guidance_scale=7.5, width=64, height=64)
+
+
+def cpu_cells(suite) -> list:
+    """The suite's cells as a CPU-only machine plans them (no backend asked to resolve)."""
+    cpu = Runtime("cpu", "float32", "cpu")
+    specs = {key: suite.model_spec(key) for key in suite.models}
+    return cells_for(suite, specs, {(b, f): cpu for b in BACKENDS for f in FAMILIES})[0]
 
 
 def suite(tmp_path: Path, body: str):
@@ -121,8 +130,7 @@ weights_sha256 = "%s"
     assert (gan.width, gan.height, gan.steps, gan.guidance_scale) == (256, 256, 0, 0.0)
     assert (gan.truncation, gan.class_top_k, gan.weights_sha256) == (0.7, 3, "ab" * 32)
     assert gan.image_knobs()["truncation"] == 0.7 and s.model_spec("sd15").image_knobs() == {}
-    cells, _ = cells_for(s, {"pytorch": ("cpu", "float32")})
-    gan_cells = [c for c in cells if c.model == "biggan-deep-256"]
+    gan_cells = [c for c in cpu_cells(s) if c.model == "biggan-deep-256"]
     assert len(gan_cells) == 1 and gan_cells[0].scheduler is None and gan_cells[0].width == 256
 
 
@@ -159,7 +167,7 @@ def test_negative_prompt_default_and_per_prompt(tmp_path, monkeypatch):
         '[[prompts]]\nid = "b"\ntext = "y"\nnegative = "text, watermark"\n',
         encoding="utf-8",
     )
-    cells, _ = cells_for(load_suite(str(path)), {"pytorch": ("cpu", "float32")})
+    cells = cpu_cells(load_suite(str(path)))
     assert {c.prompt_id: c.negative_prompt for c in cells} == {"a": "lowres", "b": "text, watermark"}
 
 
@@ -170,7 +178,7 @@ def load(spec, **suite_values):
     from bench.backends.pytorch import DiffusersBackend
 
     s = load_suite("tiny", {"models": spec.key, **suite_values})
-    backend = DiffusersBackend(spec, s)
+    backend = DiffusersBackend(spec, DiffusersBackend.resolve(s.runtime))
     backend.load()
     backend.set_scheduler("ddim")
     return backend

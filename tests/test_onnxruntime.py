@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
+import logging
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,8 +15,10 @@ import pytest
 
 from bench import parity, store, sweep
 from bench.backends import onnxruntime as ort_backend
-from bench.config import ConfigError, load_suite
-from bench.paths import cache_dir
+from bench.backends.onnxruntime import OrtBackend
+from bench.config import load_suite
+from bench.errors import ConfigError, DeviceUnavailable, InstallError
+from bench.files import cache_dir
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-sd", "tiny-sdxl")
@@ -42,12 +44,19 @@ def write_suite(folder: Path, **settings) -> Path:
 
 
 def run(folder: Path, **settings):
-    """A sweep into `folder`: its report, tables and what the backend logged."""
+    """A sweep into `folder`: its report, tables and what it logged ("LEVEL: message" lines)."""
     folder.mkdir(parents=True, exist_ok=True)
     suite = load_suite(str(write_suite(folder, **settings)))
     logged = io.StringIO()
-    with contextlib.redirect_stderr(logged):
-        report = sweep.run(suite, folder / "data", folder / "images", log=lambda _: None)
+    handler = logging.StreamHandler(logged)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("bench")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        report = sweep.run(suite, folder / "data", folder / "images")
+    finally:
+        logger.removeHandler(handler)
     return SimpleNamespace(
         report=report,
         generations=store.read(folder / "data", "generations"),
@@ -124,7 +133,7 @@ def test_cuda_requested_without_cuda_fails_the_cells(first, tmp_path, monkeypatc
     failed = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"], provider="cuda", provider_fallback="error")
     generations = failed.generations
     assert failed.report.failed == 2 and set(generations["status"]) == {"failed"}
-    assert generations["error"].str.contains("ProviderUnavailable: provider 'cuda' cannot run here").all()
+    assert generations["error"].str.contains("DeviceUnavailable: provider 'cuda' cannot run here").all()
     assert generations["provider"].isna().all()  # nothing ran
 
 
@@ -139,10 +148,10 @@ def test_cuda_requested_with_warn_runs_on_the_cpu_and_says_so(first, tmp_path):
     )
     assert warned.report.failed == 0 and set(warned.generations["provider"]) == {"cpu"}
     assert set(warned.generations["dtype"]) == {"float32"}
-    assert "warning: tiny-sd [onnxruntime]: provider 'cuda' cannot run here" in warned.logged
+    assert "WARNING: tiny-sd [onnxruntime]: provider 'cuda' cannot run here" in warned.logged
 
 
-def test_silent_session_fallback_is_caught(first):
+def test_silent_session_fallback_is_caught(first, caplog):
     """ONNX Runtime itself only warns when asked for CUDA it lacks, and runs on the CPU."""
     import onnxruntime
 
@@ -154,13 +163,14 @@ def test_silent_session_fallback_is_caught(first):
     active = ort_backend.active_providers(pipe)
     assert active == {"vae_decoder": "CPUExecutionProvider"}
     with pytest.raises(
-        ort_backend.ProviderUnavailable,
+        DeviceUnavailable,
         match=r"'cuda' was requested but ONNX Runtime did not load it \(vae_decoder=cpu\)",
     ):
-        ort_backend.check_providers("cuda", active, "error", print)
-    warnings = []
-    assert ort_backend.check_providers("cuda", active, "warn", warnings.append) == "cpu"
-    assert warnings and warnings[0].startswith("warning: provider 'cuda' was requested")
+        ort_backend.check_providers("cuda", active, "error")
+    with caplog.at_level(logging.WARNING, logger="bench"):
+        assert ort_backend.check_providers("cuda", active, "warn") == "cpu"
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert caplog.records[0].getMessage().startswith("provider 'cuda' was requested")
 
 
 @pytest.mark.parametrize(
@@ -171,31 +181,29 @@ def test_silent_session_fallback_is_caught(first):
     ],
 )
 def test_install_problems_stop_the_plan(installed, message, monkeypatch, tmp_path, capsys):
-    from bench.cli import main
+    from bench.cli import EXIT_CODES, main
 
     assert ort_backend.installed_distributions() == ["onnxruntime"]  # this environment's truth
     monkeypatch.setattr(ort_backend, "installed_distributions", lambda: list(installed))
     suite = load_suite("tiny", {"backends": "onnxruntime"})
-    with pytest.raises(ort_backend.InstallError, match=message):
-        ort_backend.resolve(suite)
-    # on the command line: one line and the configuration exit code, before anything loads
-    assert (
-        main(["run", "--suite", "tiny", "--backends", "pytorch,onnxruntime", "--dry-run", "--data-dir", str(tmp_path)])
-        == 2
-    )
+    with pytest.raises(InstallError, match=message):
+        OrtBackend.resolve(suite.runtime)
+    # on the command line: one line and the install exit code, before anything loads
+    argv = ["run", "--suite", "tiny", "--backends", "pytorch,onnxruntime", "--dry-run", "--data-dir", str(tmp_path)]
+    assert main(argv) == EXIT_CODES[InstallError]
     assert "bench: error: onnxruntime backend:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_dtypes_onnx_cannot_run_on_the_cpu_are_config_errors(dtype):
     with pytest.raises(ConfigError, match=f"dtype: '{dtype}'"):
-        ort_backend.resolve(load_suite("tiny", {"dtype": dtype, "device": "cpu"}))
+        OrtBackend.resolve(load_suite("tiny", {"dtype": dtype, "device": "cpu"}).runtime)
 
 
 def test_export_key_names_what_changes_the_export():
     from dataclasses import replace
 
-    from bench import export
+    from bench.backends import export
     from bench.models import MODELS
 
     spec = MODELS["tiny-sdxl"]
@@ -287,7 +295,9 @@ def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path
             }
         )
     )
-    backend = ort_backend.OrtBackend(replace(MODELS["sd15"], hub_id=str(tmp_path)), load_suite("tiny"))
+    from bench.runtime import Runtime
+
+    backend = OrtBackend(replace(MODELS["sd15"], hub_id=str(tmp_path)), Runtime("cpu", "float32", "cpu"))
     backend.device = "cpu"
     parts = backend._torch_parts()
     assert isinstance(parts["safety_checker"], StableDiffusionSafetyChecker)
@@ -302,11 +312,11 @@ def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path
     assert [g.status for g in result.images] == ["nsfw"]
 
 
-def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch):
+def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch, caplog):
     """No lock: each exporter writes its own temporary folder; the first rename wins."""
     from dataclasses import replace
 
-    from bench import export
+    from bench.backends import export
     from bench.models import MODELS
 
     spec = replace(MODELS["tiny-sd"], key="race")
@@ -316,18 +326,17 @@ def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch):
 
     def export_while_another_process_wins(pipe, out, **kwargs):
         assert not dead.exists()  # orphans are cleared before a new export starts
-        Path(out).mkdir()
         (Path(out) / "model.onnx").write_text("ours")
         final.mkdir()
         (final / export.MANIFEST).write_text("{}")  # theirs, published first
 
     monkeypatch.setattr("optimum.exporters.onnx.onnx_export_from_model", export_while_another_process_wins)
-    logged = []
-    made = export.ensure(spec, "float32", "cpu", build=lambda: object(), log=logged.append)
+    with caplog.at_level(logging.INFO, logger="bench"):
+        made = export.ensure(spec, "float32", "cpu", build=lambda: object())
     assert made.path == final and made.export_s > 0
     assert not (final / "model.onnx").exists()  # the winner's folder, untouched
     assert not list(cache_dir("onnx").glob(".tmp-race-*"))
-    assert any("another process published the same export first" in line for line in logged)
+    assert any("another process published" in r.getMessage() for r in caplog.records)
     # and a later call is a plain cache hit
     assert export.ensure(spec, "float32", "cpu", build=pytest.fail).export_s == 0.0
     shutil.rmtree(final)

@@ -16,7 +16,9 @@ from PIL import Image
 
 from bench import store, sweep
 from bench.backends.base import Request
-from bench.config import ConfigError, load_suite
+from bench.cli import EXIT_CODES
+from bench.config import load_suite
+from bench.errors import ConfigError, WeightsError, WeightsMissing
 from bench.schedulers import SCHEDULERS
 
 pytestmark = pytest.mark.slow
@@ -30,7 +32,7 @@ def tiny_sd():
     from bench.backends.pytorch import DiffusersBackend
 
     suite = load_suite("tiny", {"models": "tiny-sd"})
-    backend = DiffusersBackend(suite.model_spec("tiny-sd"), suite)
+    backend = DiffusersBackend(suite.model_spec("tiny-sd"), DiffusersBackend.resolve(suite.runtime))
     backend.load()
     yield backend
     backend.close()
@@ -145,16 +147,28 @@ def test_failing_cells_are_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
 
 
 def test_nan_images_are_recorded_and_not_scored(tmp_path, monkeypatch):
-    from bench.backends import diffusion
+    from bench.backends.pytorch import DiffusersBackend
 
-    real = diffusion.to_uint8
-    monkeypatch.setattr(diffusion.np, "isfinite", lambda a: np.zeros_like(a, dtype=bool))
+    real_load = DiffusersBackend.load
+
+    def load_a_pipeline_that_overflows(self):
+        info = real_load(self)
+        pipe = self.pipe
+
+        def overflowing(**kwargs):  # what fp16 overflow looks like at the end of a call
+            out = pipe(**kwargs)
+            out.images = out.images * np.nan
+            return out
+
+        self.pipe = overflowing
+        return info
+
+    monkeypatch.setattr(DiffusersBackend, "load", load_a_pipeline_that_overflows)
     suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "euler", "backends": "pytorch"})
     sweep.run(suite, tmp_path / "d", tmp_path / "i")
     gen = store.read(tmp_path / "d", "generations")
-    assert (gen["status"] == "nan").all() and gen["image_path"].isna().all()
+    assert len(gen) and (gen["status"] == "nan").all() and gen["image_path"].isna().all()
     assert store.read(tmp_path / "d", "scores").empty
-    assert real is diffusion.to_uint8
 
 
 def test_missing_weights_fail_fast_naming_models(tmp_path):
@@ -177,7 +191,7 @@ def test_missing_weights_fail_fast_naming_models(tmp_path):
         env=env,
         timeout=120,
     )
-    assert out.returncode == 1
+    assert out.returncode == EXIT_CODES[WeightsError]
     assert "sd15" in out.stderr and "sd21" in out.stderr and "HF_HUB_OFFLINE" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -246,8 +260,6 @@ def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path):
 
 
 def test_missing_clip_weights_stop_the_sweep_before_any_image(tmp_path, monkeypatch):
-    from bench.weights import WeightsMissing
-
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty HF cache; HF_HUB_OFFLINE=1 (conftest)
     suite = load_suite("tiny", {"models": "tiny-sd", "backends": "pytorch", "metrics": "clip_vit_b_32"})
     with pytest.raises(WeightsMissing, match="clip_vit_b_32"):
@@ -270,6 +282,6 @@ def test_score_without_the_metrics_weights_says_so(tmp_path, monkeypatch, capsys
         "--images-dir",
         str(tmp_path / "i"),
     ]
-    assert main(argv) == 1
+    assert main(argv) == EXIT_CODES[WeightsError]
     err = capsys.readouterr().err
     assert "clip_vit_l_14" in err and "HF_HUB_OFFLINE" in err and "Traceback" not in err

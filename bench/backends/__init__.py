@@ -1,20 +1,24 @@
 """Backends: one narrow interface (bench.backends.base.Backend), one module per implementation.
 
-The registry holds dotted paths, not classes, so nothing heavy is imported until a run starts.
+The modules import torch, diffusers and optimum only inside their methods, so this registry can
+hold the classes themselves and still be imported in a blink.
 """
 
 from __future__ import annotations
 
-import importlib
+from bench.backends.base import Backend
+from bench.backends.biggan import BigGANBackend
+from bench.backends.onnxruntime import OrtBackend
+from bench.backends.pytorch import DiffusersBackend
 
-# (backend, family) -> "module:Class". A pair that is missing is not supported, and the plan
-# leaves those cells out with a note (BigGAN has no ONNX Runtime path).
-IMPLEMENTATIONS: dict[tuple[str, str], str] = {
-    ("pytorch", "sd"): "bench.backends.pytorch:DiffusersBackend",
-    ("pytorch", "sdxl"): "bench.backends.pytorch:DiffusersBackend",
-    ("onnxruntime", "sd"): "bench.backends.onnxruntime:OrtBackend",
-    ("onnxruntime", "sdxl"): "bench.backends.onnxruntime:OrtBackend",
-    ("pytorch", "gan"): "bench.backends.biggan:BigGANBackend",
+# (backend, family) -> class. A pair that is missing is not supported, and the plan leaves those
+# cells out with a note (BigGAN has no ONNX Runtime path).
+IMPLEMENTATIONS: dict[tuple[str, str], type[Backend]] = {
+    ("pytorch", "sd"): DiffusersBackend,
+    ("pytorch", "sdxl"): DiffusersBackend,
+    ("onnxruntime", "sd"): OrtBackend,
+    ("onnxruntime", "sdxl"): OrtBackend,
+    ("pytorch", "gan"): BigGANBackend,
 }
 
 
@@ -22,6 +26,5 @@ def supports(backend: str, family: str) -> bool:
     return (backend, family) in IMPLEMENTATIONS
 
 
-def backend_class(backend: str, family: str):
-    module, _, name = IMPLEMENTATIONS[(backend, family)].partition(":")
-    return getattr(importlib.import_module(module), name)
+def backend_class(backend: str, family: str) -> type[Backend]:
+    return IMPLEMENTATIONS[(backend, family)]

@@ -1,4 +1,9 @@
-"""The interface every backend implements: load once, swap schedulers, generate a batch of seeds."""
+"""The interface every backend implements: load once, swap schedulers, generate a batch of seeds.
+
+A backend is built as `Backend(spec, runtime)`: the model's registry entry with the suite's
+overrides applied, and the Runtime the plan resolved for its (backend, family) once. It never
+sees the suite.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bench.runtime import Runtime
+
 if TYPE_CHECKING:
+    import numpy as np
     from PIL.Image import Image
 
-    from bench.config import Suite
     from bench.models import ModelSpec
 
 
@@ -34,6 +41,20 @@ class Generated:
     status: str = "ok"  # ok, nan (non-finite pixels), nsfw (blanked by the safety checker)
     extra: dict = field(default_factory=dict)  # family-specific columns (BigGAN's class)
 
+    @classmethod
+    def from_array(cls, pixels: np.ndarray, extra: dict | None = None) -> Generated:
+        """An (h, w, 3) float image in [0, 1]: a picture, or status "nan" if any value is not finite.
+
+        The uint8 rounding is diffusers' own (numpy_to_pil), so PyTorch and ONNX Runtime twins
+        compare pixel for pixel.
+        """
+        import numpy as np
+        from PIL import Image
+
+        if not np.isfinite(pixels).all():
+            return cls(None, "nan", dict(extra or {}))
+        return cls(Image.fromarray((np.clip(pixels, 0.0, 1.0) * 255).round().astype("uint8")), "ok", dict(extra or {}))
+
 
 @dataclass
 class CallResult:
@@ -48,7 +69,6 @@ class CallResult:
 @dataclass
 class LoadInfo:
     load_s: float
-    device: str  # cpu, cuda
     dtype: str  # float32, float16 ...
     provider: str  # what really executes: cpu, cuda, tensorrt
     export_s: float = 0.0  # ONNX export; 0 when a cached export was used
@@ -58,11 +78,15 @@ class LoadInfo:
 class Backend(ABC):
     """A model loaded on one backend. Created per model x backend, loaded once per sweep."""
 
-    name: str = ""
-
-    def __init__(self, spec: ModelSpec, suite: Suite):
+    def __init__(self, spec: ModelSpec, runtime: Runtime):
         self.spec = spec
-        self.suite = suite
+        self.runtime = runtime
+
+    @classmethod
+    @abstractmethod
+    def resolve(cls, asked: Runtime) -> Runtime:
+        """What the suite's `asked` runtime ("auto" values) means for this backend on this
+        machine. Raises InstallError or DeviceUnavailable for what cannot work at all."""
 
     @abstractmethod
     def load(self) -> LoadInfo:
@@ -76,4 +100,14 @@ class Backend(ABC):
         """Make one image per seed; seeds drive explicit generators, so images are reproducible."""
 
     def close(self) -> None:
-        """Free memory before the next model loads."""
+        """Drop what was loaded and give its memory back before the next model loads."""
+        import gc
+
+        for name in list(vars(self)):
+            if name not in ("spec", "runtime"):
+                setattr(self, name, None)
+        gc.collect()
+        if self.runtime.device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()

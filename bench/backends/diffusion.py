@@ -6,29 +6,12 @@ an ONNX image and its PyTorch twin come from the same noise and the same schedul
 
 from __future__ import annotations
 
-import numpy as np
-
 from bench.backends.base import CallResult, Generated, Request
-from bench.config import ConfigError
-from bench.schedulers import SCHEDULERS, build_scheduler
+from bench.schedulers import SCHEDULERS
 from bench.timing import StepClock, peak_memory_mb, reset_peak_memory
 
-
-def check_compatible(scheduler_class: str, model: str, names: list[str]) -> None:
-    """Reject schedulers that the model's own scheduler does not list in `compatibles`.
-
-    Runs before any weights load: the scheduler class comes from model_index.json.
-    """
-    import diffusers
-
-    compatible = {cls.__name__ for cls in getattr(diffusers, scheduler_class)().compatibles}
-    for name in names:
-        if SCHEDULERS[name].class_name not in compatible:
-            raise ConfigError(
-                f"schedulers: {name!r} is not compatible with model {model!r} "
-                f"(which ships {scheduler_class}); compatible: "
-                + ", ".join(n for n, s in SCHEDULERS.items() if s.class_name in compatible)
-            )
+# diffusers pipeline class per family, in diffusers and (with an "ORT" prefix) in optimum.
+PIPELINES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
 
 
 class SchedulerSwap:
@@ -40,18 +23,17 @@ class SchedulerSwap:
         self.base_config = pipe.scheduler.config
 
     def __call__(self, name: str) -> None:
-        self.pipe.scheduler = build_scheduler(name, self.base_config)
+        # The diffusers idiom: a new scheduler from the config the pipeline shipped with.
+        import diffusers
 
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """diffusers' own float [0,1] -> uint8 rounding (numpy_to_pil), kept so twins compare."""
-    return (np.clip(images, 0.0, 1.0) * 255).round().astype("uint8")
+        spec = SCHEDULERS[name]
+        self.pipe.scheduler = getattr(diffusers, spec.class_name).from_config(self.base_config, **spec.overrides)
 
 
 def run_pipeline(pipe, request: Request, device: str) -> CallResult:
     """One timed call for all seeds of a request; NaN and NSFW images are flagged, not saved."""
+    import numpy as np
     import torch
-    from PIL import Image
 
     n = len(request.seeds)
     # CPU generators: the same initial noise on every device and backend, so images have twins.
@@ -75,12 +57,8 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
     nsfw = getattr(out, "nsfw_content_detected", None) or [False] * n
     images = []
     for array, flagged in zip(arrays, nsfw):
-        if not np.isfinite(array).all():
-            images.append(Generated(None, "nan"))
-        elif flagged:
-            images.append(Generated(None, "nsfw"))
-        else:
-            images.append(Generated(Image.fromarray(to_uint8(array))))
+        image = Generated.from_array(array)
+        images.append(Generated(None, "nsfw") if flagged and image.status == "ok" else image)
     denoise = clock.denoise_s
     return CallResult(
         images=images,

@@ -5,10 +5,10 @@ themselves (hub commit, or a fingerprint of a local folder), the LoRA and its sc
 the UNet before export, since ONNX has no adapters), the replacement VAE, attention upcasting,
 dtype, opset and the versions of the libraries that trace and write the graphs.
 
-An export is written into a temporary folder and published by renaming it to its final name,
-which is atomic on one file system: readers see a whole export or none, and two processes
-exporting the same key at once need no lock (the second rename fails; the loser's copy is
-dropped and the winner's used).
+An export is written into a staging folder and published by renaming it to its final name
+(bench.files.staged_dir), which is atomic on one file system: readers see a whole export or
+none, and two processes exporting the same key at once need no lock (the second rename fails;
+the loser's copy is dropped and the winner's used).
 """
 
 from __future__ import annotations
@@ -16,19 +16,18 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
+import logging
 import re
-import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
+from bench.environment import version
+from bench.files import cache_dir, staged_dir
 from bench.models import ModelSpec
-from bench.paths import cache_dir
+from bench.weights.hub import hub_file
 
 # optimum-onnx 0.1.0's default for every diffusion component; spelled out so the key names it.
 OPSET = 18
@@ -37,19 +36,13 @@ OPSET = 18
 KEY_LIBRARIES = ("torch", "diffusers", "transformers", "peft", "optimum", "optimum-onnx", "onnx")
 MANIFEST = "bench-export.json"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Export:
     path: Path  # folder that ORT pipelines load with from_pretrained(export=False)
     export_s: float  # 0.0 when the cache was hit
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -64,8 +57,6 @@ def _folder_fingerprint(folder: Path) -> str:
 def _weights_version(hub_id: str, filename: str, revision: str | None, tiny: bool) -> str:
     """The commit the weights come from: resolved from the HF cache path where we can, so a
     moving branch (revision None = main) gets a new export when it moves."""
-    from bench.weights import hub_file
-
     path = hub_file(hub_id, filename, revision, tiny)
     if path.parent.parent.name == "snapshots" and _COMMIT.match(path.parent.name):
         return path.parent.name
@@ -91,7 +82,7 @@ def key_fields(spec: ModelSpec, dtype: str) -> dict:
         "upcast_attention": spec.upcast_attention and dtype == "float16",
         "dtype": dtype,
         "opset": OPSET,
-        "libraries": {dist: _version(dist) for dist in KEY_LIBRARIES},
+        "libraries": {dist: version(dist) for dist in KEY_LIBRARIES},
     }
 
 
@@ -99,37 +90,20 @@ def export_key(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _remove_orphans(root: Path) -> None:
-    """Temporary folders of exports killed mid-way on this machine (their process is gone)."""
-    for tmp in root.glob(".tmp-*"):
-        pid = tmp.name.rsplit("-", 2)[-2]
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, PermissionError):
-            pass  # not ours to judge: a foreign name, or another user's live process
-
-
-def ensure(
-    spec: ModelSpec, dtype: str, device: str, build: Callable[[], object], log: Callable[[str], None] = print
-) -> Export:
+def ensure(spec: ModelSpec, dtype: str, device: str, build: Callable[[], object]) -> Export:
     """The export folder for `spec` in `dtype`, exporting it first if no cached one matches.
 
     `build()` returns the diffusers pipeline to trace (on `device`, in `dtype`, LoRA fused);
     it is only called on a cache miss, so a hit never loads PyTorch weights.
     """
     fields = key_fields(spec, dtype)
-    root = cache_dir("onnx")
-    final = root / f"{spec.key}-{dtype}-{export_key(fields)}"
+    final = cache_dir("onnx") / f"{spec.key}-{dtype}-{export_key(fields)}"
     if (final / MANIFEST).is_file():
         return Export(final, 0.0)
 
-    _remove_orphans(root)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    log(f"exporting {spec.key} ({dtype}) to ONNX, once; cached in {final}")
+    log.info("exporting %s (%s) to ONNX, once; cached in %s", spec.key, dtype, final)
     started = time.perf_counter()
-    try:
+    with staged_dir(final) as work:
         from optimum.exporters.onnx import onnx_export_from_model
 
         pipe = build()
@@ -140,19 +114,11 @@ def ensure(
             # Validation would run every graph once more against PyTorch; the parity metrics of
             # each sweep compare whole images instead.
             onnx_export_from_model(
-                pipe, tmp, opset=OPSET, task="text-to-image", device=device, no_post_process=True, do_validation=False
+                pipe, work, opset=OPSET, task="text-to-image", device=device, no_post_process=True, do_validation=False
             )
         del pipe
         gc.collect()
         export_s = time.perf_counter() - started
-        (tmp / MANIFEST).write_text(json.dumps(dict(fields, export_s=export_s), indent=2))
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not (final / MANIFEST).is_file():
-                raise
-            log(f"{spec.key}: another process published the same export first; using it")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log(f"exported {spec.key} in {export_s:.1f} s")
+        (work / MANIFEST).write_text(json.dumps(dict(fields, export_s=export_s), indent=2))
+    log.info("exported %s in %.1f s", spec.key, export_s)
     return Export(final, export_s)

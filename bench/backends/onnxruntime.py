@@ -1,6 +1,6 @@
 """ONNX Runtime backend: optimum's ORT pipelines for the sd and sdxl families.
 
-The model is exported once per export key (bench.export) from the very pipeline the PyTorch
+The model is exported once per export key (bench.backends.export) from the very pipeline the PyTorch
 backend builds (same weights, VAE, upcasting, LoRA at the same scale, fused), then loaded with
 the requested execution provider. ONNX Runtime falls back to the CPU without an error when a
 GPU provider cannot load, so after loading we read the providers every session really uses:
@@ -10,16 +10,20 @@ that is what LoadInfo.provider records, and a requested provider that is missing
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
-from dataclasses import replace
 from importlib import metadata, util
 
+from bench.backends import export
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
-from bench.backends.diffusion import SchedulerSwap, run_pipeline
-from bench.config import ConfigError
+from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline
+from bench.backends.pytorch import pipeline_for_export
+from bench.errors import ConfigError, DeviceUnavailable, InstallError
+from bench.files import cache_dir
+from bench.runtime import Runtime
+from bench.weights import hub
 
-PIPELINES = {"sd": "ORTStableDiffusionPipeline", "sdxl": "ORTStableDiffusionXLPipeline"}
+log = logging.getLogger(__name__)
 EXECUTION_PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
@@ -41,15 +45,6 @@ SESSION_PARTS = (
 # wins and removing either breaks the other.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 INSTALL_HINT = "install exactly one: pip install '.[onnxruntime]' (CPU) or pip install '.[onnxruntime-gpu]' (GPU)"
-
-
-class InstallError(ConfigError):
-    """ONNX Runtime is missing or installed twice. A ConfigError so that it stops a sweep in
-    its first second with one line, like a bad setting."""
-
-
-class ProviderUnavailable(RuntimeError):
-    """The requested execution provider is not what runs; fails the model's cells."""
 
 
 def installed_distributions() -> list[str]:
@@ -99,27 +94,6 @@ def unavailable_reason(provider: str) -> str | None:
     return None
 
 
-def requested_provider(suite) -> str:
-    """The provider the suite asks for; auto follows `device`, else CUDA where it can run."""
-    if suite.provider != "auto":
-        return suite.provider
-    if suite.device != "auto":
-        return suite.device
-    return "cuda" if unavailable_reason("cuda") is None else "cpu"
-
-
-def plan_provider(suite) -> tuple[str, str, str | None]:
-    """(requested provider, provider to load, reason the requested one cannot run or None).
-
-    Only with provider_fallback = "warn" does the provider to load differ from the request.
-    """
-    requested = requested_provider(suite)
-    reason = unavailable_reason(requested)
-    if reason and suite.provider_fallback == "warn":
-        return requested, "cpu", reason
-    return requested, requested, reason
-
-
 def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
     """fp16 on CUDA, fp32 on the CPU; a CPU fallback (warned about) downgrades fp16 too."""
     if dtype == "auto" or (fallback and dtype == "float16"):
@@ -137,26 +111,13 @@ def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
     return dtype
 
 
-def resolve(suite) -> tuple[str, str]:
-    """(device, dtype) of this suite's ONNX Runtime cells on this machine.
-
-    Raises InstallError for a missing or doubled install, before anything loads. With the
-    "warn" fallback and a provider that cannot run, the cells are CPU cells, so they are never
-    mistaken for GPU results.
-    """
-    check_install()
-    requested, provider, _ = plan_provider(suite)
-    device = "cpu" if provider == "cpu" else "cuda"
-    return device, resolve_dtype(suite.dtype, device, fallback=provider != requested)
-
-
 def active_providers(pipe) -> dict[str, str]:
     """Each ORT session of the pipeline -> the provider it really runs on (its first one)."""
     sessions = {name: getattr(pipe, name, None) for name in SESSION_PARTS}
     return {name: part.session.get_providers()[0] for name, part in sessions.items() if part is not None}
 
 
-def check_providers(requested: str, active: dict[str, str], fallback: str, log) -> str:
+def check_providers(requested: str, active: dict[str, str], fallback: str) -> str:
     """The provider that ran (e.g. "cpu"), after holding the sessions to what was requested."""
     wanted = EXECUTION_PROVIDERS[requested][0]
     ran = sorted({SHORT_NAMES.get(p, p) for p in active.values()})
@@ -167,42 +128,49 @@ def check_providers(requested: str, active: dict[str, str], fallback: str, log) 
             "its log above says why (often a CUDA or cuDNN library it cannot find)"
         )
         if fallback == "error":
-            raise ProviderUnavailable(message + '; set provider_fallback = "warn" to run on the CPU anyway')
-        log(f"warning: {message}; going on with what loaded")
+            raise DeviceUnavailable(message + '; set provider_fallback = "warn" to go on with what loaded')
+        log.warning("%s; going on with what loaded", message)
     return "+".join(ran)
 
 
-def _log(message: str) -> None:
-    # stderr: under the sweep's progress bar rich prints it above the bar.
-    print(message, file=sys.stderr, flush=True)
-
-
 class OrtBackend(Backend):
-    name = "onnxruntime"
+    @classmethod
+    def resolve(cls, asked: Runtime) -> Runtime:
+        """Raises InstallError for a missing or doubled install, before anything loads. A provider
+        that cannot run here fails at load, unless fallback is "warn": then these cells are CPU
+        cells, so they are never mistaken for GPU results."""
+        check_install()
+        if asked.provider != "auto":
+            requested = asked.provider
+        elif asked.device != "auto":
+            requested = asked.device
+        else:
+            requested = "cuda" if unavailable_reason("cuda") is None else "cpu"
+        reason = unavailable_reason(requested)
+        provider = "cpu" if reason and asked.fallback == "warn" else requested
+        device = "cpu" if provider == "cpu" else "cuda"
+        return Runtime(
+            device=device,
+            dtype=resolve_dtype(asked.dtype, device, fallback=provider != requested),
+            provider=provider,
+            fallback=asked.fallback,
+            requested=asked.provider,
+            unavailable=None if reason is None else f"provider {requested!r} cannot run here: {reason}",
+        )
 
     def load(self) -> LoadInfo:
         import optimum.onnxruntime
 
-        from bench import export
-        from bench.paths import cache_dir
-
-        spec, suite = self.spec, self.suite
-        # 1. which provider, and the same device/dtype the plan gave these cells
-        requested, provider, reason = plan_provider(suite)
-        if reason and provider == requested:
-            raise ProviderUnavailable(
-                f"provider {requested!r} cannot run here: {reason}; "
-                'set provider_fallback = "warn" to run on the CPU anyway'
-            )
-        if reason:
-            _log(
-                f"warning: {spec.key} [onnxruntime]: provider {requested!r} cannot run here ({reason}); "
-                "running on the CPU in float32"
-            )
-        self.device, dtype = resolve(suite)
+        spec, runtime = self.spec, self.runtime
+        # 1. the provider: one that cannot run fails these cells, unless the fallback is "warn"
+        if runtime.unavailable and runtime.fallback == "error":
+            raise DeviceUnavailable(f'{runtime.unavailable}; set provider_fallback = "warn" to run on the CPU anyway')
+        if runtime.unavailable:
+            log.warning("%s [onnxruntime]: %s; running on the CPU in %s", spec.key, runtime.unavailable, runtime.dtype)
+        self.device, dtype = runtime.device, runtime.dtype
 
         # 2. the export: cached, else traced from the PyTorch backend's own pipeline
-        made = export.ensure(spec, dtype, self.device, lambda: self._torch_pipeline(dtype), log=_log)
+        made = export.ensure(spec, dtype, self.device, lambda: pipeline_for_export(spec, self.device, dtype))
         if self.device == "cuda":
             import torch
 
@@ -210,8 +178,8 @@ class OrtBackend(Backend):
 
         # 3. the ORT sessions, then what they really run on
         started = time.perf_counter()
-        options = [{} for _ in EXECUTION_PROVIDERS[provider]]
-        if provider == "tensorrt":
+        options = [{} for _ in EXECUTION_PROVIDERS[runtime.provider]]
+        if runtime.provider == "tensorrt":
             import onnxruntime
 
             # Engines take minutes to build; they depend on the ORT/TensorRT build, not the key.
@@ -221,43 +189,26 @@ class OrtBackend(Backend):
                 "trt_engine_cache_path": str(engines),
                 "trt_fp16_enable": dtype == "float16",
             }
-        pipe = getattr(optimum.onnxruntime, PIPELINES[spec.family]).from_pretrained(
+        pipe = getattr(optimum.onnxruntime, "ORT" + PIPELINES[spec.family]).from_pretrained(
             made.path,
             export=False,
-            providers=EXECUTION_PROVIDERS[provider],
+            providers=EXECUTION_PROVIDERS[runtime.provider],
             provider_options=options,
             local_files_only=True,
             **self._torch_parts(),
         )
-        ran = check_providers(provider, active_providers(pipe), suite.provider_fallback, _log)
+        ran = check_providers(runtime.provider, active_providers(pipe), runtime.fallback)
         if ran == "cpu":
             self.device = "cpu"  # fell back (warned): clocks and memory follow where it runs
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe
         self.swap = SchedulerSwap(pipe)
-        return LoadInfo(
-            load_s=time.perf_counter() - started, device=self.device, dtype=dtype, provider=ran, export_s=made.export_s
-        )
-
-    def _torch_pipeline(self, dtype: str):
-        """The PyTorch backend's pipeline, LoRA fused: ONNX graphs have no adapters."""
-        from bench.backends.pytorch import DiffusersBackend
-
-        torch_backend = DiffusersBackend(self.spec, replace(self.suite, device=self.device, dtype=dtype))
-        torch_backend.load()
-        pipe = torch_backend.pipe
-        if self.spec.lora:
-            # set_adapters already holds the LoRA's scale, so fusing at 1.0 keeps it as is.
-            pipe.fuse_lora(lora_scale=1.0)
-            pipe.unload_lora_weights()
-        return pipe
+        return LoadInfo(load_s=time.perf_counter() - started, dtype=dtype, provider=ran, export_s=made.export_s)
 
     def _torch_parts(self) -> dict:
         """The safety checker stays a PyTorch module (optimum has no ORT one), so ORT images are
         blanked exactly where their PyTorch twins are."""
-        from bench import weights
-
-        if (weights.model_index(self.spec).get("safety_checker") or [None])[0] is None:
+        if (hub.model_index(self.spec).get("safety_checker") or [None])[0] is None:
             return {}
         import torch
         from diffusers.pipelines.stable_diffusion.safety_checker import (
@@ -265,7 +216,7 @@ class OrtBackend(Backend):
         )
 
         checker = StableDiffusionSafetyChecker.from_pretrained(
-            weights.source(self.spec.hub_id, self.spec.tiny),
+            hub.source(self.spec.hub_id, self.spec.tiny),
             subfolder="safety_checker",
             revision=None if self.spec.tiny else self.spec.revision,
             use_safetensors=True,
@@ -287,9 +238,3 @@ class OrtBackend(Backend):
             free, total = torch.cuda.mem_get_info()
             result.peak_mem_mb, result.mem_scope = (total - free) / 2**20, "cuda_device_used"
         return result
-
-    def close(self) -> None:
-        import gc
-
-        self.pipe = self.swap = None
-        gc.collect()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
-from bench.backends.diffusion import SchedulerSwap, run_pipeline
-from bench.weights import source as weights_source
-
-PIPELINES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline
+from bench.errors import DeviceUnavailable
+from bench.runtime import Runtime
+from bench.weights.hub import source as weights_source
 
 
 def resolve_device(device: str) -> str:
@@ -17,33 +17,25 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
+        raise DeviceUnavailable("device: 'cuda' was asked for, but torch sees no CUDA device; use auto or cpu")
     return device
 
 
-def resolve_dtype(dtype: str, device: str) -> str:
-    # fp16 on CPU is slow and poorly supported; auto means what users of each device expect.
-    if dtype == "auto":
-        return "float16" if device == "cuda" else "float32"
-    return dtype
-
-
-def resolve(suite) -> tuple[str, str]:
-    """(device, dtype) that the suite's "auto" values mean on this machine."""
-    device = resolve_device(suite.device)
-    return device, resolve_dtype(suite.dtype, device)
-
-
 class DiffusersBackend(Backend):
-    name = "pytorch"
+    @classmethod
+    def resolve(cls, asked: Runtime) -> Runtime:
+        device = resolve_device(asked.device)
+        # fp16 on CPU is slow and poorly supported; auto means what users of each device expect.
+        dtype = ("float16" if device == "cuda" else "float32") if asked.dtype == "auto" else asked.dtype
+        # PyTorch has no provider to choose: it runs on its device.
+        return Runtime(device=device, dtype=dtype, provider=device, fallback=asked.fallback)
 
     def load(self) -> LoadInfo:
         import diffusers
         import torch
 
-        spec = self.spec
-        self.device, dtype_name = resolve(self.suite)
-        dtype = getattr(torch, dtype_name)
+        spec, device = self.spec, self.runtime.device
+        dtype = getattr(torch, self.runtime.dtype)
         started = time.perf_counter()
         source = weights_source(spec.hub_id, spec.tiny)
         common = {"torch_dtype": dtype, "revision": None if spec.tiny else spec.revision}
@@ -67,16 +59,11 @@ class DiffusersBackend(Backend):
             )
             pipe.set_adapters(["lora"], adapter_weights=[spec.lora.scale])
         pipe.set_progress_bar_config(disable=True)
-        self.pipe = pipe.to(self.device)
+        self.pipe = pipe.to(device)
         self.swap = SchedulerSwap(pipe)
-        if self.device == "cuda":
+        if device == "cuda":
             torch.cuda.synchronize()
-        return LoadInfo(
-            load_s=time.perf_counter() - started,
-            device=self.device,
-            dtype=dtype_name,
-            provider=self.device,
-        )
+        return LoadInfo(load_s=time.perf_counter() - started, dtype=self.runtime.dtype, provider=device)
 
     def set_scheduler(self, name: str | None) -> None:
         self.swap(name)
@@ -85,14 +72,18 @@ class DiffusersBackend(Backend):
         import torch
 
         with torch.inference_mode():
-            return run_pipeline(self.pipe, request, self.device)
+            return run_pipeline(self.pipe, request, self.runtime.device)
 
-    def close(self) -> None:
-        import gc
 
-        import torch
-
-        self.pipe = self.swap = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+def pipeline_for_export(spec, device: str, dtype: str):
+    """The pipeline this backend builds, on `device` in `dtype`, with its LoRA fused (ONNX graphs
+    have no adapters): what the ONNX Runtime backend traces, so both backends hold the same
+    weights, VAE, upcasting and LoRA scale."""
+    backend = DiffusersBackend(spec, Runtime(device=device, dtype=dtype, provider=device))
+    backend.load()
+    pipe = backend.pipe
+    if spec.lora:
+        # set_adapters already holds the LoRA's scale, so fusing at 1.0 keeps it as is.
+        pipe.fuse_lora(lora_scale=1.0)
+        pipe.unload_lora_weights()
+    return pipe

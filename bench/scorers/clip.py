@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-higher_is_better = True
+from bench.tiny import register_tiny_clip
 
 
 def clip_cosine(image_features, text_features):
@@ -38,8 +38,6 @@ class ClipScorer:
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         if model is None:
             if pretrained == "tiny":
-                from bench.tiny import register_tiny_clip
-
                 pretrained = str(register_tiny_clip())
             # Real tags ("openai") resolve through the HF cache; HF_HUB_OFFLINE=1 keeps it local.
             model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)

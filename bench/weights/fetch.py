@@ -2,7 +2,7 @@
 internet can run the sweep with HF_HUB_OFFLINE=1.
 
 Hub weights go to the Hugging Face cache, exactly where `from_pretrained` looks for them; BigGAN's
-package weights go to the bench cache (bench.backends.biggan). A dry run downloads nothing and
+package weights go to the bench cache (bench.weights.pickles). A dry run downloads nothing and
 says where its file list comes from, since what can be known depends on the network:
 
 - hub: the hub's file list for the revision now, with sizes (reads model_index.json, a few KB);
@@ -18,8 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.models import ModelSpec
-from bench.weights import OPEN_CLIP_FILES
+from bench.errors import WeightsError
+from bench.metrics import METRICS
+from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
+from bench.weights import hub
+from bench.weights.pickles import source_kind, url_folder, weights_folder
 
 # Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
 MODEL_FILES = {
@@ -121,11 +124,9 @@ def _commit_of(cached: Path) -> str:
 
 def _hub_listing(item: Item) -> dict[str, int | None] | None:
     """{file: size} from the hub for the item's revision (None offline or on any hub error)."""
-    from bench.weights import hub_reachable, offline
-
-    if offline():
+    if hub.offline():
         return None
-    if not hub_reachable():
+    if not hub.hub_reachable():
         item.note = "hub unreachable"
         return None
     from huggingface_hub import HfApi
@@ -187,15 +188,12 @@ def _list_files(item: Item, candidates: list[list[str]]) -> None:
 
 
 def _list_gan_url(item: Item) -> None:
-    from bench.backends.biggan import CONFIG_NAME, WEIGHTS_NAME, url_folder
-    from bench.weights import offline
-
     folder = url_folder(item.spec)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
+    for name in (GAN_CONFIG_FILE, GAN_WEIGHTS_FILE):
         path, size = folder / name, None
         if path.is_file():
             size = path.stat().st_size
-        elif not offline():
+        elif not hub.offline():
             size = _content_length(item.spec.weights_url.format(name=name))
         item.files.append(RemoteFile(name, size, path.is_file()))
     item.listed_from = "cache" if all(f.cached for f in item.files) else "expected"
@@ -217,8 +215,6 @@ def _content_length(url: str) -> int | None:
 
 def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[str]]:
     """What fetching these models and metrics' CLIPs takes, listed (nothing big downloaded)."""
-    from bench.metrics import METRICS
-
     items: dict[tuple, Item] = {}
     notes: list[str] = []
 
@@ -231,7 +227,7 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
 
     def add_clip(metric: str, user: str) -> None:
         options = METRICS[metric].options
-        if options.get("pretrained") == "tiny":
+        if METRICS[metric].kind != "clip" or options.get("pretrained") == "tiny":
             return
         import open_clip
 
@@ -248,8 +244,6 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             continue
         common = {"models": [spec.key], "licence": spec.licence, "gated": spec.gated}
         if spec.family == "gan":
-            from bench.backends.biggan import WeightsError, source_kind
-
             try:
                 kind = source_kind(spec)
             except WeightsError as e:
@@ -291,7 +285,7 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
         elif item.kind == "lora":
             _list_files(item, [[item.weight_name]])
         elif item.kind == "clip":
-            _list_files(item, [list(OPEN_CLIP_FILES)])
+            _list_files(item, [list(hub.OPEN_CLIP_FILES)])
         elif item.is_url:
             _list_gan_url(item)
         else:
@@ -302,8 +296,6 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
 def download(item: Item) -> str:
     """Fetch one item; returns what was resolved (commit or sha256). Raises on failure."""
     if item.kind == "gan":
-        from bench.backends.biggan import weights_folder
-
         _, digest = weights_folder(item.spec)  # downloads, then verifies the pin (or raises with the hash)
         return f"sha256 {digest}"
     if item.kind == "pipeline":
@@ -315,7 +307,7 @@ def download(item: Item) -> str:
     if item.kind == "clip":
         from huggingface_hub import hf_hub_download
 
-        for name in OPEN_CLIP_FILES:  # open_clip's own order of preference
+        for name in hub.OPEN_CLIP_FILES:  # open_clip's own order of preference
             try:
                 path = hf_hub_download(item.source, name, revision=item.revision)
                 return f"commit {_commit_of(Path(path))}"
@@ -326,46 +318,6 @@ def download(item: Item) -> str:
 
     folder = snapshot_download(item.source, revision=item.revision, allow_patterns=[f.path for f in item.files])
     return f"commit {Path(folder).name}"
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "size ?"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
-def render(items: list[Item], notes: list[str]) -> str:
-    """The dry-run listing: per item its source, licence, token need, and files with sizes."""
-    legend = (
-        "listed from: hub = the hub's file list now; cache = the local HF cache; "
-        "expected = what the loader reads (nothing reachable to list; sizes unknown)"
-    )
-    lines = [legend, ""]
-    total, unknown = 0, 0
-    for item in items:
-        where = item.source if item.is_url else f"{item.source} @ {item.revision or 'default branch'}"
-        commit = f", commit {item.commit}" if item.commit else ""
-        lines.append(f"{', '.join(item.models)}: {item.kind} {where} [listed from {item.listed_from}{commit}]")
-        token = "needs HF_TOKEN (gated)" if item.gated else "no token needed"
-        lines.append(f"  licence: {item.licence or 'unknown'}; {token}")
-        if item.note:
-            lines.append(f"  note: {item.note}")
-        for f in item.files:
-            lines.append(f"    {f.path:<60} {human_bytes(f.size_bytes):>10}{'  cached' if f.cached else ''}")
-            if f.size_bytes is None:
-                unknown += 1
-            else:
-                total += f.size_bytes
-    lines += [f"note: {n}" for n in notes]
-    known = human_bytes(total) if total or not unknown else "sizes unknown here"
-    lines.append(
-        f"total: {len(items)} downloads, {known}"
-        + (f" (+ {unknown} files of unknown size)" if unknown and total else "")
-    )
-    return "\n".join(lines)
 
 
 def pin_snippet(fetched: list[tuple[Item, str]]) -> str:

@@ -1,9 +1,8 @@
-"""Where weights come from, and whether they can be had, checked before anything loads.
+"""Hub weights: a hub id (+ revision) resolved through the Hugging Face cache, a local folder, or
+the folder of a tiny model built by bench.tiny.
 
-A real model is a hub id (+ revision) resolved through the Hugging Face cache; with
-HF_HUB_OFFLINE=1 nothing is fetched. A tiny model is a local folder built by bench.tiny. The
-check reads one small file per model (model_index.json), so a sweep without weights fails in
-seconds with a list of what is missing and how to get it, not after a long stack trace.
+With HF_HUB_OFFLINE=1 nothing is fetched; without it, a machine that cannot reach the hub is
+found out with one quick connect instead of huggingface_hub's retries for every file.
 """
 
 from __future__ import annotations
@@ -14,22 +13,17 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
+from bench.errors import NotCached
 from bench.models import ModelSpec
+from bench.tiny import tiny_path
 
-HOW_TO_GET = (
-    "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
-    "repos), then run with HF_HUB_OFFLINE=1; or point the model at a local folder with "
-    '[model_overrides.<key>] hub_id = "/path/to/folder" in a suite file.'
-)
+# open_clip's own order of preference for a pretrained tag's file on the hub.
+OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
 def source(hub_id: str, tiny: bool) -> str:
     """A hub id, a local folder, or the folder of a tiny model (built on first use)."""
-    if tiny:
-        from bench.tiny import tiny_path
-
-        return str(tiny_path(hub_id))
-    return hub_id
+    return str(tiny_path(hub_id)) if tiny else hub_id
 
 
 def offline() -> bool:
@@ -50,21 +44,6 @@ def hub_reachable(timeout_s: float = 3.0) -> bool:
         return True
     except OSError:
         return False
-
-
-class WeightsMissing(RuntimeError):
-    """Some models' or metrics' weights cannot be reached; the message lists them and how to get them."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("weights not reachable for:\n  " + "\n  ".join(problems) + "\n" + HOW_TO_GET)
-
-
-# open_clip's own order of preference for a pretrained tag's file on the hub.
-OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-
-
-class NotCached(FileNotFoundError):
-    """A hub file that is not in the local cache and cannot be downloaded now."""
 
 
 def hub_file(hub_id: str, filename: str, revision: str | None, tiny: bool = False) -> Path:
@@ -91,53 +70,13 @@ def model_index(spec: ModelSpec) -> dict:
     return json.loads(hub_file(spec.hub_id, "model_index.json", spec.revision, spec.tiny).read_text())
 
 
-def missing(specs: list[ModelSpec]) -> list[str]:
-    """One line per model whose weights cannot be reached now (empty: all reachable)."""
-    problems = []
-    for spec in specs:
-        try:
-            if spec.family == "gan":
-                from bench.backends.biggan import check_weights
-
-                check_weights(spec)
-                continue
-            model_index(spec)
-            if spec.vae:
-                hub_file(spec.vae, "config.json", None)
-            if spec.lora:
-                hub_file(spec.lora.hub_id, spec.lora.weight_name, spec.lora.revision, spec.tiny)
-        except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            problems.append(f"{spec.key} ({spec.hub_id}): {reason[:200]}")
-    return problems
-
-
-def missing_metrics(metrics: list[str]) -> list[str]:
-    """One line per CLIP metric whose pretrained weights cannot be reached now."""
-    from bench.metrics import METRICS
-
-    problems = []
-    for metric in metrics:
-        options = METRICS[metric].options
-        if METRICS[metric].scorer is None or options.get("pretrained") == "tiny":
-            continue
-        import open_clip
-
-        repo = open_clip.get_pretrained_cfg(options["arch"], options["pretrained"]).get("hf_hub", "").rstrip("/")
-        if not repo:
-            continue  # fetched by URL into open_clip's own cache: nothing to check cheaply
-        reasons = []
-        for filename in OPEN_CLIP_FILES:
-            try:
-                hub_file(repo, filename, None)
-                break
-            except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
-                reasons.append(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-        else:
-            problems.append(f"{metric} ({repo}): {reasons[-1][:200]}")
-    return problems
-
-
 def scheduler_class_name(spec: ModelSpec) -> str:
     """The scheduler class the model ships with (from model_index.json, no weights loaded)."""
     return model_index(spec)["scheduler"][1]
+
+
+def open_clip_repo(options: dict) -> str:
+    """The hub repo of an open_clip pretrained tag ("" when open_clip fetches it by URL)."""
+    import open_clip
+
+    return open_clip.get_pretrained_cfg(options["arch"], options["pretrained"]).get("hf_hub", "").rstrip("/")

@@ -1,0 +1,91 @@
+"""Can this sweep's weights be had, and do its schedulers fit its models? Answered before any
+model loads, reading at most a few small files per model (model_index.json, a config, a hash),
+so a machine without weights fails in seconds with the list of what is missing and how to get it.
+"""
+
+from __future__ import annotations
+
+from bench.errors import ConfigError, WeightsMissing, first_line
+from bench.metrics import METRICS
+from bench.models import ModelSpec
+from bench.schedulers import SCHEDULERS
+from bench.weights import hub, pickles
+
+HOW_TO_GET = (
+    "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
+    "repos), then run with HF_HUB_OFFLINE=1; or point the model at a local folder with "
+    '[model_overrides.<key>] hub_id = "/path/to/folder" in a suite file.'
+)
+
+
+def missing(specs: list[ModelSpec]) -> list[str]:
+    """One line per model whose weights cannot be reached now (empty: all reachable)."""
+    problems = []
+    for spec in specs:
+        try:
+            if spec.family == "gan":
+                pickles.weights_folder(spec)  # reached, and its hash pinned
+                continue
+            hub.model_index(spec)
+            if spec.vae:
+                hub.hub_file(spec.vae, "config.json", None)
+            if spec.lora:
+                hub.hub_file(spec.lora.hub_id, spec.lora.weight_name, spec.lora.revision, spec.tiny)
+        except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
+            problems.append(f"{spec.key} ({spec.hub_id}): {first_line(e)[:200]}")
+    return problems
+
+
+def missing_metrics(metrics: list[str]) -> list[str]:
+    """One line per CLIP metric whose pretrained weights cannot be reached now."""
+    problems = []
+    for metric in metrics:
+        info = METRICS[metric]
+        if info.kind != "clip" or info.options.get("pretrained") == "tiny":
+            continue
+        repo = hub.open_clip_repo(info.options)
+        if not repo:
+            continue  # fetched by URL into open_clip's own cache: nothing to check cheaply
+        reasons = []
+        for filename in hub.OPEN_CLIP_FILES:
+            try:
+                hub.hub_file(repo, filename, None)
+                break
+            except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
+                reasons.append(first_line(e))
+        else:
+            problems.append(f"{metric} ({repo}): {reasons[-1][:200]}")
+    return problems
+
+
+def check_compatible(scheduler_class: str, model: str, names: list[str]) -> None:
+    """Reject schedulers that the model's own scheduler class does not list in `compatibles`."""
+    import diffusers
+
+    compatible = {cls.__name__ for cls in getattr(diffusers, scheduler_class)().compatibles}
+    for name in names:
+        if SCHEDULERS[name].class_name not in compatible:
+            raise ConfigError(
+                f"schedulers: {name!r} is not compatible with model {model!r} "
+                f"(which ships {scheduler_class}); compatible: "
+                + ", ".join(n for n, s in SCHEDULERS.items() if s.class_name in compatible)
+            )
+
+
+def require_metrics(metrics: list[str]) -> None:
+    """Raise WeightsMissing unless every metric's weights can be reached now."""
+    if problems := missing_metrics(metrics):
+        raise WeightsMissing(problems, HOW_TO_GET)
+
+
+def preflight(specs: list[ModelSpec], schedulers: dict[str, list[str]], metrics: list[str]) -> None:
+    """Everything about weights that can fail before a model loads: every model's and metric's
+    (and class-mapping CLIP's) weights reachable (scoring runs after generation, so its weights are checked now, not after
+    hours of work), and each model's schedulers (`schedulers[key]`) in its `compatibles`."""
+    # A GAN maps prompts to classes with a CLIP of its own: its weights are needed too.
+    clips = list(dict.fromkeys(metrics + [spec.class_clip for spec in specs if spec.family == "gan"]))
+    if problems := missing(specs) + missing_metrics(clips):
+        raise WeightsMissing(problems, HOW_TO_GET)
+    for spec in specs:
+        if spec.family != "gan":
+            check_compatible(hub.scheduler_class_name(spec), spec.key, schedulers[spec.key])

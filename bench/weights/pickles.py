@@ -1,0 +1,125 @@
+"""Pickled weights (BigGAN's `pytorch_model.bin`), loaded only when their sha256 is pinned.
+
+The weights are `config.json` + `pytorch_model.bin` in one folder, from one of: a package model
+name (`biggan-deep-256`, downloaded from `weights_url` into the bench cache), a Hugging Face repo
+(`owner/name`, through the HF cache), or a local folder. The pickle's sha256 is checked against
+`weights_sha256` before it is unpickled, wherever it comes from; an unpinned file is refused
+unless the suite opts out with `trust_unpinned_weights`. The load itself also uses torch's
+`weights_only` unpickler (defence in depth).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+from pathlib import Path
+
+from bench.errors import WeightsError
+from bench.files import atomic_write, cache_dir, sha256_file
+from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
+from bench.weights.hub import hub_file, offline, source
+
+_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+log = logging.getLogger(__name__)
+
+
+def source_kind(spec: ModelSpec) -> str:
+    """tiny, folder, hub or url: where this spec's weights come from."""
+    if spec.tiny:
+        return "tiny"
+    if Path(spec.hub_id).expanduser().is_dir() or spec.hub_id.startswith(("/", ".", "~")):
+        return "folder"
+    if "/" in spec.hub_id:
+        return "hub"
+    if spec.weights_url and _PACKAGE_NAME.match(spec.hub_id):
+        return "url"
+    raise WeightsError(
+        f"hub_id {spec.hub_id!r} is not a folder, not a hub repo (owner/name), and not a model name with a weights_url"
+    )
+
+
+def verify(spec: ModelSpec, weights: Path) -> str:
+    """The pickle's sha256, if it may be unpickled; raises otherwise. Never loads the file."""
+    digest = sha256_file(weights)
+    if spec.weights_sha256:
+        if digest != spec.weights_sha256:
+            raise WeightsError(
+                f"sha256 mismatch: pinned {spec.weights_sha256}, file has {digest}\n"
+                f"{weights} is not the file pinned (another upload, or tampered with) and was not "
+                f"loaded. Check its origin before pinning its hash in [model_overrides.{spec.key}]."
+            )
+    elif spec.trust_unpinned_weights:
+        log.warning(
+            "%s: loading unpinned pickle weights %s (sha256 %s): trust_unpinned_weights is set",
+            spec.key,
+            weights,
+            digest,
+        )
+    else:
+        raise WeightsError(
+            f"pickle weights not pinned; sha256 is {digest}: set weights_sha256 to it (or "
+            f"trust_unpinned_weights = true) in [model_overrides.{spec.key}]\n"
+            f"The file {weights} was not loaded: pickles can run code, so only a pinned one is."
+        )
+    return digest
+
+
+def url_folder(spec: ModelSpec) -> Path:
+    """Where a package model's files live in the bench cache; the URL is part of the name, so a
+    mirror never reuses another source's files."""
+    tag = hashlib.sha256(spec.weights_url.encode()).hexdigest()[:8]
+    return cache_dir("weights", f"{spec.hub_id}-{tag}")
+
+
+def _download(url: str, dest: Path) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response, atomic_write(dest) as f:
+        shutil.copyfileobj(response, f, 1 << 20)
+
+
+def _url_weights(spec: ModelSpec) -> Path:
+    folder = url_folder(spec)
+    for name in (GAN_CONFIG_FILE, GAN_WEIGHTS_FILE):
+        path = folder / name
+        if path.is_file():
+            continue
+        url = spec.weights_url.format(name=name)
+        if offline():
+            raise WeightsError(
+                f"{path} not downloaded and HF_HUB_OFFLINE is set; run `bench fetch` where {url} can be reached"
+            )
+        try:
+            _download(url, path)
+        except OSError as e:  # URLError and timeouts included
+            raise WeightsError(
+                f"could not download {url}: {e}; run `bench fetch` where it can be "
+                "reached, or point hub_id at a folder or hub repo"
+            ) from e
+    return folder
+
+
+def weights_folder(spec: ModelSpec) -> tuple[Path, str | None]:
+    """(folder with config.json + pytorch_model.bin, sha256 of the pickle), downloading what is
+    missing unless offline; the pickle is verified (tiny models are our own build: not hashed)."""
+    kind = source_kind(spec)
+    if kind == "tiny":
+        return Path(source(spec.hub_id, tiny=True)), None
+    if kind == "folder":
+        folder = Path(spec.hub_id).expanduser()
+        for name in (GAN_CONFIG_FILE, GAN_WEIGHTS_FILE):
+            if not (folder / name).is_file():
+                raise WeightsError(f"{folder / name} does not exist")
+    elif kind == "hub":
+        hub_file(spec.hub_id, GAN_CONFIG_FILE, spec.revision)
+        folder = hub_file(spec.hub_id, GAN_WEIGHTS_FILE, spec.revision).parent
+    else:
+        folder = _url_weights(spec)
+    try:
+        return folder, verify(spec, folder / GAN_WEIGHTS_FILE)
+    except WeightsError:
+        if kind == "url" and spec.weights_sha256:
+            (folder / GAN_WEIGHTS_FILE).unlink()  # a wrong download in our own cache: fetch anew
+        raise
