@@ -2,18 +2,24 @@
 
 Several prompts (one hostile), models (one GAN without a scheduler), schedulers, both backends,
 a failed row and an "ok" row whose image file is missing. Latencies straddle 10 s so that
-sorting them as text would be wrong. `Written` holds what the tests expect to find.
+sorting them as text would be wrong. `Written` holds what the tests expect to find; `page`
+and `rows_of` read what a build wrote.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 
 from bench.report import synthetic
 from bench.report.synthetic import ModelSpec, mkdocs_build
 
-__all__ = ["HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "write_dataset"]
+__all__ = [
+    "HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "page", "rows_of",
+    "set_missing_images", "write_dataset",
+]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_PROMPTS = {
@@ -53,6 +59,14 @@ class Written:
 def copy_site_sources(root: Path) -> Path:
     """Copy mkdocs.yml and site/ into `root`, so that data/, images/ and public/ land beside them."""
     return synthetic.copy_site_sources(REPO, root)
+
+
+def set_missing_images(root: Path, level: str) -> None:
+    """Set the plugin's `missing_images` level in root/mkdocs.yml (the repository's says info)."""
+    config = root / "mkdocs.yml"
+    text, n = re.subn(r"missing_images: \w+", f"missing_images: {level}", config.read_text())
+    assert n == 1, "mkdocs.yml no longer sets missing_images"
+    config.write_text(text)
 
 
 def _matches(row: dict, where: dict) -> bool:
@@ -99,3 +113,49 @@ def write_dataset(
     out.rows = len(sweep.generations)
     out.cells = sweep.generations
     return out
+
+
+# --- reading what a build wrote -------------------------------------------------------------
+
+
+class Tables(HTMLParser):
+    """Cell texts of every table inside a `div.bench-table`, as lists of rows."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.depth = 0  # > 0 while inside a bench-table div
+        self.cell: list[str] | None = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div" and "bench-table" in (attrs.get("class") or "").split():
+            self.depth = 1
+            self.tables.append([])
+        elif self.depth and tag == "div":
+            self.depth += 1
+        elif self.depth and tag == "tr":
+            self.tables[-1].append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if self.depth and tag == "div":
+            self.depth -= 1
+        elif self.cell is not None and tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def page(root: Path, path: str) -> str:
+    return (root / "public" / path).read_text(encoding="utf-8")
+
+
+def rows_of(html: str, index: int = 0) -> list[dict[str, str]]:
+    header, *body = Tables(html).tables[index]
+    return [dict(zip(header, row)) for row in body]

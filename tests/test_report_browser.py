@@ -16,9 +16,13 @@ from pathlib import Path
 import pytest
 from report_fixtures import HOSTILE_ID, copy_site_sources, mkdocs_build, write_dataset
 
+from bench.files import write_bytes
+from bench.report.synthetic import png_bytes
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
+GAN, CHANGED_PROMPT = "biggan-deep-256", "abandoned-park"  # every image of this cell is changed after the run
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -41,7 +45,9 @@ def site_url(tmp_path_factory):
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
     root = copy_site_sources(tmp_path_factory.mktemp("browser-site"))
-    write_dataset(root / "data", root / "images", image_px=128)
+    written = write_dataset(root / "data", root / "images", image_px=128)
+    for i, cell in enumerate(c for c in written.cells if c["model"] == GAN and c["prompt_id"] == CHANGED_PROMPT):
+        write_bytes(root / "images" / cell["image_path"], png_bytes(1000 + i, 128))  # replaced after the run
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-3000:]
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root / "public")))
@@ -143,6 +149,31 @@ def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, 
     assert page.locator(".glightbox-container .gslide").count() == slides_expected
     page.wait_for_timeout(400)  # let the zoom-in effect finish before the picture
     page.screenshot(path=str(shots / "lightbox.png"))
+
+
+def test_a_changed_image_is_flagged_in_the_grid_and_in_the_lightbox(page, site_url, shots):
+    page.goto(site_url + f"prompts/{CHANGED_PROMPT}/")
+    cell = page.locator(".bench-grid td.bench-flagged")
+    flag = cell.locator(".bench-flag").first
+    flag.wait_for(state="visible")
+    assert (
+        cell.count() == 1
+        and GAN in page.locator(".bench-grid tr", has=page.locator("td.bench-flagged")).locator("th").inner_text()
+    )
+    assert cell.locator(".bench-flag").all_inner_texts() == [
+        "⚠ changed since its run: sha256 differs from the one recorded",
+        "⚠ 2 other images of this cell flagged: open it to see",  # the cell's other seeds, in the lightbox
+    ]
+    assert flag.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"  # red, not the grey of captions
+    assert cell.locator("img").evaluate("i => i.complete && i.naturalWidth > 0")  # the new thumbnail shows
+    cell.screenshot(path=str(shots / "flagged-cell.png"))
+    cell.locator("img").click()
+    caption = page.locator(".gslide.current .gslide-desc")
+    caption.wait_for(state="visible")
+    text = caption.inner_text()
+    assert text.startswith("⚠ Image biggan-deep-256/") and "changed since its run" in text
+    page.wait_for_timeout(400)  # let the zoom-in effect finish before the picture
+    page.screenshot(path=str(shots / "flagged-lightbox.png"))
 
 
 def test_a_hostile_prompt_shows_as_text_and_runs_nothing(page, site_url):

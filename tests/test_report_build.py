@@ -6,12 +6,14 @@ check that the site build imports no torch is not fooled by other tests' imports
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from html.parser import HTMLParser
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -21,57 +23,20 @@ from report_fixtures import (
     REPO,
     copy_site_sources,
     mkdocs_build,
+    page,
+    rows_of,
+    set_missing_images,
     write_dataset,
 )
 
 from bench import store
+from bench.files import write_bytes
+from bench.report import hashcache
 from bench.report.data import page_slug
 from bench.report.plugin import ReportPlugin
+from bench.report.synthetic import png_bytes
 
 HEAVY = {"torch", "torchvision", "diffusers", "transformers", "open_clip", "onnxruntime", "optimum", "accelerate"}
-
-
-class Tables(HTMLParser):
-    """Cell texts of every table inside a `div.bench-table`, as lists of rows."""
-
-    def __init__(self, text: str):
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.depth = 0  # > 0 while inside a bench-table div
-        self.cell: list[str] | None = None
-        self.feed(text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "div" and "bench-table" in (attrs.get("class") or "").split():
-            self.depth = 1
-            self.tables.append([])
-        elif self.depth and tag == "div":
-            self.depth += 1
-        elif self.depth and tag == "tr":
-            self.tables[-1].append([])
-        elif self.depth and tag in ("td", "th"):
-            self.cell = []
-
-    def handle_endtag(self, tag):
-        if self.depth and tag == "div":
-            self.depth -= 1
-        elif self.cell is not None and tag in ("td", "th"):
-            self.tables[-1][-1].append("".join(self.cell).strip())
-            self.cell = None
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.cell.append(data)
-
-
-def page(root: Path, path: str) -> str:
-    return (root / "public" / path).read_text(encoding="utf-8")
-
-
-def rows_of(html: str, index: int = 0) -> list[dict[str, str]]:
-    header, *body = Tables(html).tables[index]
-    return [dict(zip(header, row)) for row in body]
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +177,8 @@ def test_rebuild_reuses_the_thumbnails(built):
     before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"{written.images} images, 0 new thumbnails" in proc.stderr
+    assert f"{written.images} images, 0 new thumbnails" in proc.stderr and ", 0 files hashed" in proc.stderr
+    assert f", {written.images} files hashed" in built[2].stderr  # the first build read them all
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
     charts = sorted(p.name for p in (root / ".cache" / "charts").iterdir())
     assert len(charts) == 2 and charts[0].startswith("pareto_svg-")  # drawn once, reused
@@ -241,12 +207,68 @@ def test_tiny_suite_metric_falls_back_and_says_so(tmp_path):
 
 def test_missing_images_warn_fails_a_strict_build(tmp_path):
     root = copy_site_sources(tmp_path)
-    config = root / "mkdocs.yml"
-    config.write_text(config.read_text().replace("missing_images: info", "missing_images: warn"))
+    set_missing_images(root, "warn")
     models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3), "sd21-base": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
     write_dataset(root / "data", root / "images", models=models, seeds=1)
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode != 0 and "WARNING -  bench: missing image" in proc.stderr
+
+
+CHANGED = "changed since its run: sha256 differs from the one recorded"
+
+
+@pytest.mark.parametrize("garbage", [False, True], ids=["other-png", "garbage"])
+def test_an_image_changed_after_its_run_is_flagged_even_with_its_thumbnail_cached(tmp_path, garbage):
+    root = copy_site_sources(tmp_path)
+    models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3), "sd21-base": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    written = write_dataset(root / "data", root / "images", prompts={"cube": "A red cube."}, models=models, seeds=1)
+    assert mkdocs_build(root, "--strict").returncode == 0  # fills the thumbnail cache
+    rel = next(c["image_path"] for c in written.cells if c["model"] == "sd15")
+    blob = b"\x89PNG\r\n\x1a\n not an image" * 50 if garbage else png_bytes(999, 64)
+    write_bytes(root / "images" / rel, blob)
+
+    proc = mkdocs_build(root, "--strict")  # missing_images: info: flagged, logged, still published
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"INFO\s+-\s+bench: changed image: 1 image file", proc.stderr)
+    html = page(root, "prompts/cube/index.html")
+    (cell,) = re.findall(r'<td class="bench-flagged">.*?</td>', html)  # sd21-base's image is not flagged
+    assert f"⚠ {CHANGED}" in cell
+    slides = json.loads(unescape(re.search(r'data-slides="([^"]*)"', cell).group(1)))
+    assert unescape(slides[0]["description"]).startswith(f"⚠ Image {rel} {CHANGED}")
+    if garbage:  # a placeholder, no crash; the garbage is not published
+        assert "image unreadable" in cell and "<img" not in cell and slides[0]["href"].endswith("missing.svg")
+        assert "cannot be decoded" in cell and not (root / "public/images" / rel).exists()
+        assert re.search(r"INFO\s+-\s+bench: undecodable image: 1 image file", proc.stderr)
+    else:  # the thumbnail of what is on disk now, not the cached one of the run's image
+        thumb = f"thumbs/{hashlib.sha256(blob).hexdigest()}-256.webp"
+        assert f'src="../../{thumb}"' in cell and (root / "public" / thumb).is_file()
+
+    set_missing_images(root, "warn")
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode != 0 and "WARNING -  bench: changed image: 1 image file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_rebuild_with_nothing_changed_hashes_no_file(tmp_path, monkeypatch):
+    files = [tmp_path / "images" / f"{i}.png" for i in range(3)]
+    for i, path in enumerate(files):
+        write_bytes(path, bytes([i]) * 100)
+    read: list[Path] = []
+    monkeypatch.setattr(
+        hashcache, "sha256_file", lambda p: read.append(p) or hashlib.sha256(p.read_bytes()).hexdigest()
+    )
+    cache = tmp_path / "thumbs"
+    first, n = hashcache.sha256_of(files, cache)
+    assert n == 3 and first == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    read.clear()
+    assert hashcache.sha256_of(files, cache) == (first, 0) and read == []  # from the table: a stat each
+    old = files[0].stat()
+    write_bytes(files[0], b"x" * 100)  # same size, same mtime below: only the inode tells
+    os.utime(files[0], ns=(old.st_atime_ns, old.st_mtime_ns))
+    now, n = hashcache.sha256_of(files, cache)
+    assert n == 1 and read == [files[0]] and now[files[0]] == hashlib.sha256(b"x" * 100).hexdigest()
+    (cache / hashcache.FILE).write_text("{not json")
+    assert hashcache.sha256_of(files, cache) == (now, 3)  # a broken table costs a rehash, not the build
 
 
 def test_a_broken_parquet_file_is_named(tmp_path):

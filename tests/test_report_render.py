@@ -202,6 +202,37 @@ def test_gallery_placeholder_for_a_missing_image_and_dash_for_no_scheduler():
     assert DASH in headers  # the GAN's column is headed by a dash
 
 
+def test_gallery_flags_a_changed_image_and_an_undecodable_one():
+    changed = "changed since its run: sha256 differs from the one recorded"
+    images = pd.DataFrame(
+        [
+            image_row(cell_id="a", image_path="<b>new</b>.png"),  # best of sd15's cell
+            image_row(cell_id="a2", seed=4, clip=0.1, image_path="a2.png"),  # in its lightbox only
+            image_row(cell_id="g", model="sd21", image_path="junk.png"),
+            image_row(cell_id="h", model="sd21", seed=4, clip=0.1, image_path="h.png"),
+        ]
+    )
+    site = {
+        "<b>new</b>.png": SiteImage("images/new.png", "thumbs/new-256.webp", changed),
+        "a2.png": SiteImage("images/a2.png", "thumbs/a2-256.webp", changed),
+        "junk.png": SiteImage(None, None, f"{changed}; cannot be decoded as an image"),
+        "h.png": SiteImage("images/h.png", "thumbs/h-256.webp"),
+    }
+    out = gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "", SCALE, "p", 256)
+    doc = assert_inert(out)
+    shown, junk = out.split("</tr>")[1:3]  # the sd15 row, then the sd21 row
+    assert '<td class="bench-flagged">' in shown and 'src="thumbs/new-256.webp"' in shown  # what is on disk now
+    assert f"⚠ {changed}" in shown and "⚠ 1 other image of this cell flagged" in shown
+    assert 'class="bench-missing"' in junk and "image unreadable" in junk and "<img" not in junk
+    assert "⚠ changed since its run" in junk and "cannot be decoded" in junk
+    slides = [json.loads(a["data-slides"]) for t, a in doc.tags if t == "a"]
+    (new, a2), (gone, h) = slides
+    assert html.unescape(new["description"]).startswith(f"⚠ Image <b>new</b>.png {changed} · Backend:")
+    assert new["href"] == "images/new.png" and html.unescape(a2["description"]).startswith("⚠ Image a2.png changed")
+    assert gone["href"] == MISSING_SVG and "cannot be decoded" in gone["description"]
+    assert h["description"].startswith("Backend:")  # an image that matches its record is not flagged
+
+
 def test_x100_scale_multiplies_clip_and_names_the_backbone():
     x100 = Scale("x100", METRICS["clip_vit_b_32"].title)
     out = leaderboard_table(pd.DataFrame([board_row()]), x100)

@@ -35,12 +35,15 @@ class ReportConfig(base.Config):
     # "raw": cosine similarity as the seed study printed it; "x100": the torchmetrics/HEIM/MLPerf scale.
     clip_scale = c.Choice(("raw", "x100"), default="raw")
     thumb_px = _Pixels(default=256)
-    # Thumbnails are named by the image's sha256, so a rebuild reuses them (git-ignored via .cache/).
+    # Thumbnails are named by the image file's sha256, so a rebuild reuses them; the folder also
+    # holds each file's hash by its stat, so an unchanged file is not read again (git-ignored via .cache/).
     thumbs_dir = c.Type(str, default=".cache/thumbs")
     # Charts are cached under the hash of their data, so a rebuild of unchanged data draws none.
     charts_dir = c.Type(str, default=".cache/charts")
     # The seed study's published CLIP table; default: the copy shipped in bench/data/.
     seed_reference = c.Optional(c.Type(str))
-    # An "ok" row whose image file is missing gets a placeholder and a log line at this level.
-    # "warn" makes `mkdocs build --strict` fail on it; "info" lets a partial images/ publish.
+    # An "ok" row whose image file is missing gets a placeholder and a log line at this level;
+    # so does one whose file no longer has the sha256 its run recorded (flagged on the page) or
+    # does not decode. "warn" makes `mkdocs build --strict` fail on it; "info" lets a partial
+    # images/ publish.
     missing_images = c.Choice(("warn", "info"), default="warn")

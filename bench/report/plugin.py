@@ -3,8 +3,8 @@
 Hooks, in build order:
 - on_config: read the tables (bad data stops here, naming the file), add our CSS/JS, list one
   nav entry per prompt under the nav item that points at prompts/index.md.
-- on_files: generate the prompt pages (a title and a marker each), copy images, make cached
-  thumbnails, draw (or reuse) the charts, ship the vendored JavaScript.
+- on_files: generate the prompt pages (a title and a marker each), check and link the images,
+  make cached thumbnails, draw (or reuse) the charts, ship the vendored JavaScript.
 - on_page_content: replace each `<!-- bench:NAME -->` marker with its HTML, made by the method
   that FRAGMENTS names for it (the sections build the HTML). This runs after Markdown, so
   untrusted text never meets the Markdown parser and big tables cost nothing there.
@@ -28,7 +28,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from bench.metrics import METRICS
-from bench.report import charts, stats
+from bench.report import charts, site_images, stats
 from bench.report import data as report_data
 from bench.report.config import ReportConfig
 from bench.report.sections import leaderboard, methodology, prompts, speed
@@ -148,46 +148,31 @@ class ReportPlugin(BasePlugin[ReportConfig]):
     # --- helpers -------------------------------------------------------------------------
 
     def _images(self, files: Files, config) -> dict[str, prompts.SiteImage | None]:
-        """Copy each image the pages show into the site, with its thumbnail; None if missing."""
+        """Link each image the pages show, and its thumbnail, into the site; report the files
+        that are missing, changed since their run or undecodable (see site_images)."""
         frame = self.data.frame
-        shown = frame[frame["status"].eq("ok") & frame["image_path"].notna()]
-        shown = shown.drop_duplicates("image_path")
-        table_dir = self.data_dir / "generations"
-        found: dict[Path, str | None] = {}  # image file -> sha256 recorded by the sweep
-        where: dict[str, Path | None] = {}  # image_path as in the table -> its file, None if missing
-        for rel, sha in zip(shown["image_path"], shown["image_sha256"]):
-            path = report_data.image_file(self.images_dir, rel, table_dir)
-            where[rel] = path if path.is_file() else None
-            if where[rel] is not None:
-                found[path] = sha
+        shown = frame.loc[frame["status"].eq("ok") & frame["image_path"].notna(), ["image_path", "image_sha256"]]
+        shown = shown.drop_duplicates()
         try:
-            thumbs, made = _thumbnails(found, self.thumbs_dir, self.config.thumb_px)
-        except ValueError as exc:
+            found = site_images.collect(
+                zip(shown["image_path"], shown["image_sha256"]),
+                self.images_dir,
+                self.data_dir / "generations",
+                self.thumbs_dir,
+                self.config.thumb_px,
+            )
+        except OSError as exc:  # an unreadable file, a full disk under the cache: one line, no traceback
             raise PluginError(f"bench-report: {exc}") from exc
-        images_root = self.images_dir.resolve()
-        for path in thumbs:
-            files.append(
-                LinkedFile.generated(
-                    config, "images/" + path.relative_to(images_root).as_posix(), abs_src_path=str(path)
-                )
-            )
-        for thumb in set(thumbs.values()):  # identical images share one thumbnail
-            files.append(LinkedFile.generated(config, "thumbs/" + thumb.name, abs_src_path=str(thumb)))
-        site = {
-            rel: None
-            if path is None
-            else prompts.SiteImage("images/" + path.relative_to(images_root).as_posix(), "thumbs/" + thumbs[path].name)
-            for rel, path in where.items()
-        }
-        log.info(f"{len(thumbs)} images, {made} new thumbnails (the others reused from {self.thumbs_dir})")
-        missing = sorted(rel for rel, target in site.items() if target is None)
-        if missing:
-            say = log.warning if self.config.missing_images == "warn" else log.info
-            examples = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
-            say(
-                f"missing image: {len(missing)} image file(s) under {self.images_dir} not found, placeholders shown: {examples}"
-            )
-        return site
+        for dest, src in found.links.items():
+            files.append(LinkedFile.generated(config, dest, abs_src_path=str(src)))
+        log.info(
+            f"{found.files} images, {found.made} new thumbnails (the others reused from {self.thumbs_dir}), "
+            f"{found.hashed} files hashed (the others unchanged since the last build)"
+        )
+        say = log.warning if self.config.missing_images == "warn" else log.info
+        for line in site_images.problems(found, self.images_dir):
+            say(line)
+        return found.site
 
     def _tables(self) -> None:
         """Every aggregate the pages need, computed once per build."""
@@ -287,12 +272,6 @@ FRAGMENTS: dict[str, Fragment] = {
     "metrics": ReportPlugin._metrics,
     "seed-reference": ReportPlugin._seed_reference,
 }
-
-
-def _thumbnails(found, cache_dir, px):
-    from bench.report import thumbs  # Pillow only when there are images
-
-    return thumbs.ensure_thumbnails(found, cache_dir, px) if found else ({}, 0)
 
 
 def _with_prompt_pages(nav: list, pages: dict[str, str]) -> list:

@@ -1,21 +1,22 @@
-"""WebP thumbnails for the galleries, cached by the image's sha256 so a rebuild makes none.
+"""WebP thumbnails for the galleries, cached by the image's content sha256 so a rebuild makes none.
 
-The cache key is the content hash recorded by the sweep (`image_sha256`) when it looks like
-one, else the hash of the file: a changed image gets a new thumbnail, an unchanged one never
-costs more than a stat. Files are written under a temporary name and renamed, so a killed
-build leaves no half thumbnail behind.
+The key is the hash of the file as it is now (hashcache), not the one the sweep recorded: an
+image replaced after its run gets a thumbnail of what replaced it. A file Pillow cannot decode
+gets none and is reported, rather than stopping the build. Thumbnails are written under a
+temporary name and renamed, so a killed build leaves no half thumbnail behind.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.files import atomic_write, sha256_file
+from bench.files import atomic_write
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+class UndecodableImage(ValueError):
+    """The file is not an image Pillow can read (garbage, truncated, too big to open)."""
 
 
 def thumb_name(sha256: str, px: int) -> str:
@@ -28,30 +29,50 @@ def make_thumbnail(src: Path, dst: Path, px: int) -> None:
     from PIL import Image
 
     try:
-        with Image.open(src) as im, atomic_write(dst) as out:
+        with Image.open(src) as im:
             im.draft("RGB", (px, px))  # JPEG decodes at a reduced size directly; others ignore it
             # Bicubic after Pillow's integer pre-reduction: close to Lanczos at this size, and faster.
             im.thumbnail((px, px), Image.Resampling.BICUBIC)
-            if im.mode not in ("RGB", "RGBA"):
-                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            im.save(out, "WEBP", quality=80, method=2)  # method 2: a third of the default's encode time
-    except OSError as exc:  # Pillow's UnidentifiedImageError and truncated files are OSErrors
-        raise ValueError(f"cannot make a thumbnail of {src}: {exc}") from exc
+            small = (
+                im.convert("RGBA" if "A" in im.getbands() else "RGB") if im.mode not in ("RGB", "RGBA") else im.copy()
+            )
+    except Exception as exc:
+        # The bytes are untrusted and Pillow's plugins fail in many ways (OSError, SyntaxError,
+        # ValueError, DecompressionBombError): any failure to decode means "not an image".
+        # Writing is outside this block, so a full disk still stops the build.
+        raise UndecodableImage(f"{src} cannot be decoded: {exc}") from exc
+    with atomic_write(dst) as out:
+        small.save(out, "WEBP", quality=80, method=2)  # method 2: a third of the default's encode time
 
 
-def ensure_thumbnails(images: dict[Path, str | None], cache_dir: Path, px: int) -> tuple[dict[Path, Path], int]:
-    """Thumbnail path for each image file (sha256 as recorded, or None); also how many were made."""
+def _try_thumbnail(src: Path, dst: Path, px: int) -> str | None:
+    """None when the thumbnail was made, else why the image cannot be decoded."""
+    try:
+        make_thumbnail(src, dst, px)
+    except UndecodableImage as exc:
+        return str(exc)
+    return None
+
+
+def ensure_thumbnails(
+    images: dict[Path, str], cache_dir: Path, px: int
+) -> tuple[dict[Path, Path], dict[Path, str], int]:
+    """For image files with their content sha256: the thumbnail of each file that decodes, why
+    each other file does not, and how many thumbnails were made."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     out: dict[Path, Path] = {}
-    todo: list[tuple[Path, Path]] = []
+    todo: dict[Path, Path] = {}  # thumbnail to make -> one file with that content
     for src, sha in images.items():
-        key = sha if isinstance(sha, str) and _SHA256.fullmatch(sha) else sha256_file(src)
-        dst = cache_dir / thumb_name(key, px)
+        dst = cache_dir / thumb_name(sha, px)
         out[src] = dst
         if not dst.exists():
-            todo.append((src, dst))
+            todo.setdefault(dst, src)
     # Pillow releases the GIL in its decoders and resampling, so threads share the cores.
-    unique = list({dst: src for src, dst in todo}.items())
+    # An undecodable file gets no thumbnail, so the next build tries it again: cheap, as
+    # garbage fails at the header.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(lambda job: make_thumbnail(job[1], job[0], px), unique))
-    return out, len(unique)
+        failed = dict(zip(todo, pool.map(lambda job: _try_thumbnail(job[1], job[0], px), todo.items())))
+    bad = {dst: why for dst, why in failed.items() if why is not None}
+    thumbs = {src: dst for src, dst in out.items() if dst not in bad}
+    undecodable = {src: bad[dst] for src, dst in out.items() if dst in bad}
+    return thumbs, undecodable, len(todo) - len(bad)

@@ -18,6 +18,7 @@ from bench.report.sections.common import Scale
 MISSING_SVG = "assets/bench/missing.svg"  # shipped by the plugin with its other assets
 PROMPT_CHARS = 140  # of a prompt's text in the prompts table; the whole text is in the tooltip
 ALT_PROMPT_CHARS = 200  # of the prompt in a thumbnail's alt text
+FLAG_MARK = "⚠"  # before the note on an image that is not what its run made
 
 
 def prompt_block(prompt: str, truncated_tokens: object) -> str:
@@ -65,10 +66,13 @@ def best_rule(scale: Scale) -> str:
 
 @dataclass(frozen=True)
 class SiteImage:
-    """Where an image and its thumbnail live in the built site (None: the file is missing)."""
+    """Where an image and its thumbnail live in the built site (the whole SiteImage is None
+    when the file is missing). `flag` says why the file is not what its run made, if it is not;
+    `full` and `thumb` are None when it cannot be shown at all (it does not decode)."""
 
-    full: str
-    thumb: str
+    full: str | None
+    thumb: str | None
+    flag: str = ""
 
 
 def caption_html(r: dict, scale: Scale) -> tuple[str, str]:
@@ -110,8 +114,11 @@ def slide(r: dict, site: SiteImage | None, root: str, scale: Scale) -> dict:
     title, desc = caption_html(r, scale)
     if site is None:
         desc = f"Image missing: {esc(r['image_path'])} · " + desc
+    elif site.flag:
+        desc = f"{FLAG_MARK} Image {esc(r['image_path'])} {esc(site.flag)} · " + desc
+    shown = None if site is None else site.full
     return {
-        "href": root + quote(MISSING_SVG if site is None else site.full),
+        "href": root + quote(MISSING_SVG if shown is None else shown),
         "type": "image",
         "title": title,
         "description": desc,
@@ -128,17 +135,34 @@ def _grid_td(
     the link opens the full image.
     """
     target = site.get(best["image_path"])
-    slides = [slide(best, target, root, scale)] + [
-        slide(o, site.get(o["image_path"]), root, scale) for o in others if o["cell_id"] != best["cell_id"]
-    ]
+    others = [o for o in others if o["cell_id"] != best["cell_id"]]
+    rest = [site.get(o["image_path"]) for o in others]
+    slides = [slide(best, target, root, scale)] + [slide(o, where, root, scale) for o, where in zip(others, rest)]
     if target is None:
-        content = f'<span class="bench-missing" role="img" aria-label="image missing">image missing<br><small>{esc(best["image_path"])}</small></span>'
+        content = _placeholder("image missing", best["image_path"])
+    elif target.thumb is None:
+        content = _placeholder("image unreadable", best["image_path"])
     else:
         alt = f"{best['model']} / {best['scheduler'] or DASH}, seed {show(best['seed'])}: {shorten(prompt, ALT_PROMPT_CHARS)}"
         content = f'<img src="{href(root, target.thumb)}" alt="{esc(alt)}" loading="lazy"{_thumb_size(best, px)}>'
     caption = f"CLIP {scale.fmt(best['clip'])} · seed {show(best['seed'])} · {best['backend']}"
     link = f'<a class="bench-lightbox" href="{esc(slides[0]["href"])}" data-slides="{esc(json.dumps(slides, ensure_ascii=False))}">{content}</a>'
+    # Flagged images are shown, not hidden: the reader sees what is on disk, and that it is not
+    # what the run made. One among the others is only in the lightbox, so the cell says so.
+    notes = [target.flag] if target is not None and target.flag else []
+    flagged = sum(1 for where in rest if where is not None and where.flag)
+    if flagged:
+        notes.append(f"{flagged} other image{'s' if flagged > 1 else ''} of this cell flagged: open it to see")
+    if notes:
+        flags = "".join(f'<p class="bench-flag" role="note">{FLAG_MARK} {esc(n)}</p>' for n in notes)
+        return f'<td class="bench-flagged"><figure>{link}{flags}<figcaption>{esc(caption)}</figcaption></figure></td>'
     return f"<td><figure>{link}<figcaption>{esc(caption)}</figcaption></figure></td>"
+
+
+def _placeholder(what: str, image_path: str) -> str:
+    return (
+        f'<span class="bench-missing" role="img" aria-label="{what}">{what}<br><small>{esc(image_path)}</small></span>'
+    )
 
 
 def gallery_grid(
@@ -152,7 +176,9 @@ def gallery_grid(
 ) -> str:
     """Models as rows, schedulers as columns; each cell shows its best image and opens a
     lightbox gallery of all of the cell's images (every seed and backend). A missing image
-    file shows a placeholder, in the grid and in the lightbox."""
+    file shows a placeholder, in the grid and in the lightbox; a flagged one (changed since its
+    run, or undecodable: see site_images) shows its note in both, and a placeholder if it does
+    not decode."""
     if best.empty:
         return '<p class="bench-note">No image of this prompt was generated successfully.</p>'
     schedulers = sorted(best["scheduler"].unique(), key=lambda s: (s == "", s))
