@@ -62,7 +62,8 @@ def demo(session: nox.Session) -> None:
     bin_dir = ml_env(session)
     session.run(str(bin_dir / "bench"), "run", "--suite", "tiny", *session.posargs, external=True)
     session.run(str(bin_dir / "mkdocs"), "build", "--strict", external=True, env={"NO_MKDOCS_2_WARNING": "1"})
-    session.log("report built in public/; browse it with: .nox/_ml/bin/mkdocs serve")
+    session.log("report built in public/; browse it with: .nox/_ml/bin/mkdocs serve (not as a file)")
+    session.log(f'bench is {bin_dir / "bench"}; put it on your PATH: export PATH="{bin_dir}:$PATH"')
 
 
 @nox.session(venv_backend="none")

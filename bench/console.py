@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import warnings
 
 # Libraries whose own INFO/WARNING chatter (download bars, deprecations, tracer notes) would
@@ -21,12 +22,70 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     out = Console(stderr=stderr, highlight=False)
-    if not out.is_terminal:  # piped or logged: rich would assume 80 columns and wrap tables
-        out.width = 160
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = 160  # piped or logged: rich would assume 80 columns and wrap tables
     return out
 
 
-def progress_bar(out):
+class PlainProgress:
+    """The progress bar's interface for output that is not a terminal (CI, nohup, Slurm logs):
+    one plain line per task every `every_s` seconds, and when it completes, instead of a bar
+    redrawn in place (which a log file shows as nothing, or as thousands of lines)."""
+
+    def __init__(self, out, every_s: float = 30.0):
+        self.console, self.every_s, self.tasks = out, every_s, []
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._finish()
+
+    def add_task(self, description: str, total: int) -> int:
+        self._finish()
+        now = time.monotonic()
+        self.tasks.append({"description": description, "total": total, "done": 0, "start": now, "shown": now})
+        return len(self.tasks) - 1
+
+    def _finish(self) -> None:
+        """The last line of each task that completed, under its final description (the sweep
+        relabels its task as the total when it ends)."""
+        for t in self.tasks:
+            if t["done"] >= t["total"] and not t.get("finished"):
+                t["finished"] = True
+                self._line(t, time.monotonic())
+
+    def update(self, task: int, description: str | None = None) -> None:
+        if description is not None:
+            self.tasks[task]["description"] = description
+
+    def advance(self, task: int, n: int = 1) -> None:
+        t = self.tasks[task]
+        t["done"] += n
+        now = time.monotonic()
+        if now - t["shown"] >= self.every_s and t["done"] < t["total"]:
+            t["shown"] = now
+            self._line(t, now)
+
+    def _line(self, t: dict, now: float) -> None:
+        from rich.text import Text
+
+        elapsed = now - t["start"]
+        total, done = max(t["total"], 1), t["done"]
+        left = f", about {_clock(elapsed / done * (total - done))} left" if 0 < done < total else ""
+        line = f"{t['description']}: {done}/{t['total']} ({done / total:.0%}), {_clock(elapsed)} elapsed{left}"
+        self.console.print(Text(line), soft_wrap=True)
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def progress_bar(out, every_s: float = 30.0):
+    """A rich progress bar on a terminal; plain lines every `every_s` seconds elsewhere."""
+    if not out.is_terminal:
+        return PlainProgress(out, every_s)
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -37,7 +96,8 @@ def progress_bar(out):
     )
 
     return Progress(
-        TextColumn("{task.description:<40}"),
+        # Descriptions hold model names and "[backend]": text, never markup.
+        TextColumn("{task.description:<40}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -88,25 +148,28 @@ def setup_logging(out, debug: bool = False) -> None:
     logging.getLogger("bench").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
-def quiet_libraries() -> None:
-    """One progress bar of ours instead of diffusers' per-step and loading bars and warnings."""
+def quiet_libraries(progress_bars: bool = False) -> None:
+    """One progress bar of ours instead of the libraries' loading bars, deprecations and notes.
+
+    The environment variables are read when diffusers and transformers set up their loggers (so
+    even their import-time chatter, "Multiple distributions found for package optimum", is
+    quiet), and the logger levels cover a library imported before this call; a user's own
+    setting of those variables wins. Turning off their loading bars (`progress_bars`) needs
+    them imported, so only the commands that load models ask for it.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Read when the libraries set up their loggers, so their import-time chatter ("Multiple
-    # distributions found for package optimum") is quiet too; a user's own setting wins.
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-    # diffusers and transformers set their own logger levels; theirs must be lowered their way.
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.set_verbosity_error()
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
+    if progress_bars:
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def human_bytes(n: int | None) -> str:

@@ -25,6 +25,12 @@ class DeviceUnavailable(BenchError):
     """The device or execution provider asked for cannot run on this machine."""
 
 
+class StorageError(BenchError, OSError):
+    """A file or folder that cannot be written or read: a full disk, a read-only folder,
+    `--data-dir` naming a file, an image missing from images/. Still an OSError, so code that
+    handles those keeps working."""
+
+
 class WeightsError(BenchError):
     """Weights that cannot be had, or cannot be trusted (a pickle whose hash is not pinned)."""
 

@@ -28,7 +28,7 @@ IMAGENET_CLASSES = 1000
 # of CLIP's ImageNet zero-shot classifier; simple, the 7 its authors found nearly as good; photo,
 # the paper's single "a photo of a {}." (cheap, for tiny models).
 TEMPLATE_SETS = ("openai", "simple", "photo")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class ModelSpec:
             _invalid("class_clip", self.class_clip, "one of " + ", ".join(of_kind("clip")))
         if self.class_templates not in TEMPLATE_SETS:
             _invalid("class_templates", self.class_templates, "one of " + ", ".join(TEMPLATE_SETS))
-        if self.weights_sha256 is not None and not _SHA256.match(str(self.weights_sha256)):
+        if self.weights_sha256 is not None and not _SHA256.fullmatch(str(self.weights_sha256)):
             _invalid("weights_sha256", self.weights_sha256, "64 lowercase hex digits")
         if self.weights_url is not None and "{name}" not in str(self.weights_url):
             _invalid("weights_url", self.weights_url, "a URL with a {name} placeholder for the file name")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
+from bench.errors import StorageError, first_line
 from bench.images import safe_join
 from bench.metrics import METRICS
 from bench.weights.check import require_metrics
@@ -53,14 +54,14 @@ def score(
 ) -> int:
     """Score what is pending for each metric; returns the number of scores written.
 
-    Rows are appended every `chunk` images, so an interrupted scoring pass keeps its work.
+    Rows are appended every `chunk` images, so an interrupted scoring pass keeps its work. An
+    image that is missing or cannot be decoded is skipped and the others are scored; then a
+    StorageError names how many were skipped, and the first few, so the exit code says so.
     """
-    from PIL import Image
-
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
     require_metrics([m for m in metrics if not pending(generations, scores, m, rescore, cell_ids).empty])
-    written = 0
+    written, unreadable = 0, []
     for metric in metrics:
         todo = pending(generations, scores, metric, rescore, cell_ids)
         if todo.empty:
@@ -69,10 +70,13 @@ def score(
         task = progress.add_task(f"scoring {metric}", total=len(todo)) if progress else None
         for start in range(0, len(todo), chunk):
             part = todo.iloc[start : start + chunk]
-            images = []
-            for rel in part["image_path"]:
-                with Image.open(safe_join(images_dir, rel)) as im:
-                    images.append(im.convert("RGB"))
+            images = [_open(images_dir, rel, unreadable) for rel in part["image_path"]]
+            readable = [i for i, im in enumerate(images) if im is not None]
+            if progress and len(readable) < len(part):
+                progress.advance(task, len(part) - len(readable))
+            part, images = part.iloc[readable], [images[i] for i in readable]
+            if part.empty:
+                continue
             values = scorer.score(images, list(part["prompt"]))
             now = datetime.now(UTC)
             rows = [
@@ -89,4 +93,22 @@ def score(
             written += len(rows)
             if progress:
                 progress.advance(task, len(rows))
+    if unreadable:
+        raise StorageError(
+            f"{len(unreadable)} image(s) could not be read and were not scored (the rest were): "
+            + "; ".join(unreadable[:3])
+            + (" ..." if len(unreadable) > 3 else "")
+        )
     return written
+
+
+def _open(images_dir: Path, relpath: str, unreadable: list[str]):
+    """The image as RGB, or None (and a note in `unreadable`) when it is missing or corrupt."""
+    from PIL import Image
+
+    try:
+        with Image.open(safe_join(images_dir, relpath)) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError) as e:  # missing, not an image, truncated, outside images/
+        unreadable.append(f"{relpath}: {type(e).__name__}: {first_line(e)}")
+        return None

@@ -2,7 +2,8 @@
 
 Each batch's rows are appended as one whole Parquet file right after its images are on disk, so
 a kill loses at most the batch in flight, and a rerun skips every cell already done. A cell
-that raises becomes a `failed` row and the sweep goes on.
+that raises becomes a `failed` row and the sweep goes on. Several sweeps may share a data dir:
+each claims a (model, backend) group before loading it (bench.claims), so no cell is made twice.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import parity, scoring, store
+from bench import claims, parity, scoring, store
 from bench.backends import backend_class
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
 from bench.config import Suite
 from bench.environment import describe
+from bench.files import writable_dir
 from bench.images import image_relpath, save_png
-from bench.plan import Cell, batches, make_plan
+from bench.interrupts import raise_if_stopped
+from bench.plan import Cell, Plan, batches, make_plan
 from bench.weights.check import preflight
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,60 @@ def _save_batch(run_id, cells, result: CallResult, load, warm, images_dir) -> li
     return rows
 
 
+def _still_todo(data_dir: Path, group: list[Cell], retry_failed: bool) -> list[Cell]:
+    """The cells of a group that no sweep has made since the plan was read (another sweep may
+    have worked on the group while this one waited for it)."""
+    done = store.read(data_dir, "generations")
+    if retry_failed:
+        done = done[done["status"] != "failed"]
+    done_ids = set(done["cell_id"])
+    return [c for c in group if c.cell_id not in done_ids]
+
+
+def _run_group(plan: Plan, group: list[Cell], suite: Suite, data_dir, images_dir, report, progress, task) -> None:
+    """Load one model on one backend, swap schedulers in place, make the group's cells in batches."""
+    model, backend_name = group[0].group
+    spec = plan.specs[model]
+    backend = backend_class(backend_name, spec.family)(spec, group[0].runtime)
+    if progress:
+        progress.update(task, description=f"loading {model} [{backend_name}]")
+    try:
+        load = backend.load()
+    except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
+        log.error("%s [%s] did not load: %s: %s", model, backend_name, type(e).__name__, e)
+        store.append(data_dir, "generations", _failed_rows(report.run_id, group, None, e))
+        report.failed += len(group)
+        if progress:
+            progress.advance(task, len(group))
+        return
+    try:
+        warm, scheduler = False, object()
+        for batch in batches(group, suite.batch_size):
+            raise_if_stopped()
+            if batch[0].scheduler != scheduler:
+                scheduler = batch[0].scheduler
+                backend.set_scheduler(scheduler)
+            if progress:
+                progress.update(task, description=f"{model} [{backend_name}] {scheduler or ''}".strip())
+            rows = []
+            for made, result in _generate(backend, batch):
+                if isinstance(result, BaseException):
+                    log.error("%s [%s] %s: %s: %s", model, backend_name, scheduler, type(result).__name__, result)
+                    rows += _failed_rows(report.run_id, made, load, result)
+                else:
+                    # The first call after a load pays for lazy init: recorded, not counted.
+                    rows += _save_batch(report.run_id, made, result, load, warm, images_dir)
+                    warm = True
+            store.append(data_dir, "generations", rows)
+            for r in rows:
+                key = r["status"] if r["status"] in ("ok", "failed") else "other"
+                setattr(report, key, getattr(report, key) + 1)
+            if progress:
+                progress.advance(task, len(batch))
+    finally:
+        backend.close()
+
+
 def run(
     suite: Suite,
     data_dir: Path,
@@ -142,7 +199,10 @@ def run(
     report = SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
     started = datetime.now(UTC)
 
-    # 1. plan, minus the cells already done
+    # 1. plan, minus the cells already done; output folders checked first, so a sweep never
+    # spends hours on results it cannot save
+    writable_dir(data_dir)
+    writable_dir(images_dir)
     plan = make_plan(suite, data_dir, retry_failed)
     report.planned, report.skipped_done, report.notes = len(plan.cells), len(plan.cells) - len(plan.todo), plan.notes
     for note in report.notes:
@@ -158,44 +218,22 @@ def run(
 
     task = progress.add_task("generating", total=len(plan.todo)) if progress else None
     try:
-        # 3. load each model once per backend, swap schedulers in place, batch seeds
-        for (model, backend_name), group in groups.items():
-            spec = plan.specs[model]
-            backend = backend_class(backend_name, spec.family)(spec, group[0].runtime)
-            if progress:
-                progress.update(task, description=f"loading {model} [{backend_name}]")
-            try:
-                load = backend.load()
-            except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
-                log.error("%s [%s] did not load: %s: %s", model, backend_name, type(e).__name__, e)
-                store.append(data_dir, "generations", _failed_rows(report.run_id, group, None, e))
-                report.failed += len(group)
-                if progress:
-                    progress.advance(task, len(group))
+        # 3. each (model, backend) group under its claim: groups another sweep holds come last
+        deferred = []
+        for key, group in groups.items():
+            claim = claims.try_claim(data_dir, key)
+            if claim is None:
+                log.info("another sweep is making %s [%s]; doing the other models first", *key)
+                deferred.append((key, group))
                 continue
-            warm, scheduler = False, object()
-            for batch in batches(group, suite.batch_size):
-                if batch[0].scheduler != scheduler:
-                    scheduler = batch[0].scheduler
-                    backend.set_scheduler(scheduler)
-                if progress:
-                    progress.update(task, description=f"{model} [{backend_name}] {scheduler or ''}".strip())
-                rows = []
-                for made, result in _generate(backend, batch):
-                    if isinstance(result, BaseException):
-                        log.error("%s [%s] %s: %s: %s", model, backend_name, scheduler, type(result).__name__, result)
-                        rows += _failed_rows(report.run_id, made, load, result)
-                    else:
-                        # The first call after a load pays for lazy init: recorded, not counted.
-                        rows += _save_batch(report.run_id, made, result, load, warm, images_dir)
-                        warm = True
-                store.append(data_dir, "generations", rows)
-                for r in rows:
-                    key = r["status"] if r["status"] in ("ok", "failed") else "other"
-                    setattr(report, key, getattr(report, key) + 1)
-                if progress:
-                    progress.advance(task, len(batch))
-            backend.close()
+            with claim:
+                _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task)
+        for key, group in deferred:
+            log.info("waiting for the other sweep to finish %s [%s]", *key)
+            with claims.wait_claim(data_dir, key):
+                _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task)
+        if progress:
+            progress.update(task, description=f"generated: {len(groups)} model x backend groups")
 
         # 4. score what this sweep's cells made (and anything of theirs left unscored), then
         # compare each ONNX Runtime image with its PyTorch twin
@@ -207,23 +245,36 @@ def run(
         report.interrupted = True
         raise
     finally:
-        # 5. the run's record, written even when interrupted
-        store.append(
-            data_dir,
-            "runs",
-            [
-                dict(
-                    describe(),
-                    run_id=report.run_id,
-                    suite=suite.name,
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    images_ok=report.ok,
-                    images_failed=report.failed,
-                )
-            ],
-        )
+        # 5. the run's record, written even when interrupted; a rerun that did nothing leaves none
+        if report.ok or report.failed or report.other or report.scored or report.interrupted:
+            store.append(
+                data_dir,
+                "runs",
+                [
+                    dict(
+                        describe(),
+                        run_id=report.run_id,
+                        suite=suite.name,
+                        started_at=started,
+                        finished_at=datetime.now(UTC),
+                        images_ok=report.ok,
+                        images_failed=report.failed,
+                    )
+                ],
+            )
         if not report.interrupted:
             for table in ("generations", "scores"):
                 store.compact(data_dir, table)
     return report
+
+
+def _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task) -> None:
+    """A group this sweep holds the claim of: what is still missing of it, made now."""
+    todo = _still_todo(data_dir, group, retry_failed)
+    if len(todo) < len(group):
+        report.skipped_done += len(group) - len(todo)
+        log.info("%s [%s]: %d cells made by another sweep meanwhile", *group[0].group, len(group) - len(todo))
+        if progress:
+            progress.advance(task, len(group) - len(todo))
+    if todo:
+        _run_group(plan, todo, suite, data_dir, images_dir, report, progress, task)

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # The table is the output: no library progress bars, deprecation or tracer warnings.
-    quiet_libraries()
+    quiet_libraries(progress_bars=True)
     warnings.simplefilter("ignore")
     model, overrides = args.model, {}
     if args.full_size:

@@ -90,7 +90,7 @@ def main() -> None:
     from bench.console import quiet_libraries
     from bench.tiny import tiny_path
 
-    quiet_libraries()
+    quiet_libraries(progress_bars=True)
     tiny_path("tiny-sd")  # build outside the timed region
     harness_ips, bare_ips = [], []
     with tempfile.TemporaryDirectory() as tmp:

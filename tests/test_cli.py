@@ -89,3 +89,91 @@ def test_messages_print_as_they_are_never_as_markup(tmp_path, capsys):
     logging.getLogger("some.library").warning("a library warning [y]")  # the root is not quieted
     err = capsys.readouterr().err
     assert "prompt [red]x[/red]" in err and "a library warning [y]" in err and "library chatter" not in err
+
+
+def test_a_bad_command_line_is_one_line_and_exit_2(capsys):
+    assert main_exit(["run", "--steps", "many"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench: error: argument --steps: invalid int value: 'many'")
+    assert main_exit(["nope"]) == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def main_exit(argv) -> int:
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse exits itself
+        return e.code
+
+
+def test_help_shows_the_defaults(capsys):
+    assert main_exit(["run", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: tiny)" in out and "(default: data)" in out and "(default: None)" not in out
+
+
+def test_summary_of_an_unknown_metric_is_a_config_error(tmp_path, capsys):
+    assert main(["summary", "--metric", "bogus", "--data-dir", str(tmp_path)]) == 2
+    assert "clip_vit_b_32" in capsys.readouterr().err
+
+
+def test_list_for_scripts_as_json_and_csv(capsys):
+    import csv
+    import io
+    import json
+
+    from bench.models import MODELS
+
+    assert main(["list", "models", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["key"] for r in rows] == list(MODELS) and rows[0]["steps"] == MODELS["sd15"].steps
+    assert main(["list", "metrics", "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["metric"]: r["kind"] for r in table}["psnr_db_vs_pytorch"] == "parity"
+
+
+def test_tables_fit_80_columns_without_cutting_what_users_type(monkeypatch, capsys):
+    from bench.models import MODELS
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert all(f" {key} " in out for key in MODELS) and "…" not in out
+    assert main(["list", "suites"]) == 0
+    out = capsys.readouterr().out
+    assert "Offline smoke sweep" in out  # each suite's description, not only its name
+
+
+def test_a_log_that_is_not_a_terminal_gets_plain_progress_lines():
+    import io
+
+    from rich.console import Console
+
+    from bench.console import progress_bar
+
+    buffer = io.StringIO()
+    with progress_bar(Console(file=buffer, width=100), every_s=0) as progress:
+        task = progress.add_task("generating", total=4)
+        progress.advance(task, 1)
+        progress.update(task, description="tiny-sd [pytorch] ddim")  # brackets stay text
+        progress.advance(task, 3)
+        progress.update(task, description="generated: all")
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].startswith("generating: 1/4 (25%)") and "left" in lines[0]
+    assert lines[-1].startswith("generated: all: 4/4 (100%)") and len(lines) == 2
+
+
+def test_brackets_in_progress_lines_are_text_on_a_terminal_too():
+    """On a terminal the rich bar renders descriptions: "[/x]" once crashed it (MarkupError) and
+    "[pytorch]" vanished."""
+    import io
+
+    from rich.console import Console
+
+    from bench.console import progress_bar
+
+    buffer = io.StringIO()
+    with progress_bar(Console(file=buffer, force_terminal=True, width=120)) as progress:
+        task = progress.add_task("tiny-sd [pytorch] [/x]", total=2)
+        progress.advance(task, 2)
+    assert "tiny-sd [pytorch] [/x]" in buffer.getvalue()

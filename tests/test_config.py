@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from bench.cli import EXIT_CONFIG, main
-from bench.config import load_suite, parse_seeds, shipped_suites
+from bench.config import MAX_SEEDS, OVERRIDABLE, Prompt, Suite, load_suite, parse_seeds, shipped_suites
 from bench.errors import ConfigError
+from bench.models import ModelSpec
 
 PROMPT = '[[prompts]]\nid = "p"\ntext = "a cat"\n'
 
@@ -62,7 +65,7 @@ def test_bad_config_names_field_and_allowed_values(tmp_path, body, field, hint):
 
 
 def test_prompt_ids_must_be_safe_and_unique(tmp_path):
-    with pytest.raises(ConfigError, match="prompts.id"):
+    with pytest.raises(ConfigError, match=r"prompts\[0\]\.id"):
         load_suite(suite_file(tmp_path, 'models = ["sd15"]', '[[prompts]]\nid = "../x"\ntext = "a"\n'))
     twice = PROMPT + PROMPT
     with pytest.raises(ConfigError, match="twice"):
@@ -102,3 +105,195 @@ def test_cli_exits_2_with_one_line(argv, capsys):
     assert main(argv) == EXIT_CONFIG
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: error:") and len(err.splitlines()) == 1
+
+
+# --- the red-team report: wrong types and out-of-range values that used to get through ---------
+
+
+def one_line_error(path: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_suite(path)
+    message = str(err.value)
+    assert "\n" not in message and "pydantic" not in message and "http" not in message
+    return message
+
+
+TINY = 'models = ["tiny-sd"]'
+
+
+@pytest.mark.parametrize(
+    "body, prompts, starts",
+    [
+        # these three were Python tracebacks
+        (f"{TINY}\nprompts = 5", "", "prompts: must be a list"),
+        (f"{TINY}\nmodel_overrides = 5", PROMPT, "model_overrides: must be tables"),
+        (f"{TINY}\n[model_overrides]\ntiny-sd = 5", PROMPT, "model_overrides.tiny-sd: must be a table"),
+        # these three were accepted, then crashed after generating (an image without its row)
+        (f"{TINY}\nname = 5", PROMPT, "name: must be a non-empty line of text (got 5)"),
+        (TINY, PROMPT + "negative = 5\n", "prompts[0].negative: must be text"),
+        (f"{TINY}\n[model_overrides.tiny-sd]\nrevision = 5", PROMPT, "model_overrides.tiny-sd.revision: must be"),
+        # a MemoryError: the range was built before anything counted it
+        (f'{TINY}\nseeds = "0-100000000000"', PROMPT, "seeds: at most 100000 seeds"),
+        # ran, and recorded an "ok" image with NaN guidance
+        (f"{TINY}\nguidance_scale = nan", PROMPT, "guidance_scale: must be a finite number"),
+        (f"{TINY}\nguidance_scale = inf", PROMPT, "guidance_scale: must be a finite number"),
+        (f"{TINY}\nguidance_scale = -inf", PROMPT, "guidance_scale: must be a finite number"),
+        (f"{TINY}\n[model_overrides.tiny-sd]\nguidance_scale = nan", PROMPT, "model_overrides.tiny-sd.guidance_scale"),
+        # an id with a trailing newline passed the regex's `$`
+        (TINY, '[[prompts]]\nid = "p\\n"\ntext = "a cat"\n', "prompts[0].id: must be an id matching"),
+        # prompt text that is not text, or shows nothing
+        (
+            TINY,
+            '[[prompts]]\nid = "p"\ntext = 12\n',
+            "prompts[0].text: must be text with visible characters, no control characters (got 12)",
+        ),
+        (TINY, '[[prompts]]\nid = "p"\ntext = ["a cat"]\n', "prompts[0].text: must be text with visible characters"),
+        (TINY, '[[prompts]]\nid = "p"\ntext = "\\u200b\\u200c\\u200d\\ufeff"\n', "prompts[0].text: must be text"),
+        (TINY, '[[prompts]]\nid = "p"\ntext = " \\u202e\\u2066 \\n"\n', "prompts[0].text: must be text"),
+        (TINY, '[[prompts]]\nid = "p"\ntext = "a\\u0000cat"\n', "prompts[0].text: must be text"),
+    ],
+    ids=[
+        "prompts-5",
+        "model_overrides-5",
+        "override-table-5",
+        "name-5",
+        "negative-5",
+        "revision-5",
+        "huge-seed-range",
+        "guidance-nan",
+        "guidance-inf",
+        "guidance-minus-inf",
+        "override-guidance-nan",
+        "id-newline",
+        "text-12",
+        "text-list",
+        "text-zero-width",
+        "text-bidi-only",
+        "text-nul",
+    ],
+)
+def test_red_team_values_fail_with_one_line_naming_the_field(tmp_path, body, prompts, starts):
+    assert one_line_error(suite_file(tmp_path, body, prompts)).startswith(starts)
+
+
+def test_types_are_strict_but_an_integer_is_a_number(tmp_path):
+    for body, starts in [
+        ("steps = 7.0", "steps: must be a positive integer"),
+        ('steps = "7"', "steps: must be a positive integer"),
+        ("batch_size = true", "batch_size: must be a positive integer"),
+        ('guidance_scale = "7.5"', "guidance_scale: must be a finite number"),
+        ("guidance_scale = true", "guidance_scale: must be a finite number"),
+        ("description = 5", "description: must be a string"),
+        ('dtype = ["float16"]', "dtype: unknown value ['float16']; allowed: auto, float32"),
+        ('[model_overrides.tiny-sd]\nsteps = "x"', "model_overrides.tiny-sd.steps: must be a positive integer"),
+        ("[model_overrides.biggan-deep-256]\ntrust_unpinned_weights = 1", "model_overrides.biggan-deep-256.trust"),
+        ("[model_overrides.nope]\nsteps = 5", "model_overrides.nope: unknown value 'nope'; allowed: sd15"),
+    ]:
+        assert one_line_error(suite_file(tmp_path, f"{TINY}\n{body}")).startswith(starts), body
+    suite = load_suite(suite_file(tmp_path, f"{TINY}\nguidance_scale = 7\n[model_overrides.tiny-sd]\nlora_scale = 1"))
+    assert suite.guidance_scale == 7.0 and isinstance(suite.guidance_scale, float)
+    assert suite.model_overrides == {"tiny-sd": {"lora_scale": 1.0}}
+
+
+def test_several_problems_give_one_line_each(tmp_path):
+    body = 'models = ["tiny-sd", "tiny-sd"]\nsteps = 0\ncolour = "red"\n[model_overrides.tiny-sd]\nwidth = 12'
+    lines = str(pytest.raises(ConfigError, load_suite, suite_file(tmp_path, body, "")).value).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "prompts",
+        "models",
+        "steps",
+        "model_overrides.tiny-sd.width",
+        "colour",
+    ]
+    assert "'tiny-sd' appears twice" in lines[1] and "allowed: name, prompts, models" in lines[4]
+
+
+def test_seed_ranges_are_bounded():
+    assert len(parse_seeds(f"0-{MAX_SEEDS - 1}")) == MAX_SEEDS
+    assert parse_seeds([2**63 - 1]) == [2**63 - 1] and parse_seeds(" 3 - 4 ,9") == [3, 4, 9]
+    for bad, hint in [
+        (f"0-{MAX_SEEDS}", "at most"),
+        (f"0-10,20-{MAX_SEEDS + 10}", "at most"),
+        ("0-100000000000", "at most"),
+        (str(2**63), "out of range"),
+        ("9" * 5000, "out of range"),
+        ([2**63], "0..2**63-1"),
+        ([-1], "0..2**63-1"),
+        ([True], "integers"),
+        ([], "at least one"),
+        ("", "cannot read"),
+        ("\u0663", "cannot read"),  # an Arabic-Indic 3: int() would read it, the suite should not
+        (1.5, "expected a range"),
+        ("0-3,2", "duplicates"),
+    ]:
+        with pytest.raises(ConfigError, match="^seeds: ") as err:
+            parse_seeds(bad)
+        assert hint in str(err.value), bad
+
+
+def test_suite_built_in_python_is_validated_too():
+    ok = {"name": "x", "prompts": [Prompt("p", "a cat")], "models": ["tiny-sd"]}
+    assert (
+        Suite(**ok, guidance_scale=7, model_overrides={"tiny-sd": {"hub_id": "/m"}}).model_spec("tiny-sd").hub_id
+        == "/m"
+    )
+    for bad, starts in [
+        ({"prompts": [Prompt("p", 5)]}, "prompts[0].text:"),
+        ({"prompts": [Prompt("p\n", "a cat")]}, "prompts[0].id:"),
+        ({"guidance_scale": float("nan")}, "guidance_scale:"),
+        ({"seeds": range(10**12)}, "seeds:"),
+        ({"model_overrides": {"tiny-sd": {"steps": None}}}, "model_overrides.tiny-sd.steps:"),
+        ({"colour": "red"}, "colour: unknown key"),
+        ({"steps": 10**5000}, "steps: must be a positive integer (at most 1000) (got <int>)"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            Suite(**{**ok, **bad})
+        assert str(err.value).startswith(starts), bad
+
+
+def test_command_line_overrides_go_through_the_same_schema():
+    suite = load_suite("tiny", {"models": "tiny-sd, tiny-sdxl", "steps": 3, "batch_size": 1, "seeds": "7"})
+    assert (suite.models, suite.steps, suite.batch_size, suite.seeds) == (["tiny-sd", "tiny-sdxl"], 3, 1, [7])
+    for overrides, starts in [
+        ({"models": ""}, "models: need a non-empty list"),
+        ({"models": "tiny-sd,tiny-sd"}, "models: 'tiny-sd' appears twice"),
+        ({"steps": 0}, "steps: must be a positive integer"),
+        ({"seeds": "0-"}, "seeds: cannot read"),
+        ({"device": "tpu"}, "device: unknown value 'tpu'; allowed: auto, cpu, cuda"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_suite("tiny", overrides)
+        assert str(err.value).startswith(starts), overrides
+
+
+def test_override_keys_take_the_types_model_spec_declares(tmp_path):
+    # lora_scale lands in ModelSpec.lora.scale; every other key is a ModelSpec field.
+    hints = {**typing.get_type_hints(ModelSpec), "lora_scale": float}
+    good = {int: "8", float: "0.5", str: '"x"', bool: "true"}
+    wrong = {int: '"8"', float: '"0.5"', str: "5", bool: "1"}
+    for key in OVERRIDABLE:
+        kind = next(t for t in (bool, int, float, str) if t in typing.get_args(hints[key]) + (hints[key],))
+        load_suite(suite_file(tmp_path, f"{TINY}\n[model_overrides.tiny-biggan]\n{key} = {good[kind]}"))
+        message = one_line_error(suite_file(tmp_path, f"{TINY}\n[model_overrides.tiny-biggan]\n{key} = {wrong[kind]}"))
+        assert message.startswith(f"model_overrides.tiny-biggan.{key}: must be"), message
+
+
+def test_unreadable_suite_files_fail_with_one_line(tmp_path):
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('models = ["tiny-sd"]\n[[prompts]]\nid = "p"\ntext = "caf\u00e9"\n'.encode("latin-1"))
+    assert "must be UTF-8" in one_line_error(str(latin1))
+    folder = tmp_path / "suites.toml"
+    folder.mkdir()
+    assert "is a directory" in one_line_error(str(folder))
+    assert "is a directory" in one_line_error(str(tmp_path))
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000)
+    assert "not valid TOML" in one_line_error(str(deep))
+
+
+def test_cli_refuses_a_latin1_suite_with_exit_code_2(tmp_path, capsys):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "caf\u00e9"\nmodels = ["tiny-sd"]\n'.encode("latin-1"))
+    assert main(["run", "--suite", str(path), "--dry-run"]) == EXIT_CONFIG
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bench: error: suite:") and "UTF-8" in err and len(err.splitlines()) == 1

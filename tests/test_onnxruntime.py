@@ -18,7 +18,7 @@ from bench.backends import onnxruntime as ort_backend
 from bench.backends.onnxruntime import OrtBackend
 from bench.config import load_suite
 from bench.errors import ConfigError, DeviceUnavailable, InstallError
-from bench.files import cache_dir
+from bench.files import STAGING_MARKER, cache_dir
 
 pytestmark = pytest.mark.slow
 MODELS = ("tiny-sd", "tiny-sdxl")
@@ -323,6 +323,7 @@ def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch, 
     final = cache_dir("onnx") / f"race-float32-{export.export_key(export.key_fields(spec, 'float32'))}"
     dead = cache_dir("onnx") / f".tmp-{final.name}-999999999-00000000"  # a killed exporter's
     dead.mkdir()
+    (dead / STAGING_MARKER).touch()
 
     def export_while_another_process_wins(pipe, out, **kwargs):
         assert not dead.exists()  # orphans are cleared before a new export starts

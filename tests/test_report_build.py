@@ -271,13 +271,16 @@ def test_a_rebuild_with_nothing_changed_hashes_no_file(tmp_path, monkeypatch):
     assert hashcache.sha256_of(files, cache) == (now, 3)  # a broken table costs a rehash, not the build
 
 
-def test_a_broken_parquet_file_is_named(tmp_path):
+def test_a_broken_parquet_file_is_named_and_set_aside(tmp_path):
+    """The store moves a part it cannot read out of the table (never deleting it); the site
+    builds from the rest and says so, as a warning that fails a strict build."""
     root = copy_site_sources(tmp_path)
     bad = root / "data" / "generations" / "20261125T000000Z-broken.parquet"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not parquet at all")
-    proc = mkdocs_build(root)
-    assert proc.returncode != 0 and str(bad) in proc.stderr
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode != 0 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert not bad.exists() and (bad.parent / ".quarantine" / bad.name).read_bytes() == b"not parquet at all"
 
 
 def test_an_image_path_outside_images_is_refused(tmp_path):

@@ -16,9 +16,9 @@ from PIL import Image
 
 from bench import store, sweep
 from bench.backends.base import Request
-from bench.cli import EXIT_CODES
+from bench.cli import EXIT_CODES, main
 from bench.config import load_suite
-from bench.errors import ConfigError, WeightsError, WeightsMissing
+from bench.errors import ConfigError, StorageError, WeightsError, WeightsMissing
 from bench.schedulers import SCHEDULERS
 
 pytestmark = pytest.mark.slow
@@ -241,7 +241,10 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
     assert len(store.read(data, "scores")) == planned
 
 
-def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_keeps_finished_batches_and_says_how_to_resume(tmp_path, signum):
+    """Ctrl-C, and what timeout, Slurm and Kubernetes (SIGTERM) or a closed terminal (SIGHUP)
+    send: the same clean stop, exit 128 + the signal, the run's record written."""
     data = tmp_path / "data"
     cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
            "pytorch", "--seeds", "0-5", "--batch-size", "1", "--data-dir", str(data), "--images-dir",
@@ -250,13 +253,48 @@ def test_ctrl_c_keeps_finished_batches_and_says_how_to_resume(tmp_path):
     deadline = time.time() + 180
     while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 2:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "run the same command to resume" in err
-    assert "Traceback" not in err
+    assert proc.returncode == 128 + signum, err
+    assert "run the same command to resume" in err and "Traceback" not in err
     kept = store.read(data, "generations")
     assert len(kept) >= 2 and (kept["status"] == "ok").all()
     assert len(store.read(data, "runs")) == 1  # the run's record is written on the way out
+
+
+def test_a_rerun_with_nothing_to_do_writes_no_run_record(tmp_path):
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0"})
+    sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    again = sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    assert again.skipped_done == again.planned and len(store.read(tmp_path / "d", "runs")) == 1
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_any_model_loads(tmp_path, monkeypatch):
+    from bench.backends.pytorch import DiffusersBackend
+
+    monkeypatch.setattr(DiffusersBackend, "load", lambda self: pytest.fail("loaded a model"))
+    (tmp_path / "taken").write_text("a file, not a folder")
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0"})
+    with pytest.raises(StorageError, match="is a file, not a folder"):
+        sweep.run(suite, tmp_path / "d", tmp_path / "taken")
+    assert (
+        main(["run", "--suite", "tiny", "--models", "tiny-sd", "--data-dir", str(tmp_path / "taken")])
+        == (EXIT_CODES[StorageError])
+    )
+
+
+def test_two_sweeps_on_one_data_dir_make_each_cell_once(tmp_path):
+    """Two processes start the same sweep at once: each (model, backend) group is claimed by
+    one of them; the other makes its other groups, then finds the claimed one done."""
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd,tiny-biggan",
+           "--schedulers", "ddim", "--backends", "pytorch", "--seeds", "0-3", "--data-dir", str(tmp_path / "data"),
+           "--images-dir", str(tmp_path / "images")]  # fmt: skip
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    gens = store.read(tmp_path / "data", "generations")
+    made = sum(r for r in store.read(tmp_path / "data", "runs")["images_ok"])
+    assert len(gens) == made == 2 * 4 * 2  # models x seeds x prompts, each made once, counted once
 
 
 def test_missing_clip_weights_stop_the_sweep_before_any_image(tmp_path, monkeypatch):
@@ -285,3 +323,35 @@ def test_score_without_the_metrics_weights_says_so(tmp_path, monkeypatch, capsys
     assert main(argv) == EXIT_CODES[WeightsError]
     err = capsys.readouterr().err
     assert "clip_vit_l_14" in err and "HF_HUB_OFFLINE" in err and "Traceback" not in err
+
+
+def test_scoring_skips_missing_and_corrupt_images_scores_the_rest_and_says_so(tmp_path, capsys):
+    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0-1"})
+    sweep.run(suite, tmp_path / "d", tmp_path / "i", score=False)
+    paths = sorted(store.read(tmp_path / "d", "generations")["image_path"])
+    (tmp_path / "i" / paths[0]).unlink()
+    (tmp_path / "i" / paths[1]).write_bytes(b"not a png")
+    argv = ["score", "--metrics", "clip_tiny", "--data-dir", str(tmp_path / "d"), "--images-dir", str(tmp_path / "i")]
+    assert main(argv) == EXIT_CODES[StorageError]
+    err = capsys.readouterr().err
+    assert "2 image(s) could not be read" in err and paths[0] in err and "Traceback" not in err
+    assert len(store.read(tmp_path / "d", "scores")) == len(paths) - 2
+
+
+def test_a_full_disk_stops_the_sweep_with_one_line_and_keeps_what_was_saved(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(images)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
+               "pytorch", "--schedulers", "ddim", "--seeds", "0-15", "--data-dir", str(tmp_path / "data"),
+               "--images-dir", str(images)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["umount", str(images)], check=False)
+    assert out.returncode == EXIT_CODES[StorageError], out.stderr
+    assert "No space left on device" in out.stderr and "Traceback" not in out.stderr
+    kept = store.read(tmp_path / "data", "generations")
+    assert len(kept) and (kept["status"] == "ok").all() and len(store.read(tmp_path / "data", "runs")) == 1

@@ -7,19 +7,22 @@ silently shows nonsense. Paths from the tables never leave images/ (they are dat
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import get_plugin_logger
 
 from bench import store
 from bench.metrics import METRICS, of_kind
 from bench.report import stats
 from bench.schema import STATUSES
+
+log = get_plugin_logger(__name__)
 
 REFERENCE_COLUMNS = ["prompt_id", "model", "scheduler", "clip_raw_cosine"]
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
@@ -47,17 +50,26 @@ def page_slug(prompt_id: str) -> str:
     return "p-" + hashlib.sha256(prompt_id.encode()).hexdigest()[:12]
 
 
+class _ToMkDocs(logging.Handler):
+    """Repeats the store's warnings (a part moved aside) on MkDocs' own logger, where they count
+    as warnings of the build: `mkdocs build --strict` fails on a table that lost a part."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            log.warning("bench-report: %s", record.getMessage())
+
+
 def _read_table(data_dir: Path, table: str) -> pd.DataFrame:
+    """The table as the store reads it; a part that does not belong or cannot be read is moved
+    aside by the store (bench.store), named in a warning, and the site builds from the rest."""
+    forward, store_log = _ToMkDocs(), logging.getLogger(store.__name__)
+    store_log.addHandler(forward)
     try:
         return store.read(data_dir, table)
-    except Exception as exc:
-        # store.read reads all parts at once; find the one that is broken to name it.
-        for part in sorted((data_dir / table).glob("*.parquet")):
-            try:
-                pq.read_table(part)
-            except Exception as part_exc:
-                raise PluginError(f"bench-report: cannot read {part}: {part_exc}") from part_exc
+    except OSError as exc:
         raise PluginError(f"bench-report: cannot read table {data_dir / table}: {exc}") from exc
+    finally:
+        store_log.removeHandler(forward)
 
 
 def read_reference(path: Path | None) -> pd.DataFrame:

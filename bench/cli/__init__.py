@@ -1,0 +1,159 @@
+"""`bench`: run suites, score images, list what exists, summarise results.
+
+Imports stay light at start-up (argparse, rich, the registries); torch and diffusers load only
+inside the commands that need them (bench.cli.commands), so `bench --help` and `bench list`
+answer at once. Expected failures (bench.errors) print one line and exit with their code
+below; `--debug` shows the traceback too. A bad command line is exit code 2 with one line, like
+a bad suite value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+
+from bench.cli import commands
+from bench.cli.tables import FORMATS
+from bench.console import console, quiet_libraries
+from bench.errors import BenchError, ConfigError, DeviceUnavailable, InstallError, StorageError, WeightsError
+
+EXIT_CONFIG = 2
+# The one place where an expected failure becomes an exit code; the first matching class wins.
+# 1 also means "the command ran but some cells failed"; 128 + n: stopped by signal n.
+EXIT_CODES: dict[type[BenchError], int] = {
+    ConfigError: EXIT_CONFIG,
+    InstallError: 3,
+    WeightsError: 4,
+    DeviceUnavailable: 5,
+    StorageError: 6,
+    BenchError: 1,
+}
+log = logging.getLogger("bench")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default where there is one worth showing (not None, not a False flag)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        # One line and exit 2, like any other bad value (argparse prints its usage block too).
+        self.exit(EXIT_CONFIG, f"bench: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="bench",
+        formatter_class=HelpFormatter,
+        description="Benchmark text-to-image models x schedulers x backends: images, CLIP scores, "
+        "timings, saved to Parquet under data/ and PNG under images/.",
+        epilog="Start offline with `bench run --suite tiny`; see `bench list` for models, schedulers, "
+        "suites and metrics. Exit codes: 0 ok, 1 some cells failed, 2 bad setting, 3 install, "
+        "4 weights, 5 device, 6 storage, 128+n stopped by signal n.",
+    )
+    debug_help = "debug log, and tracebacks for expected errors too"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # Also after the command (`bench run --debug`); SUPPRESS keeps a top-level --debug.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], formatter_class=HelpFormatter, **kwargs)
+
+    def dirs(p):
+        p.add_argument("--data-dir", type=Path, default=Path("data"), help="Parquet tables")
+        p.add_argument("--images-dir", type=Path, default=Path("images"), help="PNG images")
+
+    def output(p):
+        p.add_argument(
+            "--format", choices=FORMATS, default="table", help="a table fitted to the terminal, or csv / json"
+        )
+
+    run = add(
+        "run",
+        help="run a suite (resumes: cells already done are skipped)",
+        description="Generate, time and score every cell of a suite not yet done.",
+    )
+    run.add_argument("--suite", default="tiny", help="shipped suite name (bench list suites) or a .toml path")
+    run.add_argument("--models", help="comma-separated model keys, replacing the suite's")
+    run.add_argument("--schedulers", help="comma-separated scheduler names, replacing the suite's")
+    run.add_argument("--backends", help="pytorch, onnxruntime (comma-separated)")
+    run.add_argument("--seeds", help='seeds: "0-3" or "0,5,9"')
+    run.add_argument("--steps", type=int, help="denoising steps for every model")
+    run.add_argument("--batch-size", type=int, help="seeds per pipeline call (halved on out-of-memory)")
+    run.add_argument("--metrics", help="comma-separated metrics to score with")
+    run.add_argument("--device", help="auto, cpu or cuda")
+    run.add_argument("--dtype", help="auto, float32, float16 or bfloat16")
+    run.add_argument("--provider", help="ONNX Runtime provider: auto, cpu, cuda or tensorrt")
+    run.add_argument("--provider-fallback", help="when the provider did not load: error (fail the cells) or warn")
+    run.add_argument(
+        "--dry-run", action="store_true", help="print the plan: cells, weights present, disk; load nothing"
+    )
+    run.add_argument("--no-retry-failed", action="store_true", help="treat failed cells as done")
+    dirs(run)
+    output(run)
+    run.set_defaults(func=commands.cmd_run)
+
+    score = add("score", help="score images not yet scored (or rescore) with a metric")
+    score.add_argument("--metrics", default="clip_vit_b_32", help="comma-separated metrics")
+    score.add_argument("--rescore", action="store_true", help="score again even where a score exists")
+    dirs(score)
+    score.set_defaults(func=commands.cmd_score)
+
+    lst = add("list", help="list models, schedulers, suites and metrics")
+    lst.add_argument("what", nargs="?", default="all", choices=["all", "models", "schedulers", "suites", "metrics"])
+    output(lst)
+    lst.set_defaults(func=commands.cmd_list)
+
+    fetch = add(
+        "fetch",
+        help="download every weight a suite needs (then run with HF_HUB_OFFLINE=1)",
+        description="Download the weights of a suite's models and CLIP metrics into the "
+        "Hugging Face cache (BigGAN's into the bench cache), printing sizes, "
+        "licences and which repos need a token.",
+    )
+    fetch.add_argument("--suite", help="shipped suite name or a .toml path: its models and metrics")
+    fetch.add_argument("--models", help="comma-separated model keys (with --suite: replacing the suite's)")
+    fetch.add_argument(
+        "--metrics", help="comma-separated metrics whose CLIP to fetch (default with --models: clip_vit_b_32)"
+    )
+    fetch.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list repos, files and sizes; download no weights (offline: what can be known)",
+    )
+    fetch.set_defaults(func=commands.cmd_fetch)
+
+    summary = add("summary", help="model x scheduler x backend table: mean CLIP with its 95%% interval, latency p50")
+    summary.add_argument("--metric", default=None, help="CLIP metric to show (default: the first one scored)")
+    dirs(summary)
+    output(summary)
+    summary.set_defaults(func=commands.cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_libraries()
+    try:
+        return args.func(args)
+    except BenchError as e:
+        if args.debug:
+            log.exception("%s", type(e).__name__)
+        code = next(code for cls, code in EXIT_CODES.items() if isinstance(e, cls))
+        console(stderr=True).print(f"[red]bench: error:[/red] {escape(str(e))}", soft_wrap=True)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

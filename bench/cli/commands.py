@@ -1,0 +1,286 @@
+"""What each `bench` command does, once its arguments are parsed. Heavy libraries are imported
+inside the commands that need them, so `bench list` and `bench --help` answer at once."""
+
+from __future__ import annotations
+
+import logging
+
+from rich.markup import escape
+from rich.text import Text
+
+from bench.cli import tables
+from bench.console import console, fetch_listing, progress_bar, quiet_libraries, setup_logging
+from bench.errors import ConfigError
+from bench.interrupts import exit_code, stop_on_signals
+
+EXIT_FAILED_CELLS = 1  # the command ran, but some cells failed (their rows say why)
+# A PNG of a generated image, per pixel: what the dry run's disk estimate assumes (photographic
+# content at 512 px compresses to about 1.2 bytes per pixel; noise does worse, flat art better).
+PNG_BYTES_PER_PIXEL = 1.2
+log = logging.getLogger("bench")
+
+
+def _suite_overrides(args) -> dict:
+    return {
+        "models": args.models,
+        "schedulers": args.schedulers,
+        "backends": args.backends,
+        "seeds": args.seeds,
+        "steps": args.steps,
+        "metrics": args.metrics,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "provider": args.provider,
+        "provider_fallback": args.provider_fallback,
+    }
+
+
+def cmd_run(args) -> int:
+    from bench import sweep
+    from bench.config import load_suite
+
+    suite = load_suite(args.suite, _suite_overrides(args))
+    err = console(stderr=True)
+    if args.dry_run:
+        return _dry_run(suite, args, err)
+    quiet_libraries(progress_bars=True)
+    progress = progress_bar(err)
+    setup_logging(progress.console, args.debug)
+    try:
+        with stop_on_signals(), progress:
+            report = sweep.run(
+                suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed, progress=progress
+            )
+    except KeyboardInterrupt as stop:
+        reason = escape(str(stop) or "SIGINT")
+        err.print(f"[yellow]stopped ({reason})[/yellow]: finished batches are saved; run the same command to resume.")
+        return exit_code(stop)
+    err.print(
+        Text(
+            f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
+            f"{report.skipped_done} already done, {report.scored} scores written "
+            f"-> {args.data_dir}/, {args.images_dir}/"
+        )
+    )
+    _print_summary(args.data_dir, suite.metrics[0], "table")
+    return 0 if report.failed == 0 else EXIT_FAILED_CELLS
+
+
+def _dry_run(suite, args, err) -> int:
+    """The plan without loading anything: cells per model and backend, whether each model's
+    weights are here, and about how much disk the images will take."""
+    from bench.plan import make_plan
+    from bench.weights.check import missing, missing_metrics
+
+    plan = make_plan(suite, args.data_dir)
+    for note in plan.notes:
+        err.print(Text(f"note: {note}"))
+    specs = [plan.specs[m] for m in suite.models]
+    weights = {line.split(" ", 1)[0]: line for line in missing(specs)}
+    rows = []
+    for model, backend in dict.fromkeys(c.group for c in plan.cells):
+        cells = [c for c in plan.cells if c.group == (model, backend)]
+        todo = [c for c in plan.todo if c.group == (model, backend)]
+        spec = plan.specs[model]
+        rows.append(
+            {
+                "model": model,
+                "backend": backend,
+                "device": f"{cells[0].device} {cells[0].dtype}",
+                "cells": len(cells),
+                "to_do": len(todo),
+                "weights": "built locally (tiny)" if spec.tiny else weights.get(model, "here"),
+                "disk_mb": len(todo) * spec.width * spec.height * PNG_BYTES_PER_PIXEL / 1e6,
+            }
+        )
+    columns = [
+        tables.Col("model", "model", keep=True),
+        tables.Col("backend", "backend", keep=True),
+        tables.Col("device", "device", priority=1),
+        tables.Col("cells", "cells", numeric=True, priority=3),
+        tables.Col("to do", "to_do", numeric=True, keep=True),
+        tables.Col("images MB", "disk_mb", tables.number(".0f"), numeric=True, priority=2),
+        tables.Col("weights", "weights", priority=4),
+    ]
+    tables.render(console(), rows, columns, args.format, title=f"suite {suite.name}: the plan")
+    clip_problems = missing_metrics(suite.metrics)
+    done = len(plan.cells) - len(plan.todo)
+    disk = sum(r["disk_mb"] for r in rows)
+    err.print(
+        Text(
+            f"suite {suite.name}: {len(plan.cells)} cells, {len(plan.todo)} to do, {done} already done; "
+            f"about {disk:.0f} MB of images; metrics {', '.join(suite.metrics)}: "
+            + ("; ".join(clip_problems) if clip_problems else "weights here")
+        )
+    )
+    return 0
+
+
+def cmd_score(args) -> int:
+    from bench import scoring
+    from bench.config import check_choices, split_list
+    from bench.metrics import SCORABLE
+
+    metrics = split_list(args.metrics)
+    check_choices("metrics", metrics, SCORABLE)
+    quiet_libraries(progress_bars=True)
+    err = console(stderr=True)
+    try:
+        with stop_on_signals(), progress_bar(err) as progress:
+            setup_logging(progress.console, args.debug)
+            n = scoring.score(args.data_dir, args.images_dir, metrics, rescore=args.rescore, progress=progress)
+    except KeyboardInterrupt as stop:
+        err.print("[yellow]stopped[/yellow]: scores written so far are saved; run the same command to go on.")
+        return exit_code(stop)
+    err.print(Text(f"{n} scores written to {args.data_dir}/scores/"))
+    return 0
+
+
+def cmd_list(args) -> int:
+    from bench.config import load_suite, shipped_suites
+    from bench.metrics import METRICS
+    from bench.models import MODELS
+    from bench.schedulers import SCHEDULERS
+
+    out, what, fmt = console(), args.what, args.format
+    if what in ("models", "all"):
+        rows = [
+            {
+                "key": m.key,
+                "family": m.family,
+                "hub_id": m.hub_id,
+                "size": f"{m.width}x{m.height}",
+                "steps": m.steps,
+                "guidance_scale": m.guidance_scale,
+                "notes": ", ".join(
+                    x
+                    for x in (
+                        f"LoRA {m.lora.hub_id}" if m.lora else "",
+                        "tiny" if m.tiny else "",
+                        "needs HF_TOKEN" if m.gated else "",
+                    )
+                    if x
+                ),
+            }
+            for m in MODELS.values()
+        ]
+        columns = [
+            tables.Col("key", "key", keep=True),
+            tables.Col("family", "family", priority=3),
+            tables.Col("hub id", "hub_id", priority=5),
+            tables.Col("size", "size", numeric=True, priority=4),
+            tables.Col("steps", "steps", numeric=True, priority=2),
+            tables.Col("cfg", "guidance_scale", numeric=True, priority=1),
+            tables.Col("notes", "notes", priority=0),
+        ]
+        tables.render(out, rows, columns, fmt, title="models")
+    if what in ("schedulers", "all"):
+        rows = [
+            {"name": s.name, "class": s.class_name, "options": ", ".join(f"{k}={v}" for k, v in s.overrides.items())}
+            for s in SCHEDULERS.values()
+        ]
+        columns = [
+            tables.Col("name", "name", keep=True),
+            tables.Col("diffusers class", "class", priority=1),
+            tables.Col("options", "options"),
+        ]
+        tables.render(out, rows, columns, fmt, title="schedulers")
+    if what in ("suites", "all"):
+        rows = [{"suite": name, "description": load_suite(name).description} for name in shipped_suites()]
+        columns = [tables.Col("suite", "suite", keep=True), tables.Col("description", "description", priority=1)]
+        tables.render(out, rows, columns, fmt, title="suites (or give a path to a .toml file)")
+    if what in ("metrics", "all"):
+        rows = [
+            {
+                "metric": m.name,
+                "title": m.title,
+                "kind": m.kind,
+                "unit": m.unit,
+                "better": "higher" if m.higher_is_better else "lower",
+            }
+            for m in METRICS.values()
+        ]
+        columns = [
+            tables.Col("metric", "metric", keep=True),
+            tables.Col("title", "title", priority=2),
+            tables.Col("kind", "kind", priority=1),
+            tables.Col("unit", "unit"),
+            tables.Col("better", "better", priority=3),
+        ]
+        tables.render(out, rows, columns, fmt, title="metrics")
+    return 0
+
+
+def _print_summary(data_dir, metric: str | None, fmt: str) -> bool:
+    from bench.summary import summary_rows, title
+
+    metric, rows = summary_rows(data_dir, metric)
+    if not rows:
+        console().print(Text(f"no results in {data_dir}/ yet: run `bench run --suite tiny` first"))
+        return False
+    four = tables.number(".4f")
+    columns = [
+        tables.Col("model", "model", keep=True),
+        tables.Col("scheduler", "scheduler", tables.text, keep=True),
+        tables.Col("backend", "backend", keep=True),
+        tables.Col("provider", "provider", tables.text, priority=1),
+        tables.Col("images", "n_images", numeric=True, priority=4),
+        tables.Col("failed", "n_failed", numeric=True, priority=3),
+        tables.Col("mean", "clip_mean", four, numeric=True, keep=True),
+        tables.Col("±95%", "clip_half_width", four, numeric=True, priority=6),
+        tables.Col("best", "clip_best", four, numeric=True, priority=2),
+        tables.Col("p50 s", "latency_p50_s", tables.number(".3f"), numeric=True, priority=7),
+        tables.Col("img/s", "images_per_s", tables.number(".2f"), numeric=True, priority=5),
+    ]
+    tables.render(console(), rows, columns, fmt, title=title(metric))
+    return True
+
+
+def cmd_summary(args) -> int:
+    return 0 if _print_summary(args.data_dir, args.metric, args.format) else EXIT_FAILED_CELLS
+
+
+def cmd_fetch(args) -> int:
+    from bench.config import check_choices, load_suite, split_list
+    from bench.metrics import SCORABLE
+    from bench.models import MODELS
+    from bench.weights import fetch, hub
+
+    if args.suite:
+        suite = load_suite(args.suite, {"models": args.models, "metrics": args.metrics})
+        specs, metrics = [suite.model_spec(k) for k in suite.models], suite.metrics
+    elif args.models:
+        keys, metrics = split_list(args.models), split_list(args.metrics or "clip_vit_b_32")
+        check_choices("models", keys, MODELS)
+        check_choices("metrics", metrics, SCORABLE)
+        specs = [MODELS[k] for k in keys]
+    else:
+        raise ConfigError("fetch: give --suite NAME or --models KEY[,KEY...]")
+    setup_logging(console(stderr=True), args.debug)
+    items, notes = fetch.plan(specs, metrics)
+    if hub.offline() or not hub.hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if hub.offline() else "the hub cannot be reached from here"
+        print(f"offline ({why}): files and sizes below come from the local cache, or are what the loader expects")
+    print(fetch_listing(items, notes))
+    if args.dry_run:
+        return 0
+    from huggingface_hub import get_token
+
+    if any(item.gated for item in items) and not get_token():
+        print("warning: some repos are gated and no HF token is set (HF_TOKEN or `hf auth login`)")
+    fetched, failed = [], 0
+    for item in items:
+        try:
+            resolved = fetch.download(item)
+        except Exception as e:  # noqa: BLE001 - report every failure, fetch the rest
+            failed += 1
+            print(f"failed: {item.source}: {type(e).__name__}: {e}")
+            continue
+        fetched.append((item, resolved))
+        print(f"fetched: {item.source} ({resolved})")
+    snippet = fetch.pin_snippet(fetched)
+    if snippet:
+        print("\nTo run exactly these weights later, pin them in the suite file:\n" + snippet)
+    print(f"\n{len(fetched)} fetched, {failed} failed; run the sweep with HF_HUB_OFFLINE=1")
+    return 0 if failed == 0 else 1

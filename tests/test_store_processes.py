@@ -1,0 +1,109 @@
+"""Processes sharing one data dir: writers append while two others compact and read, and two
+more read, all at once.
+
+Real processes (spawn), as sweeps on one machine are: no exception anywhere, every read holds
+every row whose append had returned before it began, and the end holds each row exactly once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import store
+
+WRITERS, BATCHES, ROWS = 3, 60, 4
+
+
+def keys(writer: int, batch: int) -> list[str]:
+    return [f"w{writer}-b{batch}-r{r}" for r in range(ROWS)]
+
+
+def rows(writer: int, batch: int, status: str) -> list[dict]:
+    now = datetime.now(UTC)
+    return [
+        dict(run_id="r", cell_id=k, model="m", status=status, seed=batch, created_at=now) for k in keys(writer, batch)
+    ]
+
+
+def writer(data_dir: Path, w: int, start, progress, errors) -> None:
+    """Each batch's cells first fail, then the next append reruns them: the newest row must win."""
+    try:
+        start.wait(60)
+        for b in range(BATCHES + 1):
+            new = rows(w, b, "failed") if b < BATCHES else []
+            rerun = rows(w, b - 1, "ok") if b else []
+            store.append(data_dir, "generations", new + rerun)
+            progress[w] = b + 1
+            time.sleep(random.uniform(0, 0.05))
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise
+
+
+def other(data_dir: Path, compacts: bool, start, progress, stop, errors, counts) -> None:
+    """Reads (after compacting, if `compacts`) in a loop; each read must hold what the writers
+    had finished."""
+    try:
+        start.wait(60)
+        while not stop.is_set():
+            if compacts:
+                store.compact(data_dir, "generations")
+            time.sleep(random.uniform(0, 0.02) if compacts else 0)  # reads fall anywhere in a compaction
+            done = list(progress)  # appends returned before the read began
+            df = store.read(data_dir, "generations").set_index("cell_id")
+            assert df.index.is_unique
+            for w, n in enumerate(done):
+                for b in range(min(n, BATCHES)):
+                    expected = "ok" if b + 1 < n else "failed"  # batch b is rerun by append b + 1
+                    got = df["status"].reindex(keys(w, b))
+                    assert got.notna().all(), f"rows of writer {w} batch {b} missing from a read"
+                    assert expected == "failed" or (got == "ok").all(), f"an old row of w{w} b{b} came back"
+            with counts.get_lock():
+                counts.value += 1
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise
+
+
+def test_writers_compactors_and_readers_at_once_lose_and_duplicate_nothing(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    progress, stop, errors, counts = ctx.Array("i", WRITERS), ctx.Event(), ctx.Queue(), ctx.Value("i", 0)
+    start = ctx.Barrier(WRITERS + 4)  # all start together, once spawned and imported
+    store.append(tmp_path, "generations", rows(99, 0, "ok"))  # something to compact from the start
+    others = [
+        ctx.Process(target=other, args=(tmp_path, compacts, start, progress, stop, errors, counts))
+        for compacts in (True, True, False, False)
+    ]
+    writers = [ctx.Process(target=writer, args=(tmp_path, w, start, progress, errors)) for w in range(WRITERS)]
+    for p in others + writers:
+        p.start()
+    try:
+        for p in writers:
+            p.join(60)
+        # Let the others run over the finished table too, then stop them.
+        deadline = time.time() + 10
+        start = counts.value
+        while counts.value < start + 4 and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for p in others + writers:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert not failures, "\n".join(failures)
+    assert [p.exitcode for p in others + writers] == [0] * (len(others) + WRITERS)
+    assert counts.value >= 4  # the others did compact and read while the writers wrote
+    df = store.read(tmp_path, "generations")
+    expected = {k for w in range(WRITERS) for b in range(BATCHES) for k in keys(w, b)} | set(keys(99, 0))
+    assert len(df) == len(expected) and set(df["cell_id"]) == expected
+    assert (df["status"] == "ok").all()
+    assert not (tmp_path / "generations" / store.QUARANTINE).exists()
