@@ -9,9 +9,9 @@ path>: <what is wrong>", naming the allowed values of a closed set (the CLI: exi
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -21,6 +21,30 @@ import pydantic
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, on Python < 3.12
 
+from bench.config_rules import (  # noqa: F401 - check_choice(s), split_list, parse_seeds: re-exported for the CLI
+    MAX_SEEDS,
+    BatchSize,
+    Flag,
+    Guidance,
+    Integer,
+    Line,
+    Negative,
+    Number,
+    PromptId,
+    PromptText,
+    Size,
+    Steps,
+    check_choice,
+    check_choices,
+    one_of,
+    parse_seeds,
+    read_seeds,
+    repeat,
+    rule,
+    says,
+    show,
+    split_list,
+)
 from bench.errors import ConfigError, first_line
 from bench.metrics import SCORABLE
 from bench.models import MODELS
@@ -28,192 +52,15 @@ from bench.runtime import Runtime
 from bench.schedulers import SCHEDULERS
 
 # Names only: bench.backends.IMPLEMENTATIONS says which family each one runs.
-BACKENDS = ("pytorch", "onnxruntime")
+BACKENDS = ("pytorch", "pytorch-compile", "onnxruntime")
+# torch.compile's modes; "auto": max-autotune-no-cudagraphs on CUDA (the fastest that keeps
+# per-step callbacks honest), default on the CPU (inductor's C++ backend).
+COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+ONLY_ON = ("any", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_FALLBACK = ("error", "warn")
-# Seeds are expanded into a list up front, so "0-100000000000" must fail before it is built.
-MAX_SEEDS = 100_000
-MAX_SEED = 2**63 - 1  # a signed 64-bit integer, as stored (BigGAN refuses >= 2**32 itself)
-# diffusers refuses more inference steps than the 1000 training timesteps of these schedulers.
-MAX_STEPS = 1000
-MAX_SIZE = 8192
-MAX_BATCH = 1024
-_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: `$` would let "p\n" through
-# Categories that draw nothing on their own (controls, format chars such as zero-width spaces
-# and bidi marks, separators, lone combining marks), plus fillers that are letters by category.
-_BLANK_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"}
-_BLANK_CHARS = set("\u115f\u1160\u3164\uffa0\u2800")
-
-
-def _show(value) -> str:
-    """A value for an error line: repr, one line, cut short."""
-    try:
-        text = repr(value).replace("\n", "\\n")
-    except (ValueError, RecursionError):  # an int past str()'s digit limit, a deeply nested list
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _visible(text: str) -> bool:
-    return any(unicodedata.category(c) not in _BLANK_CATEGORIES and c not in _BLANK_CHARS for c in text)
-
-
-def _controls(text: str, allowed: str = "") -> bool:
-    """True if the text holds a control character or line separator (other than `allowed`) or a
-    lone surrogate (which cannot be written to a UTF-8 file)."""
-    return any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") and c not in allowed for c in text)
-
-
-def _text(visible: bool, breaks: str = "") -> AfterValidator:
-    """Strings without control characters (but `breaks`); with `visible`, with something to see."""
-    return _rule(lambda t: not _controls(t, breaks) and (_visible(t) or not visible))
-
-
-def _rule(ok) -> AfterValidator:
-    """A check on a value already of its type; a failure reads as the type's `_says`."""
-
-    def check(value):
-        if not ok(value):
-            raise ValueError("not allowed")
-        return value
-
-    return AfterValidator(check)
-
-
-def _says(expect: str, then: str = "") -> pydantic.WrapValidator:
-    """Any failure of the value itself reads "must be <expect> (got <value>)"; failures deeper
-    down (a table's own keys, a list's items) keep their own paths and reasons."""
-
-    def wrap(value, handler):
-        try:
-            return handler(value)
-        except ValidationError as e:
-            if any(err["loc"] for err in e.errors()):
-                raise
-            raise ValueError(f"must be {expect} (got {_show(value)}){then}") from None
-
-    return pydantic.WrapValidator(wrap)
-
-
-def _repeat(values):
-    """The first value seen twice, or None."""
-    seen = set()
-    return next((v for v in values if v in seen or seen.add(v)), None)
-
-
-def _one_of(allowed, many: bool = False) -> BeforeValidator:
-    """A value of `allowed` (a registry is read when checked, so tests may add entries), or with
-    `many` a non-empty list of them without repeats; a string is a comma-separated list."""
-
-    def check(value):
-        if many and isinstance(value, str):
-            value = split_list(value)
-        problem = _list_problem(value, allowed) if many else _choice_problem(value, allowed)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    return BeforeValidator(check)
-
-
-def _choice_problem(value, allowed) -> str | None:
-    if not isinstance(value, str) or value not in allowed:
-        return f"unknown value {_show(value)}; allowed: {', '.join(allowed)}"
-    return None
-
-
-def _list_problem(values, allowed) -> str | None:
-    if not isinstance(values, list) or not values:
-        return f"need a non-empty list; allowed: {', '.join(allowed)}"
-    if problem := next(filter(None, (_choice_problem(v, allowed) for v in values)), None):
-        return problem
-    return None if (twice := _repeat(values)) is None else f"{twice!r} appears twice"
-
-
-def check_choice(name: str, value, allowed) -> None:
-    """One value of `allowed` (a list, tuple or a registry dict's keys), or a ConfigError."""
-    if problem := _choice_problem(value, allowed):
-        raise ConfigError(f"{name}: {problem}")
-
-
-def check_choices(name: str, values, allowed) -> None:
-    """A non-empty list of values of `allowed` without repeats, or a ConfigError naming one."""
-    if problem := _list_problem(values, allowed):
-        raise ConfigError(f"{name}: {problem}")
-
-
-def split_list(value: str | None) -> list[str] | None:
-    """A comma-separated command-line list ("a, b,c") as a list; None stays None."""
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _seed(digits: str) -> int:
-    # Cut long digit strings before int(): Python refuses to convert more than 4300 digits.
-    if len(digits.lstrip("0")) > len(str(MAX_SEED)) or int(digits) > MAX_SEED:
-        raise ValueError(f"{_show(digits)} is out of range; each seed must be in 0..2**63-1")
-    return int(digits)
-
-
-def _parse_seeds(value) -> list[int]:
-    """parse_seeds without the field name: a ValueError's text is the reason."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if isinstance(value, list):
-        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value):
-            raise ValueError(f"a list must hold integers in 0..2**63-1 (got {_show(value)})")
-        seeds = list(value)
-    elif isinstance(value, str):
-        seeds = []
-        for part in value.split(","):
-            # [0-9], not \d: int() would read other scripts' digits too.
-            m = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", part)
-            if not m:
-                raise ValueError(f"cannot read {_show(part.strip())}; use a range like 0-3 or a list like 0,5,9")
-            lo, hi = _seed(m[1]), _seed(m[2] if m[2] is not None else m[1])
-            if hi < lo:
-                raise ValueError(f"range {lo}-{hi} runs backwards")
-            if len(seeds) + hi - lo + 1 > MAX_SEEDS:  # counted before a huge range is built
-                raise ValueError(f"at most {MAX_SEEDS} seeds per suite (got more in {_show(value)})")
-            seeds.extend(range(lo, hi + 1))
-    else:
-        raise ValueError(f"expected a range like 0-3, a list like 0,5,9 or [0, 5, 9] (got {_show(value)})")
-    if not seeds:
-        raise ValueError("need at least one seed")
-    if len(seeds) > MAX_SEEDS:
-        raise ValueError(f"at most {MAX_SEEDS} seeds per suite (got {len(seeds)})")
-    if (twice := _repeat(seeds)) is not None:
-        raise ValueError(f"duplicates: {twice} appears twice")
-    return seeds
-
-
-def parse_seeds(value) -> list[int]:
-    """Seeds from "0-3", "0,5,9", "7", an int or a list of ints (at most MAX_SEEDS, no repeats)."""
-    try:
-        return _parse_seeds(value)
-    except ValueError as e:
-        raise ConfigError(f"seeds: {e}") from None
-
-
-# --- the types: one rule each (a failure reads "<path>: must be <what _says> (got <value>)") ---
-
-_BREAKS = "\t\n\r\u2028\u2029"  # what prompt text may hold beyond one line of visible text
-# A line: a name, a hub id, a path (up to PATH_MAX), a revision, a hash.
-Line = Annotated[str, Strict(), Field(max_length=4096), _text(visible=True), _says("a non-empty line of text")]
-PromptText = Annotated[
-    str, Strict(), _text(True, _BREAKS), _says("text with visible characters, no control characters")
-]
-Negative = Annotated[str, Strict(), _text(False, _BREAKS), _says("text without control characters")]
-PromptId = Annotated[str, Strict(), _rule(_ID.fullmatch), _says(f"an id matching {_ID.pattern} (it names files)")]
-Steps = Annotated[int, Strict(), Field(ge=1, le=MAX_STEPS), _says(f"a positive integer (at most {MAX_STEPS})")]
-Size = Annotated[int, Strict(), Field(ge=8, le=MAX_SIZE, multiple_of=8), _says(f"divisible by 8 and in 8..{MAX_SIZE}")]
-BatchSize = Annotated[int, Strict(), Field(ge=1, le=MAX_BATCH), _says(f"a positive integer (at most {MAX_BATCH})")]
-# A TOML int is fine where a float is wanted (7 -> 7.0); a string or a bool is not.
-Guidance = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), _says("a finite number >= 0")]
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False), _says("a finite number")]
-Integer = Annotated[int, Strict(), _says("an integer")]
-Flag = Annotated[bool, Strict(), _says("true or false")]
 
 
 @pydantic.with_config(ConfigDict(extra="forbid", revalidate_instances="always"))
@@ -250,24 +97,59 @@ class _Overrides(TypedDict, total=False):
 OVERRIDABLE = tuple(_Overrides.__annotations__)
 
 
+# [backend_options.<backend>]: how a backend runs, beyond device and dtype. `only_on = "cuda"`
+# leaves the backend out (with a note) on a machine without CUDA, so one suite can race
+# torch.compile on a GPU without compiling a full-size UNet for an hour on a CPU.
+@pydantic.with_config(ConfigDict(extra="forbid"))
+class _EagerOptions(TypedDict, total=False):
+    channels_last: Flag  # UNet and VAE in NHWC memory layout
+    fused_qkv: Flag  # fused attention QKV projections (diffusers' fuse_qkv_projections)
+    only_on: Annotated[str, one_of(ONLY_ON)]
+
+
+@pydantic.with_config(ConfigDict(extra="forbid"))
+class _CompileOptions(_EagerOptions, total=False):
+    mode: Annotated[str, one_of(COMPILE_MODES)]
+
+
+@pydantic.with_config(ConfigDict(extra="forbid"))
+class _OrtOptions(TypedDict, total=False):
+    optimize: Flag  # ONNX Runtime's own Stable Diffusion graph optimizer (fusions, fp16 on CUDA)
+    only_on: Annotated[str, one_of(ONLY_ON)]
+
+
+@pydantic.with_config(ConfigDict(extra="forbid"))
+class _BackendOptions(TypedDict, total=False):
+    pytorch: Annotated[_EagerOptions, says("a table of options", "; allowed: channels_last, fused_qkv, only_on")]
+    # TOML keys with a dash are quoted in Python only
+    onnxruntime: Annotated[_OrtOptions, says("a table of options", "; allowed: optimize, only_on")]
+
+
+_BackendOptions.__annotations__["pytorch-compile"] = Annotated[
+    _CompileOptions, says("a table of options", "; allowed: mode, channels_last, fused_qkv, only_on")
+]
+_BackendOptions.__required_keys__ = frozenset()
+_BackendOptions.__optional_keys__ = frozenset(_BackendOptions.__annotations__)
+
+
 def _unique_ids(prompts: list[Prompt]) -> list[Prompt]:
-    if (twice := _repeat(p.id for p in prompts)) is not None:
+    if (twice := repeat(p.id for p in prompts)) is not None:
         raise ValueError(f"id {twice!r} appears twice")
     return prompts
 
 
 Prompts = Annotated[
-    list[Annotated[Prompt, _says("a [[prompts]] table with id and text (optional: negative)")]],
+    list[Annotated[Prompt, says("a [[prompts]] table with id and text (optional: negative)")]],
     Field(min_length=1),
-    _says("a list of [[prompts]] tables with id and text, at least one"),
+    says("a list of [[prompts]] tables with id and text, at least one"),
     AfterValidator(_unique_ids),
 ]
 Overrides = Annotated[
     dict[
-        Annotated[str, _one_of(MODELS)],
-        Annotated[_Overrides, _says("a table of settings", "; allowed: " + ", ".join(OVERRIDABLE))],
+        Annotated[str, one_of(MODELS)],
+        Annotated[_Overrides, says("a table of settings", "; allowed: " + ", ".join(OVERRIDABLE))],
     ],
-    _says("tables [model_overrides.<model key>]"),
+    says("tables [model_overrides.<model key>]"),
 ]
 
 
@@ -279,22 +161,23 @@ class Suite(BaseModel):
 
     name: Line  # recorded in runs
     prompts: Prompts
-    models: Annotated[list[str], _one_of(MODELS, many=True)]  # registry keys (bench list)
-    schedulers: Annotated[list[str], _one_of(SCHEDULERS, many=True)] = ["euler-a"]
-    backends: Annotated[list[str], _one_of(BACKENDS, many=True)] = ["pytorch"]
-    seeds: Annotated[list[int], BeforeValidator(_parse_seeds)] = [0]  # "0-3", "0,5,9", 7 or a list
+    models: Annotated[list[str], one_of(MODELS, many=True)]  # registry keys (bench list)
+    schedulers: Annotated[list[str], one_of(SCHEDULERS, many=True)] = ["euler-a"]
+    backends: Annotated[list[str], one_of(BACKENDS, many=True)] = ["pytorch"]
+    seeds: Annotated[list[int], BeforeValidator(read_seeds)] = [0]  # "0-3", "0,5,9", 7 or a list
     steps: Steps | None = None  # None: each model's default
     guidance_scale: Guidance | None = None
     width: Size | None = None  # None: each model's native size
     height: Size | None = None
-    dtype: Annotated[str, _one_of(DTYPES)] = "auto"  # auto: float16 on CUDA, float32 on CPU
-    device: Annotated[str, _one_of(DEVICES)] = "auto"  # auto: CUDA where present, else CPU
-    provider: Annotated[str, _one_of(PROVIDERS)] = "auto"  # ONNX Runtime provider
-    provider_fallback: Annotated[str, _one_of(PROVIDER_FALLBACK)] = "error"
+    dtype: Annotated[str, one_of(DTYPES)] = "auto"  # auto: float16 on CUDA, float32 on CPU
+    device: Annotated[str, one_of(DEVICES)] = "auto"  # auto: CUDA where present, else CPU
+    provider: Annotated[str, one_of(PROVIDERS)] = "auto"  # ONNX Runtime provider
+    provider_fallback: Annotated[str, one_of(PROVIDER_FALLBACK)] = "error"
     batch_size: BatchSize = 4  # seeds generated per call (halved on OOM)
-    metrics: Annotated[list[str], _one_of(SCORABLE, many=True)] = ["clip_vit_b_32"]
+    metrics: Annotated[list[str], one_of(SCORABLE, many=True)] = ["clip_vit_b_32"]
     model_overrides: Overrides = {}  # [model_overrides.<key>]: per-model settings
-    description: Annotated[str, Strict(), _says("a string")] = ""
+    backend_options: Annotated[_BackendOptions, says("tables [backend_options.<backend>]")] = {}
+    description: Annotated[str, Strict(), says("a string")] = ""
 
     def __init__(self, /, **data):
         try:
@@ -307,6 +190,14 @@ class Suite(BaseModel):
         """Device, dtype and provider as the suite asks for them ("auto" allowed); each backend
         resolves them for this machine once per plan."""
         return Runtime(self.device, self.dtype, self.provider, self.provider_fallback)
+
+    def runtime_for(self, backend: str) -> Runtime:
+        """`runtime` with this backend's [backend_options] (only_on is the plan's, not the run's)."""
+        options = {k: v for k, v in self.backend_options.get(backend, {}).items() if k != "only_on"}
+        return replace(self.runtime, options=json.dumps(options, sort_keys=True) if options else "")
+
+    def only_on(self, backend: str) -> str:
+        return self.backend_options.get(backend, {}).get("only_on", "any")
 
     def model_spec(self, key: str):
         """The registry entry with this suite's overrides on top (model < suite < per-model)."""
@@ -338,6 +229,20 @@ def _path(loc: tuple) -> str:
 
 
 _TABLE_KEYS = {"prompts": ("id", "text", "negative"), "model_overrides": OVERRIDABLE}
+_BACKEND_OPTION_KEYS = {
+    "pytorch": tuple(_EagerOptions.__annotations__),
+    "pytorch-compile": tuple(_CompileOptions.__annotations__),
+    "onnxruntime": tuple(_OrtOptions.__annotations__),
+}
+
+
+def _allowed_keys(loc: tuple) -> tuple:
+    """The keys the table at `loc` may hold (for an "unknown key" line)."""
+    if len(loc) == 1:
+        return tuple(Suite.model_fields)
+    if loc[0] == "backend_options":
+        return tuple(_BACKEND_OPTION_KEYS) if len(loc) == 2 else _BACKEND_OPTION_KEYS[loc[1]]
+    return _TABLE_KEYS[loc[0]]
 
 
 def _explain(error: ValidationError) -> str:
@@ -349,10 +254,9 @@ def _explain(error: ValidationError) -> str:
         elif kind in ("missing", "missing_argument"):
             reason = "required" + (f"; allowed: {', '.join(MODELS)}" if loc == ("models",) else "")
         elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
-            table = Suite.model_fields if len(loc) == 1 else _TABLE_KEYS[loc[0]]
-            reason = f"unknown key; allowed: {', '.join(table)}"
+            reason = f"unknown key; allowed: {', '.join(_allowed_keys(loc))}"
         else:  # not expected: every field's type says what it needs
-            reason = f"{e['msg']} (got {_show(e.get('input'))})"
+            reason = f"{e['msg']} (got {show(e.get('input'))})"
         lines.append(f"{_path(loc)}: {reason}".replace("\n", " "))
     return "\n".join(dict.fromkeys(lines))
 

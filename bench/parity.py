@@ -1,4 +1,5 @@
-"""Parity: how far each ONNX Runtime image is from its PyTorch twin, stored as scores.
+"""Parity: how far each image of another backend (ONNX Runtime, torch.compile) is from its eager
+PyTorch twin, stored as scores.
 
 A twin is the `ok` PyTorch image of the same model, weights, scheduler, prompt, seed and
 settings; device and dtype may differ (on a GPU both run fp16 on CUDA, but a twin from another
@@ -63,26 +64,27 @@ def _twin_key(frame: pd.DataFrame) -> pd.Series:
 
 
 def twins(generations: pd.DataFrame, cell_ids: set[str]) -> pd.DataFrame:
-    """ORT cells among `cell_ids` with an ok image, each beside its PyTorch twin's image.
+    """Cells of other backends among `cell_ids` with an ok image, each beside its eager PyTorch
+    twin's image.
 
-    Columns: cell_id, ort_image, torch_image. Where several twins exist, the one from the same
+    Columns: cell_id, other_image, torch_image. Where several twins exist, the one from the same
     run wins, then the same dtype, then the newest.
     """
     ok = generations[generations["status"] == "ok"]
-    ort = ok[(ok["backend"] == "onnxruntime") & ok["cell_id"].isin(cell_ids)].copy()
+    other = ok[(ok["backend"] != "pytorch") & ok["cell_id"].isin(cell_ids)].copy()
     torch = ok[ok["backend"] == "pytorch"].copy()
-    if ort.empty or torch.empty:
-        return pd.DataFrame(columns=["cell_id", "ort_image", "torch_image"])
-    ort["key"], torch["key"] = _twin_key(ort), _twin_key(torch)
-    pairs = ort[["cell_id", "key", "run_id", "dtype", "image_path"]].merge(
+    if other.empty or torch.empty:
+        return pd.DataFrame(columns=["cell_id", "other_image", "torch_image"])
+    other["key"], torch["key"] = _twin_key(other), _twin_key(torch)
+    pairs = other[["cell_id", "key", "run_id", "dtype", "image_path"]].merge(
         torch[["key", "run_id", "dtype", "image_path", "created_at"]], on="key", suffixes=("", "_torch")
     )
     pairs["same_run"] = pairs["run_id"] == pairs["run_id_torch"]
     pairs["same_dtype"] = pairs["dtype"] == pairs["dtype_torch"]
     pairs = pairs.sort_values(["same_run", "same_dtype", "created_at"], ascending=False, kind="stable")
     best = pairs.drop_duplicates("cell_id")
-    return best.rename(columns={"image_path": "ort_image", "image_path_torch": "torch_image"})[
-        ["cell_id", "ort_image", "torch_image"]
+    return best.rename(columns={"image_path": "other_image", "image_path_torch": "torch_image"})[
+        ["cell_id", "other_image", "torch_image"]
     ].reset_index(drop=True)
 
 
@@ -94,8 +96,9 @@ def _pixels(images_dir: Path, relpath: str) -> np.ndarray:
 
 
 def record(data_dir: Path, images_dir: Path, cell_ids: set[str]) -> int:
-    """Append both parity metrics for the ORT cells of this sweep that have a PyTorch twin and
-    no parity scores yet; returns the number of ORT images compared."""
+    """Append both parity metrics for the cells of other backends in this sweep that have an
+    eager PyTorch twin and
+    no parity scores yet; returns the number of images compared."""
     scores = store.read(data_dir, "scores")
     done = set(scores.loc[scores["metric"] == PSNR_METRIC, "cell_id"]) & set(
         scores.loc[scores["metric"] == MAX_DIFF_METRIC, "cell_id"]
@@ -103,7 +106,7 @@ def record(data_dir: Path, images_dir: Path, cell_ids: set[str]) -> int:
     todo = twins(store.read(data_dir, "generations"), set(cell_ids) - done)
     rows, now = [], datetime.now(UTC)
     for pair in todo.itertuples():
-        a, b = _pixels(images_dir, pair.ort_image), _pixels(images_dir, pair.torch_image)
+        a, b = _pixels(images_dir, pair.other_image), _pixels(images_dir, pair.torch_image)
         rows += [
             {"cell_id": pair.cell_id, "metric": PSNR_METRIC, "value": psnr_db(a, b), "created_at": now},
             {"cell_id": pair.cell_id, "metric": MAX_DIFF_METRIC, "value": max_abs_diff(a, b), "created_at": now},

@@ -73,6 +73,8 @@ class Cell:
         """
         identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runtime"}
         identity.update(device=self.device, dtype=self.dtype, provider_requested=self.provider_requested)
+        if self.runtime.options:  # only where set: ids of cells without options stay as they were
+            identity["backend_options"] = self.runtime.options
         blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -98,7 +100,7 @@ def resolve_runtimes(suite: Suite, specs: dict[str, ModelSpec]) -> dict[tuple[st
     """
     families = sorted({spec.family for spec in specs.values()})
     return {
-        (backend, family): backend_class(backend, family).resolve(suite.runtime)
+        (backend, family): backend_class(backend, family).resolve(suite.runtime_for(backend))
         for backend in suite.backends
         for family in families
         if supports(backend, family)
@@ -116,6 +118,9 @@ def cells_for(
         for backend in suite.backends:
             if not supports(backend, spec.family):
                 notes.append(f"{model}: the {spec.family} family has no {backend} backend; skipped")
+                continue
+            if suite.only_on(backend) == "cuda" and runtimes[(backend, spec.family)].device != "cuda":
+                notes.append(f"{model}: {backend} runs only on CUDA (only_on), and there is none here; skipped")
                 continue
             common = dict(
                 model=model,

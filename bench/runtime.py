@@ -7,6 +7,7 @@ resolves it for this machine (bench.backends.base.Backend.resolve), the plan doe
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -25,3 +26,10 @@ class Runtime:
     # Why the requested provider cannot run here, found while resolving; the load then fails
     # (fallback "error") or warns and runs on what `provider` says (fallback "warn").
     unavailable: str | None = None
+    # The suite's [backend_options.<backend>] that change how it runs (torch.compile's mode,
+    # channels_last, fused QKV, ORT's graph optimizer), resolved, as sorted JSON; "" for none.
+    # Cell ids include it when it is not empty, so a compiled or optimized image is its own cell.
+    options: str = ""
+
+    def option(self, name: str, default=None):
+        return json.loads(self.options).get(name, default) if self.options else default

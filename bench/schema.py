@@ -41,12 +41,18 @@ GENERATIONS = pa.schema(
         ("image_path", pa.string()),  # relative to images/
         ("image_sha256", pa.string()),
         ("load_s", pa.float64()),  # model load for this model x backend, once per sweep
-        ("export_s", pa.float64()),  # ONNX export, 0 when the export cache was hit
+        ("export_s", pa.float64()),  # ONNX export (+ ORT graph optimizer); 0 when the caches were hit
+        # What the backend ran with beyond device and dtype, as sorted JSON: torch.compile's mode,
+        # channels_last, fused QKV projections; ONNX Runtime's IO binding and graph optimizer.
+        ("backend_options", pa.string()),
+        ("compile_s", pa.float64()),  # torch.compile (or engine build) for this call's shapes; never timed
         ("batch_size", pa.int64()),  # images made by the call that made this one
         ("latency_s", pa.float64()),  # wall time of that call, divided by batch_size
         ("denoise_s", pa.float64()),  # time in the denoising loop, per image
         ("step_ms_p50", pa.float64()),  # median per-step time of that call
         ("peak_mem_mb", pa.float64()),  # CUDA: peak allocated; CPU: process peak RSS
+        ("energy_j", pa.float64()),  # GPU energy of the call per image (NVML counter); null without one
+        ("power_w_mean", pa.float64()),  # mean GPU power over the call
         ("mem_scope", pa.string()),  # cuda_allocated or process_rss
         ("warm", pa.bool_()),  # false for the first call after a load: not in speed stats
         ("class_label", pa.string()),  # gan family: ImageNet class(es) chosen for the prompt

@@ -1,14 +1,17 @@
 """Scoring is separate from generation on purpose: a new metric can rescore old images.
 
 Every `ok` image without a score for a metric gets one; the scorer loads once per metric and
-images go through it in batches. Images that are not pictures (nan, nsfw, failed) are never
-scored.
+images stream through it in batches, decoded in its worker threads. Images that are not
+pictures (nan, nsfw, failed) are never scored.
 """
 
 from __future__ import annotations
 
 import pkgutil
+from contextlib import closing
 from datetime import UTC, datetime
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import pandas as pd
@@ -68,31 +71,33 @@ def score(
             continue
         scorer = make_scorer(metric)
         task = progress.add_task(f"scoring {metric}", total=len(todo)) if progress else None
-        for start in range(0, len(todo), chunk):
-            part = todo.iloc[start : start + chunk]
-            images = [_open(images_dir, rel, unreadable) for rel in part["image_path"]]
-            readable = [i for i, im in enumerate(images) if im is not None]
-            if progress and len(readable) < len(part):
-                progress.advance(task, len(part) - len(readable))
-            part, images = part.iloc[readable], [images[i] for i in readable]
-            if part.empty:
-                continue
-            values = scorer.score(images, list(part["prompt"]))
-            now = datetime.now(UTC)
-            rows = [
-                {
-                    "cell_id": cid,
-                    "metric": metric,
-                    "value": float(v),
-                    "truncated_tokens": scorer.truncated_tokens(p),
-                    "created_at": now,
-                }
-                for cid, v, p in zip(part["cell_id"], values, part["prompt"])
-            ]
-            store.append(data_dir, "scores", rows)
-            written += len(rows)
-            if progress:
-                progress.advance(task, len(rows))
+        # Worker threads decode and prepare images ahead, across chunk boundaries too, while the
+        # model encodes; a failure is noted here by path and reported below in the table's order.
+        failures: dict[str, str] = {}
+        paths = list(todo["image_path"])
+        values = scorer.stream(paths, list(todo["prompt"]), load=partial(_open, images_dir, failures=failures))
+        with closing(values):  # stops the workers if writing fails or the pass is interrupted
+            for start in range(0, len(todo), chunk):
+                part = todo.iloc[start : start + chunk]
+                got = list(islice(values, len(part)))
+                unreadable += [failures[paths[start + i]] for i, v in enumerate(got) if v is None]
+                now = datetime.now(UTC)
+                rows = [
+                    {
+                        "cell_id": cid,
+                        "metric": metric,
+                        "value": float(v),
+                        "truncated_tokens": scorer.truncated_tokens(p),
+                        "created_at": now,
+                    }
+                    for cid, v, p in zip(part["cell_id"], got, part["prompt"])
+                    if v is not None
+                ]
+                if rows:
+                    store.append(data_dir, "scores", rows)
+                    written += len(rows)
+                if progress:
+                    progress.advance(task, len(part))
     if unreadable:
         raise StorageError(
             f"{len(unreadable)} image(s) could not be read and were not scored (the rest were): "
@@ -102,13 +107,16 @@ def score(
     return written
 
 
-def _open(images_dir: Path, relpath: str, unreadable: list[str]):
-    """The image as RGB, or None (and a note in `unreadable`) when it is missing or corrupt."""
+def _open(images_dir: Path, relpath: str, failures: dict[str, str]):
+    """The image as RGB, or None (and a note in `failures`) when it is missing or corrupt.
+
+    Runs in the scorer's worker threads: it only adds its own key to `failures`.
+    """
     from PIL import Image
 
     try:
         with Image.open(safe_join(images_dir, relpath)) as im:
             return im.convert("RGB")
     except (OSError, ValueError) as e:  # missing, not an image, truncated, outside images/
-        unreadable.append(f"{relpath}: {type(e).__name__}: {first_line(e)}")
+        failures[relpath] = f"{relpath}: {type(e).__name__}: {first_line(e)}"
         return None

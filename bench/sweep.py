@@ -8,6 +8,7 @@ each claims a (model, backend) group before loading it (bench.claims), so no cel
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from bench.images import image_relpath, save_png
 from bench.interrupts import raise_if_stopped
 from bench.plan import Cell, Plan, batches, make_plan
 from bench.weights.check import preflight
+from bench.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
         "seed": cell.seed,
         "load_s": load.load_s if load else None,
         "export_s": load.export_s if load else None,
+        "backend_options": json.dumps(load.options, sort_keys=True) if load and load.options else None,
         "created_at": datetime.now(UTC),
     }
     row.update(values)
@@ -103,32 +106,50 @@ def _generate(backend: Backend, batch: list[Cell]) -> list[tuple[list[Cell], Cal
         return [(batch, e)]
 
 
-def _save_batch(run_id, cells, result: CallResult, load, warm, images_dir) -> list[dict]:
-    rows = []
+def _batch_rows(run_id, cells, result: CallResult, load, warm) -> tuple[list[dict], list[tuple[dict, object]]]:
+    """The rows of a generated batch, and (row, image) pairs still to save: each such row gets
+    its image's sha256 when the writer has put the image on disk."""
+    rows, saves = [], []
     for cell, generated in zip(cells, result.images):
-        path = sha = None
-        if generated.image is not None:
-            path = image_relpath(cell.model, cell.backend, cell.cell_id)
-            sha = save_png(generated.image, images_dir, path)
-        rows.append(
-            _row(
-                run_id,
-                cell,
-                load,
-                status=generated.status,
-                image_path=path,
-                image_sha256=sha,
-                batch_size=len(cells),
-                latency_s=result.latency_s,
-                denoise_s=result.denoise_s,
-                step_ms_p50=result.step_ms_p50,
-                peak_mem_mb=result.peak_mem_mb,
-                mem_scope=result.mem_scope,
-                warm=warm,
-                **generated.extra,
-            )
+        path = image_relpath(cell.model, cell.backend, cell.cell_id) if generated.image is not None else None
+        row = _row(
+            run_id,
+            cell,
+            load,
+            status=generated.status,
+            image_path=path,
+            image_sha256=None,
+            batch_size=len(cells),
+            latency_s=result.latency_s,
+            denoise_s=result.denoise_s,
+            step_ms_p50=result.step_ms_p50,
+            peak_mem_mb=result.peak_mem_mb,
+            mem_scope=result.mem_scope,
+            compile_s=result.compile_s,
+            energy_j=result.energy_j,
+            power_w_mean=result.power_w_mean,
+            warm=warm,
+            **generated.extra,
         )
-    return rows
+        rows.append(row)
+        if generated.image is not None:
+            saves.append((row, generated.image))
+    return rows, saves
+
+
+def _save_job(data_dir: Path, images_dir: Path, rows: list[dict], saves: list[tuple[dict, object]], report):
+    """The writer's job for one batch: its images on disk first, then its rows; only then are
+    they counted in the report (and so in the run's record)."""
+
+    def job() -> None:
+        for row, image in saves:
+            row["image_sha256"] = save_png(image, images_dir, row["image_path"])
+        store.append(data_dir, "generations", rows)
+        for r in rows:  # only the writer's one thread counts: no race with the sweep
+            key = r["status"] if r["status"] in ("ok", "failed") else "other"
+            setattr(report, key, getattr(report, key) + 1)
+
+    return job
 
 
 def _still_todo(data_dir: Path, group: list[Cell], retry_failed: bool) -> list[Cell]:
@@ -141,8 +162,11 @@ def _still_todo(data_dir: Path, group: list[Cell], retry_failed: bool) -> list[C
     return [c for c in group if c.cell_id not in done_ids]
 
 
-def _run_group(plan: Plan, group: list[Cell], suite: Suite, data_dir, images_dir, report, progress, task) -> None:
-    """Load one model on one backend, swap schedulers in place, make the group's cells in batches."""
+def _run_group(
+    plan: Plan, group: list[Cell], suite: Suite, data_dir, images_dir, report, progress, task, writer
+) -> None:
+    """Load one model on one backend, swap schedulers in place, make the group's cells in
+    batches; the writer saves each batch while the next one generates."""
     model, backend_name = group[0].group
     spec = plan.specs[model]
     backend = backend_class(backend_name, spec.family)(spec, group[0].runtime)
@@ -152,8 +176,7 @@ def _run_group(plan: Plan, group: list[Cell], suite: Suite, data_dir, images_dir
         load = backend.load()
     except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
         log.error("%s [%s] did not load: %s: %s", model, backend_name, type(e).__name__, e)
-        store.append(data_dir, "generations", _failed_rows(report.run_id, group, None, e))
-        report.failed += len(group)
+        writer.submit(_save_job(data_dir, images_dir, _failed_rows(report.run_id, group, None, e), [], report))
         if progress:
             progress.advance(task, len(group))
         return
@@ -166,19 +189,17 @@ def _run_group(plan: Plan, group: list[Cell], suite: Suite, data_dir, images_dir
                 backend.set_scheduler(scheduler)
             if progress:
                 progress.update(task, description=f"{model} [{backend_name}] {scheduler or ''}".strip())
-            rows = []
+            rows, saves = [], []
             for made, result in _generate(backend, batch):
                 if isinstance(result, BaseException):
                     log.error("%s [%s] %s: %s: %s", model, backend_name, scheduler, type(result).__name__, result)
                     rows += _failed_rows(report.run_id, made, load, result)
                 else:
                     # The first call after a load pays for lazy init: recorded, not counted.
-                    rows += _save_batch(report.run_id, made, result, load, warm, images_dir)
+                    made_rows, made_saves = _batch_rows(report.run_id, made, result, load, warm)
+                    rows, saves = rows + made_rows, saves + made_saves
                     warm = True
-            store.append(data_dir, "generations", rows)
-            for r in rows:
-                key = r["status"] if r["status"] in ("ok", "failed") else "other"
-                setattr(report, key, getattr(report, key) + 1)
+            writer.submit(_save_job(data_dir, images_dir, rows, saves, report))
             if progress:
                 progress.advance(task, len(batch))
     finally:
@@ -214,24 +235,27 @@ def run(
         groups.setdefault(cell.group, []).append(cell)
     if plan.todo:
         schedulers = {key: sorted({c.scheduler for c in plan.todo if c.model == key} - {None}) for key in plan.specs}
-        preflight([plan.specs[model] for model in dict.fromkeys(m for m, _ in groups)], schedulers, suite.metrics)
+        metrics = suite.metrics if score else []  # a sweep that does not score needs no CLIP
+        preflight([plan.specs[model] for model in dict.fromkeys(m for m, _ in groups)], schedulers, metrics)
 
     task = progress.add_task("generating", total=len(plan.todo)) if progress else None
     try:
         # 3. each (model, backend) group under its claim: groups another sweep holds come last
-        deferred = []
-        for key, group in groups.items():
-            claim = claims.try_claim(data_dir, key)
-            if claim is None:
-                log.info("another sweep is making %s [%s]; doing the other models first", *key)
-                deferred.append((key, group))
-                continue
-            with claim:
-                _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task)
-        for key, group in deferred:
-            log.info("waiting for the other sweep to finish %s [%s]", *key)
-            with claims.wait_claim(data_dir, key):
-                _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task)
+        with BatchWriter() as writer:
+            group_args = (plan, suite, data_dir, images_dir, report, retry_failed, progress, task, writer)
+            deferred = []
+            for key, group in groups.items():
+                claim = claims.try_claim(data_dir, key)
+                if claim is None:
+                    log.info("another sweep is making %s [%s]; doing the other models first", *key)
+                    deferred.append((key, group))
+                    continue
+                with claim:
+                    _claimed_group(group, *group_args)
+            for key, group in deferred:
+                log.info("waiting for the other sweep to finish %s [%s]", *key)
+                with claims.wait_claim(data_dir, key):
+                    _claimed_group(group, *group_args)
         if progress:
             progress.update(task, description=f"generated: {len(groups)} model x backend groups")
 
@@ -268,8 +292,9 @@ def run(
     return report
 
 
-def _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_failed, progress, task) -> None:
-    """A group this sweep holds the claim of: what is still missing of it, made now."""
+def _claimed_group(group, plan, suite, data_dir, images_dir, report, retry_failed, progress, task, writer) -> None:
+    """A group this sweep holds the claim of: what is still missing of it, made now, and on disk
+    before the claim is let go (another sweep then reads it as done)."""
     todo = _still_todo(data_dir, group, retry_failed)
     if len(todo) < len(group):
         report.skipped_done += len(group) - len(todo)
@@ -277,4 +302,5 @@ def _claimed_group(plan, group, suite, data_dir, images_dir, report, retry_faile
         if progress:
             progress.advance(task, len(group) - len(todo))
     if todo:
-        _run_group(plan, todo, suite, data_dir, images_dir, report, progress, task)
+        _run_group(plan, todo, suite, data_dir, images_dir, report, progress, task, writer)
+    writer.drain()

@@ -10,6 +10,7 @@ import resource
 import statistics
 import sys
 import time
+from functools import cache
 
 
 def _sync(device: str) -> None:
@@ -31,15 +32,24 @@ class StepClock:
         self.device = device
         self.step_ends: list[float] = []
         self.started = self.finished = 0.0
+        self.meter = energy_meter(device)
+        self.energy_mj: tuple[int | None, int | None] = (None, None)
 
     def __enter__(self) -> StepClock:
         _sync(self.device)
+        start_mj = self.meter.read_mj()
         self.started = time.perf_counter()
+        self.energy_mj = (start_mj, None)
         return self
 
     def __exit__(self, *exc) -> None:
         _sync(self.device)
         self.finished = time.perf_counter()
+        self.energy_mj = (self.energy_mj[0], self.meter.read_mj())
+
+    def energy(self, images: int) -> tuple[float | None, float | None]:
+        """(joules per image, mean watts) of the timed call; (None, None) without a counter."""
+        return energy(*self.energy_mj, self.wall_s, images)
 
     def on_step_end(self, pipe, step, timestep, callback_kwargs):
         _sync(self.device)
@@ -81,3 +91,51 @@ def peak_memory_mb(device: str) -> tuple[float, str]:
         return torch.cuda.max_memory_allocated() / 2**20, "cuda_allocated"
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (2**20 if sys.platform == "darwin" else 2**10), "process_rss"
+
+
+class EnergyMeter:
+    """GPU energy of one call, from NVML's total-energy counter (millijoules since the driver
+    loaded; Volta and newer), the counter ML.ENERGY reads too. Read before and after the call,
+    after the clock's synchronise, so it covers the same span as the wall time.
+
+    Without a CUDA device, NVML or a counter (the CPU, older GPUs) every reading is None: a
+    missing energy figure is null, never zero.
+    """
+
+    def __init__(self, device: str):
+        self.handle = None
+        if device != "cuda":
+            return
+        try:
+            import pynvml
+            import torch
+
+            pynvml.nvmlInit()
+            index = torch.cuda.current_device()
+            self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # raises where unsupported
+        except Exception:  # noqa: BLE001 - no library, no driver, no counter: energy is unknown
+            self.handle = None
+
+    def read_mj(self) -> int | None:
+        if self.handle is None:
+            return None
+        import pynvml
+
+        return pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+
+
+def energy(
+    before_mj: int | None, after_mj: int | None, wall_s: float, images: int
+) -> tuple[float | None, float | None]:
+    """(joules per image, mean watts) between two readings; (None, None) without a counter."""
+    if before_mj is None or after_mj is None or images < 1:
+        return None, None
+    joules = (after_mj - before_mj) / 1000
+    return joules / images, (joules / wall_s if wall_s > 0 else None)
+
+
+@cache
+def energy_meter(device: str) -> EnergyMeter:
+    """One meter per device for the process: NVML is initialised once."""
+    return EnergyMeter(device)

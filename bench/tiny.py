@@ -3,7 +3,8 @@
 They are saved with `save_pretrained` into the cache and loaded back through the very code path
 a real model takes, so the `tiny` suite exercises everything offline in seconds. The images mean
 nothing; the code paths are the point. Builds are seeded, so every build is the same model.
-Every tiny recipe lives here: SD, SDXL and its LoRA, CLIP and BigGAN.
+Every random-weight recipe lives here: tiny SD, SDXL and its LoRA, CLIP and BigGAN, and the
+full-size SD 1.5 architecture that speed benchmarks use.
 """
 
 from __future__ import annotations
@@ -307,6 +308,46 @@ def tiny_path(hub_id: str) -> Path:
     if hub_id.startswith("tiny-biggan") and _TINY_NAME.fullmatch(hub_id):
         return _ensure(hub_id, _build_biggan)
     raise KeyError(f"no tiny model named {hub_id!r}")
+
+
+def _build_full_size_sd(folder: Path, scratch: Path) -> None:
+    """SD 1.5's architecture (UNet 860M, VAE, CLIP ViT-L/14 text encoder), random weights."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.x
+    vae = AutoencoderKL(
+        block_out_channels=[128, 256, 512, 512],
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            max_position_embeddings=77,
+            vocab_size=49408,
+            bos_token_id=49406,
+            eos_token_id=49407,
+            pad_token_id=49407,
+            hidden_act="quick_gelu",
+        )
+    )
+    save_sd_pipeline(folder, scratch, unet, vae, text_encoder)
+
+
+def full_size_sd_path() -> Path:
+    """SD 1.5's architecture at full size with random weights (about 4 GB; seconds to build on a
+    GPU machine, minutes on a CPU): what speed benchmarks run where no real weights can be had.
+    Timings depend on the architecture, not on the weights."""
+    return _ensure("sd15-full-size", _build_full_size_sd)
 
 
 def register_tiny_clip() -> Path:

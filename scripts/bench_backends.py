@@ -16,63 +16,14 @@ import argparse
 import os
 import statistics
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from bench.backends.base import Request
 from bench.config import Prompt, Suite
-from bench.files import cache_dir, staged_dir
+from bench.tiny import full_size_sd_path
 
 PROMPT = "A lighthouse on a rocky coast at dusk, oil painting"
-
-
-def build_full_size_sd(folder: Path, scratch: Path) -> None:
-    """SD 1.5's architecture (UNet 860M, VAE, CLIP ViT-L/14 text encoder), random weights."""
-    import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from bench.tiny import save_sd_pipeline
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.x
-    vae = AutoencoderKL(
-        block_out_channels=[128, 256, 512, 512],
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=512,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            hidden_size=768,
-            intermediate_size=3072,
-            num_attention_heads=12,
-            num_hidden_layers=12,
-            max_position_embeddings=77,
-            vocab_size=49408,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
-            hidden_act="quick_gelu",
-        )
-    )
-    save_sd_pipeline(folder, scratch, unet, vae, text_encoder)
-
-
-def full_size_folder() -> Path:
-    """Built once, in a staging folder published whole, so a killed build is never taken as whole."""
-    import shutil
-
-    folder = cache_dir("bench-full-size") / "sd15-random-v1"
-    if not folder.is_dir():
-        print(f"building an SD 1.5-sized pipeline with random weights in {folder} ...", flush=True)
-        with staged_dir(folder) as work:
-            build_full_size_sd(work, work / "_scratch")
-            shutil.rmtree(work / "_scratch")
-    return folder
 
 
 def machine() -> str:
@@ -111,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     model, overrides = args.model, {}
     if args.full_size:
-        model, overrides = "sd15", {"sd15": {"hub_id": str(full_size_folder())}}
+        model, overrides = "sd15", {"sd15": {"hub_id": str(full_size_sd_path())}}
     suite = Suite(
         name="bench-backends",
         prompts=[Prompt("p", PROMPT)],

@@ -5,8 +5,9 @@
 With --keep DIR the folder is kept, and a later run reuses the dataset it holds (the
 thumbnail and chart caches are emptied first, so the first build is still a cold one).
 
-The dataset (bench.report.synthetic) is 20 prompts x 10 models x 5 schedulers x 2 backends
-x 10 seeds = 20,000 generations rows pointing at 2,000 distinct PNG files. The first build
+The dataset (bench.report.synthetic) is 13 prompts x 10 models x 5 schedulers x 3 backends
+(eager, compiled, ONNX Runtime) x 10 seeds = 19,500 generations rows (--rows 20000) pointing at
+2,000 distinct PNG files. The first build
 starts with empty thumbnail and chart caches; the rebuild finds them filled, which is the
 everyday case (`mkdocs serve`, CI with the cache restored). Each build is the real
 command line in a fresh interpreter, so imports are counted. Wall time is what a person waits;
@@ -35,10 +36,12 @@ SCHEDULERS = ["euler-a", "euler", "ddim", "dpmpp-2m", "pndm"]
 def synthetic_grid(rows: int) -> tuple[dict, dict, int]:
     """Prompts and models for a grid of about `rows` rows (10 seeds per cell)."""
     models = {
-        f"model-{k:02d}": ModelSpec("sd", SCHEDULERS, ["pytorch", "onnxruntime"], 0.5 + k, 0.25 + 0.01 * k)
+        f"model-{k:02d}": ModelSpec(
+            "sd", SCHEDULERS, ["pytorch", "pytorch-compile", "onnxruntime"], 0.5 + k, 0.25 + 0.01 * k
+        )
         for k in range(10)
     }
-    n_prompts = max(1, rows // (len(models) * len(SCHEDULERS) * 2 * 10))
+    n_prompts = max(1, rows // (len(models) * len(SCHEDULERS) * 3 * 10))
     prompts = {
         f"prompt-{k:02d}": f"Prompt {k}: a lighthouse on a cliff at dusk, oil painting, " * 3 for k in range(n_prompts)
     }

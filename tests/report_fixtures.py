@@ -1,9 +1,11 @@
 """The report tests' dataset: a synthetic sweep (bench.report.synthetic) with hostile text and faults.
 
-Several prompts (one hostile), models (one GAN without a scheduler), schedulers, both backends,
-a failed row and an "ok" row whose image file is missing. Latencies straddle 10 s so that
-sorting them as text would be wrong. `Written` holds what the tests expect to find; `page`
-and `rows_of` read what a build wrote.
+Several prompts (one hostile), models (one GAN without a scheduler), schedulers, the three
+backends (eager PyTorch, torch.compile, ONNX Runtime), GPU rows with energy readings and CPU
+rows without (bench.report.synthetic alternates them by model), a failed row and an "ok" row
+whose image file is missing. Latencies straddle 10 s so that sorting them as text would be
+wrong. `Written` holds what the tests expect to find; `page` and `rows_of` read what a build
+wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bench.report import synthetic
 from bench.report.synthetic import ModelSpec, mkdocs_build
 
 __all__ = [
-    "HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "page", "rows_of",
+    "BACKENDS", "HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "page", "rows_of",
     "set_missing_images", "write_dataset",
 ]  # fmt: skip
 
@@ -32,9 +34,10 @@ HOSTILE_PROMPT = (
     "*bold* _em_ [x](javascript:alert(1)) {{ config.site_name }} {% raw %} &amp; " + "averyveryverylongword" * 60
 )
 HOSTILE_TRUNCATED_TOKENS = 12  # what CLIP "did not see" of the hostile prompt: the page must say so
+BACKENDS = ["pytorch", "pytorch-compile", "onnxruntime"]
 MODELS = {
-    "sd15": ModelSpec("sd", ["euler-a", "ddim"], ["pytorch", "onnxruntime"], 2.0, 0.31),
-    "sd21-base": ModelSpec("sd", ["euler-a", "ddim"], ["pytorch", "onnxruntime"], 9.7, 0.33),
+    "sd15": ModelSpec("sd", ["euler-a", "ddim"], BACKENDS, 2.0, 0.31),  # GPU: energy, optimized ORT graph
+    "sd21-base": ModelSpec("sd", ["euler-a", "ddim"], BACKENDS, 9.7, 0.33),  # CPU: no energy
     "dalle3-xl": ModelSpec("sdxl", ["euler-a"], ["pytorch"], 14.0, 0.35),
     "biggan-deep-256": ModelSpec("gan", [None], ["pytorch"], 0.05, 0.22),
 }

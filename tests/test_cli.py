@@ -177,3 +177,19 @@ def test_brackets_in_progress_lines_are_text_on_a_terminal_too():
         task = progress.add_task("tiny-sd [pytorch] [/x]", total=2)
         progress.advance(task, 2)
     assert "tiny-sd [pytorch] [/x]" in buffer.getvalue()
+
+
+def test_a_pytorch_only_plan_never_imports_onnx_runtime(tmp_path):
+    """bench imports a backend's libraries only when that backend runs (diffusers itself imports
+    onnxruntime when it is installed: that is its own doing, at pipeline import)."""
+    out = run(
+        "import sys",
+        "from pathlib import Path",
+        "from bench.config import load_suite",
+        "from bench.plan import make_plan",
+        "plan = make_plan(load_suite('tiny', {'backends': 'pytorch'}), Path(sys.argv[1] if len(sys.argv) > 1 else '.'))",
+        "print(len(plan.cells), [m for m in ('onnxruntime', 'optimum', 'diffusers') if m in sys.modules])",
+    )
+    assert out.returncode == 0, out.stderr
+    cells, imported = out.stdout.split(" ", 1)
+    assert int(cells) > 0 and imported.strip() == "[]"

@@ -1,6 +1,8 @@
-"""CLIP score: our batched scorer against an independent route to the same number."""
+"""CLIP score: our pipelined scorer against independent routes to the same pixels and numbers."""
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 import pytest
@@ -50,3 +52,127 @@ def test_truncated_tokens_counts_what_clip_cannot_see(scorer):
     assert scorer.truncated_tokens("a cat") == 0
     long = " ".join(["cat"] * 100)  # 100 tokens + start + end in a 77-token context
     assert scorer.truncated_tokens(long) == 100 + 2 - 77
+
+
+# --- preprocessing: the workers' pixels are open_clip's --------------------------------------
+
+
+def odd_images() -> list[Image.Image]:
+    """Sizes above and below the model's, both orientations, and every mode a file may have."""
+    rng = np.random.default_rng(1)
+    rgb = [
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        for h, w in [(80, 96), (300, 200), (40, 40), (512, 512)]
+    ]
+    return rgb + [rgb[0].convert("RGBA"), rgb[1].convert("L"), rgb[2].convert("P"), rgb[3].convert("CMYK")]
+
+
+@pytest.mark.parametrize("resize_mode", ["shortest", "longest", "squash"])
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_pixels_are_open_clips_preprocess_bit_for_bit(scorer, resize_mode, interpolation):
+    import open_clip
+
+    # ViT-B/32's size (224), and the other resize modes and interpolations open_clip offers.
+    preprocess = open_clip.image_transform(224, is_train=False, resize_mode=resize_mode, interpolation=interpolation)
+    ours = ClipScorer(
+        "tiny-clip", "tiny", device="cpu", model=scorer.model, preprocess=preprocess, tokenizer=scorer.tokenizer
+    )
+    pics = odd_images()
+    assert ours._pil_steps is not None  # the split route, not the whole-transform fallback
+    # As ever, an image is made RGB first (an RGBA one resized as such would be premultiplied).
+    assert torch.equal(ours.pixels(pics), torch.stack([preprocess(p.convert("RGB")) for p in pics]))
+
+
+def test_the_tiny_models_own_preprocess_is_reproduced_exactly_too(scorer):
+    pics = odd_images()
+    assert torch.equal(scorer.pixels(pics), torch.stack([scorer.preprocess(p.convert("RGB")) for p in pics]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_pixels_are_the_same_bits_and_scores_agree_with_the_cpu(scorer):
+    gpu = ClipScorer("tiny-clip", "tiny", device="cuda", batch_size=3)
+    pics, prompts = odd_images(), [f"prompt {i % 3}" for i in range(8)]
+    assert torch.equal(gpu.pixels(pics).cpu(), scorer.pixels(pics))
+    assert gpu.score(pics, prompts) == pytest.approx(scorer.score(pics, prompts), abs=1e-6)
+
+
+def test_a_preprocess_it_cannot_split_runs_whole_in_the_workers(scorer):
+    whole = ClipScorer("tiny-clip", "tiny", device="cpu", batch_size=3, model=scorer.model,
+                       preprocess=lambda im: scorer.preprocess(im), tokenizer=scorer.tokenizer)  # fmt: skip
+    assert whole._pil_steps is None
+    pics, prompts = images(5), ["a cat", "a dog", "a cat", "a boat", "a cat"]
+    assert whole.score(pics, prompts) == pytest.approx(scorer.score(pics, prompts), abs=1e-6)
+
+
+# --- text: each prompt once per pass -----------------------------------------------------------
+
+
+@pytest.fixture
+def fresh(scorer):
+    """A scorer of its own (its own caches), sharing the loaded tiny model."""
+    return ClipScorer("tiny-clip", "tiny", device="cpu", batch_size=3, model=scorer.model,
+                      preprocess=scorer.preprocess, tokenizer=scorer.tokenizer)  # fmt: skip
+
+
+def test_each_prompt_is_encoded_once_however_many_images_share_it(fresh, monkeypatch):
+    encoded: list[int] = []
+    encode_text = fresh.model.encode_text
+    monkeypatch.setattr(fresh.model, "encode_text", lambda tokens: encoded.append(len(tokens)) or encode_text(tokens))
+    prompts = ["a cat", "a dog", "a cat", "a cat", "a dog", "a boat", "a cat"]  # batches of 3: 2 new, 0 new, 1 new
+    values = fresh.score(images(7), prompts)
+    assert encoded == [2, 1]
+    assert fresh.score(images(7), prompts) == values and encoded == [2, 1]  # a second call in the pass: none
+
+
+def test_truncated_tokens_are_counted_once_per_prompt(fresh, monkeypatch):
+    calls: list[str] = []
+    encode = fresh.tokenizer.encode
+    monkeypatch.setattr(fresh.tokenizer, "encode", lambda text: calls.append(text) or encode(text))
+    long = " ".join(["cat"] * 100)
+    assert [fresh.truncated_tokens(p) for p in [long, "a cat", long, long]] == [25, 0, 25, 25]
+    assert calls == [long, "a cat"]
+
+
+# --- the stream: loading in workers, skipping, stopping ----------------------------------------
+
+
+def test_stream_gives_none_where_load_gives_none_and_scores_the_rest(scorer):
+    pics, prompts = images(7), ["a cat", "a dog", "a red cube", "two boats", "a castle", "a cat", "a dog"]
+    unreadable = {1, 4, 5}
+    values = list(scorer.stream(list(range(7)), prompts, load=lambda i: None if i in unreadable else pics[i]))
+    assert [i for i, v in enumerate(values) if v is None] == sorted(unreadable)
+    kept = [i for i in range(7) if i not in unreadable]
+    expected = scorer.score([pics[i] for i in kept], [prompts[i] for i in kept])
+    assert [values[i] for i in kept] == pytest.approx(expected, abs=1e-6)
+
+
+def workers_alive() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("clip-preprocess")]
+
+
+def test_closing_a_stream_early_stops_its_workers_and_loads_only_a_few_batches_ahead(fresh):
+    from bench.scorers.clip import PREFETCH_BATCHES
+
+    loaded: list[int] = []
+    pics = images(3)
+    stream = fresh.stream(list(range(60)), ["a cat"] * 60, load=lambda i: loaded.append(i) or pics[i % 3])
+    next(stream)
+    stream.close()
+    assert workers_alive() == []
+    assert len(loaded) <= (PREFETCH_BATCHES + 2) * fresh.batch_size < 60
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_stops_the_workers(scorer):
+    def load(i):
+        if i == 4:
+            raise RuntimeError("disk on fire")
+        return images(1)[0]
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        list(scorer.stream(list(range(9)), ["a cat"] * 9, load=load))
+    assert workers_alive() == []
+
+
+def test_images_and_prompts_must_pair_up(scorer):
+    with pytest.raises(ValueError, match="2 images but 3 prompts"):
+        scorer.score(images(2), ["a", "b", "c"])

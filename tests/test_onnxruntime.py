@@ -1,4 +1,5 @@
-"""The ONNX Runtime backend on tiny models, CPU provider: export once, reuse, parity, providers."""
+"""The ONNX Runtime backend on tiny models, CPU provider: export once, reuse, parity, providers,
+the fp16 SDXL VAE, ORT's own log, and ORT's optimized graphs."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ MODELS = ("tiny-sd", "tiny-sdxl")
 ONE_LEVEL = 1 / 255
 
 
-def write_suite(folder: Path, **settings) -> Path:
-    """A small suite: one prompt, one scheduler, 2 steps at 64 px; `settings` replace keys."""
+def write_suite(folder: Path, backend_options: dict | None = None, **settings) -> Path:
+    """A small suite: one prompt, one scheduler, 2 steps at 64 px; `settings` replace keys;
+    `backend_options` ({backend: {option: value}}) become [backend_options.<backend>] tables."""
     values = {
         "models": list(MODELS),
         "backends": ["pytorch", "onnxruntime"],
@@ -37,6 +39,8 @@ def write_suite(folder: Path, **settings) -> Path:
         **settings,
     }
     lines = [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    for backend, options in (backend_options or {}).items():
+        lines += [f"[backend_options.{backend}]"] + [f"{k} = {json.dumps(v)}" for k, v in options.items()]
     lines += ["[[prompts]]", 'id = "cube"', 'text = "a red cube on a table"']
     path = folder / "suite.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -261,7 +265,7 @@ def test_twin_prefers_the_same_run_and_needs_every_field_to_match():
         ]
     )
     pairs = parity.twins(frame, {"ort"})
-    assert pairs.to_dict("records") == [{"cell_id": "ort", "ort_image": "o.png", "torch_image": "same-run.png"}]
+    assert pairs.to_dict("records") == [{"cell_id": "ort", "other_image": "o.png", "torch_image": "same-run.png"}]
     assert parity.twins(frame[frame["cell_id"] != "new"], {"ort"})["torch_image"].tolist() == ["old.png"]
     assert parity.twins(frame, {"new"}).empty  # PyTorch cells are not compared with themselves
 
@@ -341,3 +345,184 @@ def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch, 
     # and a later call is a plain cache hit
     assert export.ensure(spec, "float32", "cpu", build=pytest.fail).export_s == 0.0
     shutil.rmtree(final)
+
+
+def test_rows_record_the_io_binding_the_pipeline_used_and_the_plain_graph(first):
+    ort = first.generations[first.generations["backend"] == "onnxruntime"]
+    # optimum binds IO for CUDA sessions only; on the CPU it runs without
+    assert set(ort["backend_options"]) == {json.dumps({"graph": "plain", "io_binding": False})}
+
+
+def test_io_binding_is_read_from_the_sessions():
+    def pipe(**used):
+        return SimpleNamespace(**{name: SimpleNamespace(use_io_binding=value) for name, value in used.items()})
+
+    assert ort_backend.io_binding(pipe(unet=True, text_encoder=True, vae_decoder=True)) is True
+    assert ort_backend.io_binding(pipe(unet=True, vae_decoder=False)) == {"unet": True, "vae_decoder": False}
+
+
+def unused_initializer_model(folder: Path) -> Path:
+    """A graph ONNX Runtime warns about when it loads it (an initializer no node uses)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]) for name in ("x", "y")]
+    unused = numpy_helper.from_array(np.zeros(1, np.float32), "unused")
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", io[:1], io[1:], [unused])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, folder / "warns.onnx")
+    return folder / "warns.onnx"
+
+
+def test_ort_logs_errors_only_unless_bench_debugs(tmp_path, capfd):
+    import onnxruntime
+
+    path = str(unused_initializer_model(tmp_path))
+    onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert "Removing initializer 'unused'" in capfd.readouterr().err  # ORT's default: warnings
+
+    logger = logging.getLogger("bench")
+    level = logger.level
+    try:
+        logger.setLevel(logging.INFO)
+        quiet = ort_backend.session_options()
+        onnxruntime.InferenceSession(path, quiet, providers=["CPUExecutionProvider"])
+        assert quiet.log_severity_level == 3 and "Removing initializer" not in capfd.readouterr().err
+        logger.setLevel(logging.DEBUG)  # bench --debug
+        loud = ort_backend.session_options()
+        onnxruntime.InferenceSession(path, loud, providers=["CPUExecutionProvider"])
+        assert loud.log_severity_level == 2 and "Removing initializer 'unused'" in capfd.readouterr().err
+    finally:
+        logger.setLevel(level)
+
+
+def test_the_backends_sessions_use_those_options(first):
+    from bench.models import MODELS
+    from bench.runtime import Runtime
+
+    backend = OrtBackend(MODELS["tiny-sd"], Runtime("cpu", "float32", "cpu"))
+    backend.load()
+    sessions = [getattr(backend.pipe, name) for name in ("unet", "text_encoder", "vae_decoder")]
+    assert {part.session.get_session_options().log_severity_level for part in sessions} == {3}
+
+
+def test_the_vae_is_exported_in_fp32_where_the_pytorch_pipeline_upcasts_it(tmp_path):
+    from dataclasses import replace
+
+    from bench.backends import export
+    from bench.models import MODELS
+
+    sd, sdxl = MODELS["tiny-sd"], MODELS["tiny-sdxl"]
+    assert export.vae_dtype(sdxl, "float16") == "float32"  # its VAE config says force_upcast
+    assert export.vae_dtype(sdxl, "float32") == "float32"
+    assert export.vae_dtype(sd, "float16") == "float16"  # StableDiffusionPipeline never upcasts
+    # a replacement VAE that is safe in fp16 (madebyollin/sdxl-vae-fp16-fix says so) is not upcast
+    (tmp_path / "config.json").write_text(json.dumps({"force_upcast": False}))
+    assert export.vae_dtype(replace(sdxl, vae=str(tmp_path)), "float16") == "float16"
+
+
+def test_sdxl_in_fp16_decodes_like_its_pytorch_twin():
+    """On a GPU every tiny SDXL cell in fp16 failed with "'ORTVae' object has no attribute
+    'post_quant_conv'": diffusers' SDXL pipeline upcasts an fp16 VAE whose config says
+    force_upcast, through `vae.post_quant_conv`, which optimum's ORT VAE does not have.
+
+    fp16 on the CPU, which the plan refuses (slow), runs that very path here: torch traces the
+    fp16 pipeline on the CPU, and ORT's CPU provider runs the fp16 graph by casting around
+    kernels it lacks. Both backends then decode in fp32, as PyTorch does on the GPU.
+    """
+    from bench.backends.base import Request
+    from bench.backends.pytorch import DiffusersBackend
+    from bench.models import MODELS
+    from bench.runtime import Runtime
+
+    images = {}
+    request = Request("a red cube on a table", "", (0,), 2, 7.5, 64, 64)
+    for name, backend_class in (("ort", OrtBackend), ("torch", DiffusersBackend)):
+        backend = backend_class(MODELS["tiny-sdxl"], Runtime("cpu", "float16", "cpu"))
+        backend.load()
+        backend.set_scheduler("euler-a")
+        (generated,) = backend.generate(request).images
+        assert generated.status == "ok"
+        images[name] = np.asarray(generated.image)
+        if name == "ort":
+            pipe = backend.pipe
+            inputs = {part: getattr(pipe, part).session.get_inputs()[0].type for part in ("unet", "vae_decoder")}
+            assert inputs == {"unet": "tensor(float16)", "vae_decoder": "tensor(float)"}
+    # fp16 UNets differ between the two by fp16 rounding: the GPU's fp16 SD twins gave 55-57 dB
+    assert parity.psnr_db(images["ort"], images["torch"]) >= 45
+    assert parity.max_abs_diff(images["ort"], images["torch"]) <= 4 * ONE_LEVEL
+
+
+def test_tensorrt_with_the_optimized_graph_is_a_config_error():
+    from dataclasses import replace
+
+    from bench.runtime import Runtime
+
+    asked = replace(Runtime(provider="tensorrt"), options=json.dumps({"optimize": True}))
+    with pytest.raises(ConfigError, match="optimize: .* the tensorrt provider builds its engines from the plain graph"):
+        OrtBackend.resolve(asked)
+
+
+@pytest.fixture(scope="module")
+def optimized(first, tmp_path_factory):
+    """tiny-sd with ORT's optimized graphs, in the module's cache (the fp32 export is `first`'s)."""
+    return run(
+        tmp_path_factory.mktemp("optimized"),
+        models=["tiny-sd"],
+        backends=["pytorch", "onnxruntime"],
+        backend_options={"onnxruntime": {"optimize": True}},
+    )
+
+
+def test_the_optimized_graph_is_made_once_and_recorded(optimized, tmp_path, monkeypatch):
+    from bench.backends import ort_optimize
+
+    assert optimized.report.failed == 0
+    ort = optimized.generations[optimized.generations["backend"] == "onnxruntime"]
+    assert set(ort["backend_options"]) == {json.dumps({"graph": "optimized", "io_binding": False})}
+    # the fp32 export was `first`'s: export_s is the optimizer's own time
+    assert (ort["export_s"] > 0).all() and "exporting" not in optimized.logged
+    assert "optimizing the ONNX graphs of tiny-sd-float32-" in optimized.logged
+
+    (folder,) = cache_dir("onnx-optimized").glob("tiny-sd-float32-*")
+    fused = json.loads((folder / ort_optimize.MANIFEST).read_text())["fused"]
+    # Every attention of the UNet (6 self, 6 cross) fused: NumPy 2.4 stopped the optimizer at the
+    # first one without bench's fix. On the CPU: no CUDA-only operators.
+    unet = fused["unet"]
+    assert unet.get("Attention", 0) + unet.get("MultiHeadAttention", 0) == 12
+    assert unet["SkipLayerNormalization"] > 0 and fused["text_encoder"]["SkipLayerNormalization"] > 0
+    assert not any(op in part for part in fused.values() for op in ("NhwcConv", "GroupNorm", "BiasAdd"))
+
+    def no_optimizer(*args, **kwargs):
+        raise AssertionError("optimized again")
+
+    monkeypatch.setattr("onnxruntime.transformers.optimizer.optimize_model", no_optimizer)
+    again = run(
+        tmp_path,
+        models=["tiny-sd"],
+        backends=["onnxruntime"],
+        seeds=[0],
+        backend_options={"onnxruntime": {"optimize": True}},
+    )
+    assert again.report.failed == 0 and (again.generations["export_s"] == 0).all()
+
+
+def test_optimized_images_stay_close_to_the_plain_graphs(first, optimized):
+    """The fusions reorder float arithmetic (fp32 throughout on the CPU): images move by at most
+    a level or two, against their plain-graph and PyTorch twins alike."""
+    from PIL import Image
+
+    def ort_images(result):
+        rows = result.generations.query("backend == 'onnxruntime' and model == 'tiny-sd' and status == 'ok'")
+        return {
+            row.seed: np.asarray(Image.open(result.folder / "images" / row.image_path)) for row in rows.itertuples()
+        }
+
+    plain, fused = ort_images(first), ort_images(optimized)
+    assert sorted(plain) == sorted(fused) == [0, 1]
+    for seed in plain:
+        assert parity.psnr_db(plain[seed], fused[seed]) >= 60
+        assert parity.max_abs_diff(plain[seed], fused[seed]) <= 2 * ONE_LEVEL
+    scores = optimized.scores
+    assert (scores[scores["metric"] == parity.PSNR_METRIC]["value"] >= 60).all()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from report_fixtures import (
+    BACKENDS,
     HOSTILE_ID,
     REPO,
     copy_site_sources,
@@ -88,7 +89,7 @@ def test_leaderboard_rows_metric_and_failures(built):
     html = page(root, "index.html")
     assert "<caption>CLIP: CLIP ViT-B/32 (OpenAI), raw cosine." in html
     rows = rows_of(html)
-    assert len(rows) == 10  # sd15 and sd21-base: 2 schedulers x 2 backends; dalle3-xl; BigGAN
+    assert len(rows) == 14  # sd15 and sd21-base: 2 schedulers x 3 backends; dalle3-xl; BigGAN
     means = [float(r["CLIP mean"]) for r in rows]
     assert means == sorted(means, reverse=True)
     failed = {(r["Model"].rstrip(" ◆"), r["Scheduler"], r["Backend"].split()[0]): int(r["failed"]) for r in rows}
@@ -102,7 +103,7 @@ def test_prompt_pages_have_text_table_and_gallery(built):
     root, written, _ = built
     html = page(root, "prompts/futuristic-city/index.html")
     assert "A futuristic city in the clouds" in html
-    assert len(rows_of(html)) == 10
+    assert len(rows_of(html)) == 14
     assert (
         html.count('class="bench-lightbox"') == 6 and "data-slides=" in html
     )  # sd15 2, sd21-base 2, dalle3-xl 1, BigGAN 1
@@ -134,19 +135,21 @@ def test_missing_image_gets_a_placeholder_and_a_log_line(built):
     assert re.search(r"INFO\s+-\s+bench: missing image: 1 image file", proc.stderr)
 
 
-def test_speed_page_pairs_both_backends(built):
-    root, _, _ = built
-    html = page(root, "speed/index.html")
-    rows = rows_of(html)
-    assert {(r["Model"], r["Scheduler"]) for r in rows} == {
-        ("sd15", "ddim"),
-        ("sd15", "euler-a"),
-        ("sd21-base", "ddim"),
-        ("sd21-base", "euler-a"),
-    }
-    assert all(float(r["speed-up ×"]) > 1 for r in rows) and {r["ORT provider"] for r in rows} == {"cpu"}
-    assert all(r["min PSNR dB"] != "—" for r in rows)
-    assert 'src="../assets/bench/speed.svg"' in html
+def test_speed_page_compares_every_backend_with_eager(built):
+    html = page(built[0], "speed/index.html")
+    by = {(r["Model"], r["Scheduler"], r["Backend"]): r for r in rows_of(html)}  # eager first in each cell
+    assert list(by) == [(m, s, b) for m in ("sd15", "sd21-base") for s in ("ddim", "euler-a") for b in BACKENDS]
+    for eager, compiled, ort in zip(*[iter(by.values())] * 3, strict=True):  # the rows of one cell, in threes
+        assert eager["speed-up ×"] == "1.00" and float(compiled["speed-up ×"]) > float(ort["speed-up ×"]) > 1
+        assert eager["min PSNR dB"] == "—" and "—" not in (compiled["min PSNR dB"], ort["min PSNR dB"])
+        assert compiled["one-off cost s"].endswith("(compile)") and ort["one-off cost s"] == "20.0 (export)"
+    # sd15 ran "on a GPU" (energy readings, the optimized ORT graph); sd21-base on a CPU: dashes, not 0.
+    gpu, cpu = by[("sd15", "ddim", "pytorch-compile")], by[("sd21-base", "ddim", "pytorch-compile")]
+    assert float(gpu["J/image"]) > 0 and float(gpu["images/kWh"]) > 0 and cpu["J/image"] == cpu["images/kWh"] == "—"
+    ort_options = by[("sd15", "ddim", "onnxruntime")]["Options"]
+    assert (cpu["Options"], ort_options) == ("max-autotune-no-cudagraphs, channels_last", "graph optimized, IO binding")
+    svg = (built[0] / "public/assets/bench/speed.svg").read_text(encoding="utf-8")  # each backend, a ratio
+    assert all(f">{b}<" in svg for b in [*BACKENDS, "×1.00"]) and 'src="../assets/bench/speed.svg"' in html
 
 
 def test_methodology_shows_runs_settings_and_the_seed_table(built):
@@ -166,6 +169,8 @@ def test_no_request_leaves_the_site(built):
     )
     for html_file in (root / "public").rglob("*.html"):
         assert not external.search(html_file.read_text(encoding="utf-8")), html_file
+    for svg in (root / "public/assets/bench").glob("*.svg"):  # the charts: text and shapes, no linked image
+        assert not re.search(r"<image|href=[\"'](?:https?:)?//", svg.read_text(encoding="utf-8")), svg
     for css in (root / "public").rglob("*.css"):
         text = css.read_text(encoding="utf-8")
         assert "fonts.googleapis" not in text and "@import url(http" not in text, css

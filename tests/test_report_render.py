@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -20,6 +21,7 @@ from bench.report.sections.common import Scale, empty_state, metric_header
 from bench.report.sections.leaderboard import leaderboard_table
 from bench.report.sections.methodology import runs_table, seed_table, settings_table
 from bench.report.sections.prompts import MISSING_SVG, SiteImage, gallery_grid, prompt_block, prompts_table
+from bench.report.sections.speed import speed_table
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -79,6 +81,44 @@ def board_row(**overrides) -> dict:
     }  # fmt: skip
     row.update(overrides)
     return row
+
+
+def speed_row(**overrides) -> dict:
+    """A row of stats.backend_comparison."""
+    row = {
+        "model": "sd15", "scheduler": "ddim", "backend": "pytorch", "provider": "cuda", "n_timed": 8,
+        "latency_p50_s": 2.0, "latency_p90_s": 2.2, "load_s": 3.0, "export_s": None, "peak_mem_mb": 2000.0,
+        "speedup": 1.0, "psnr_db_min": None, "max_abs_diff_max": None, "one_off_s": None, "one_off_kind": "",
+        "energy_j": 400.0, "images_per_kwh": 9000.0, "options": "",
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def three_backend_rows(**everywhere) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            speed_row(**everywhere),
+            speed_row(
+                backend="pytorch-compile", latency_p50_s=1.0, speedup=2.0, psnr_db_min=46.0, max_abs_diff_max=0.004,
+                one_off_s=41.5, one_off_kind="compile", energy_j=200.0, images_per_kwh=18000.0,
+                options="max-autotune-no-cudagraphs, channels_last", **everywhere,
+            ),
+            speed_row(
+                backend="onnxruntime", provider="cpu", latency_p50_s=4.0, speedup=0.5, psnr_db_min=35.0,
+                max_abs_diff_max=0.05, one_off_s=20.0, one_off_kind="export", export_s=20.0, energy_j=float("nan"),
+                images_per_kwh=float("nan"), options="graph optimized, IO binding", **everywhere,
+            ),
+        ]
+    )  # fmt: skip
+
+
+def cells_by_header(out: str) -> list[dict[str, str]]:
+    """The table's rows as {header: cell text}, the way a reader sees them."""
+    header, *rows = re.findall(r"<tr>(.*?)</tr>", out)
+    titles = [html.unescape(re.sub(r"<[^>]+>", "", t)) for t in re.findall(r"<th[^>]*>(.*?)</th>", header)]
+    texts = [[html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in rows]
+    return [dict(zip(titles, row)) for row in texts]
 
 
 def image_row(**overrides) -> dict:
@@ -280,3 +320,53 @@ def test_runs_and_settings_and_seed_tables_escape_their_values():
     out = seed_table(comparison, SCALE)
     assert_inert(out)
     assert 'data-sort="0.01"' in out  # ours best - seed
+
+
+def test_settings_table_names_each_backends_options():
+    common = {"family": "sd", "hub_id": "org/x", "revision": "main", "lora": None, "dtype": "float16"}
+    frame = pd.DataFrame(
+        [
+            image_row(
+                backend="pytorch-compile", backend_options='{"channels_last": true, "mode": "default"}', **common
+            ),
+            image_row(cell_id="c2", backend="pytorch", backend_options=None, **common),
+            image_row(
+                cell_id="c3", backend="onnxruntime", backend_options='{"x": "<script>alert(1)</script>"}', **common
+            ),
+        ]
+    )
+    out = settings_table(frame)
+    assert_inert(out)
+    assert {r["Backend"]: r["Options"] for r in cells_by_header(out)} == {
+        "onnxruntime": "x <script>alert(1)</script>",  # as text: escaped in the HTML
+        "pytorch": DASH,
+        "pytorch-compile": "default, channels_last",
+    }
+
+
+def test_speed_table_shows_every_backend_against_eager():
+    out = speed_table(three_backend_rows())
+    assert_inert(out)
+    eager, compiled, ort = cells_by_header(out)
+    assert [r["Backend"] for r in (eager, compiled, ort)] == ["pytorch", "pytorch-compile", "onnxruntime"]
+    assert (eager["speed-up ×"], compiled["speed-up ×"], ort["speed-up ×"]) == ("1.00", "2.00", "0.50")
+    assert eager["min PSNR dB"] == DASH and eager["max |Δ|"] == DASH and eager["one-off cost s"] == DASH
+    assert (compiled["min PSNR dB"], ort["max |Δ|"]) == ("46.0", "0.0500")
+    assert compiled["Options"] == "max-autotune-no-cudagraphs, channels_last"
+    assert ort["Options"] == "graph optimized, IO binding" and eager["Options"] == DASH
+    assert compiled["one-off cost s"] == "41.5 (compile)" and ort["one-off cost s"] == "20.0 (export)"
+    assert 'title="torch.compile: median' in out and 'title="ONNX export (0 when the export cache was hit)"' in out
+    assert (eager["J/image"], eager["images/kWh"]) == ("400.0", "9000")
+    assert (ort["J/image"], ort["images/kWh"]) == (DASH, DASH)  # no energy reading: a dash, not 0
+    assert (ort["Provider"], eager["p90 s"], eager["timed"]) == ("cpu", "2.200", "8")
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_text_in_the_speed_table_stays_text(hostile):
+    rows = three_backend_rows(model=hostile, scheduler=hostile)
+    rows["backend"] = rows["backend"] + hostile
+    rows["provider"] = rows["options"] = hostile
+    rows["one_off_kind"] = hostile  # not a kind the page knows: the number alone, no tooltip from data
+    out = speed_table(rows)
+    assert_inert(out, hostile)
+    assert all(r["Backend"].startswith(("pytorch", "onnxruntime")) for r in cells_by_header(out))

@@ -96,29 +96,106 @@ def test_pareto_front():
     assert stats.pareto_front([], []).tolist() == []
 
 
-def test_backend_pairs_speedup_and_parity():
-    rows = [
-        gen_rows(cell_id="pt0", latency_s=2.0),
-        gen_rows(cell_id="pt1", latency_s=2.0, seed=1),
-        gen_rows(cell_id="ort0", backend="onnxruntime", provider="cpu", latency_s=1.0),
-        gen_rows(cell_id="ort1", backend="onnxruntime", provider="cpu", latency_s=1.0, seed=1),
-        gen_rows(cell_id="solo", model="sd21", latency_s=5.0),  # PyTorch only: no pair
+COMPILE_OPTIONS = '{"channels_last": true, "mode": "max-autotune-no-cudagraphs"}'
+ORT_OPTIONS = '{"graph": "optimized", "io_binding": true}'
+
+
+def three_backends() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """sd15 x ddim on eager PyTorch (2 s), torch.compile (1 s) and ONNX Runtime (4 s), two warm
+    images each after a cold one; eager and compile with energy readings, ORT without (a CPU);
+    sd21 on eager PyTorch alone. With parity scores for the compile and ORT images."""
+
+    def rows(backend: str, latency: float, **extra) -> list[dict]:
+        return [
+            gen_rows(cell_id=f"{backend}{seed}", backend=backend, seed=seed, latency_s=latency, warm=seed > 0, **extra)
+            for seed in range(3)
+        ]
+
+    gens = [
+        *rows("pytorch", 2.0, energy_j=400.0, provider="cuda"),
+        *rows("pytorch-compile", 1.0, energy_j=200.0, backend_options=COMPILE_OPTIONS, provider="cuda"),
+        *rows("onnxruntime", 4.0, export_s=20.0, backend_options=ORT_OPTIONS, provider="cpu"),
+        gen_rows(cell_id="solo", model="sd21", latency_s=5.0),
     ]
-    frame = frame_of(rows, [0.3] * 5)
+    gens[0]["energy_j"] = 9999.0  # the cold call: never in the median
+    gens[3]["compile_s"], gens[4]["compile_s"] = 30.0, 50.0  # the calls that compiled a new shape
+    gens[5]["energy_j"] = 300.0  # compile's warm readings: 200 and 300
+    frame = frame_of(gens, [0.3] * len(gens))
     scores = pd.DataFrame(
         [
-            {"cell_id": "ort0", "metric": "psnr_db_vs_pytorch", "value": 40.0},
-            {"cell_id": "ort1", "metric": "psnr_db_vs_pytorch", "value": 35.0},
-            {"cell_id": "ort0", "metric": "max_abs_diff_vs_pytorch", "value": 0.02},
-            {"cell_id": "ort1", "metric": "max_abs_diff_vs_pytorch", "value": 0.05},
+            {"cell_id": cell, "metric": metric, "value": value}
+            for cell, psnr, diff in [
+                ("pytorch-compile0", 48.0, 0.001),
+                ("pytorch-compile1", 46.0, 0.004),
+                ("onnxruntime1", 40.0, 0.02),
+                ("onnxruntime2", 35.0, 0.05),
+            ]
+            for metric, value in [("psnr_db_vs_pytorch", psnr), ("max_abs_diff_vs_pytorch", diff)]
         ]
     )
-    pairs = stats.backend_pairs(stats.leaderboard(frame), scores, frame)
-    assert len(pairs) == 1
-    p = pairs.iloc[0]
-    assert p["speedup"] == pytest.approx(2.0)
-    assert (p["provider_pt"], p["provider_ort"]) == ("cuda", "cpu")
-    assert (p["psnr_db_min"], p["max_abs_diff_max"]) == (35.0, 0.05)
+    return frame, scores
+
+
+def test_backend_comparison_has_one_row_per_backend_with_eager_as_the_reference():
+    frame, scores = three_backends()
+    out = stats.backend_comparison(stats.leaderboard(frame), scores, frame)
+    assert out["backend"].tolist() == ["pytorch", "pytorch-compile", "onnxruntime"]  # sd21 ran on eager only
+    assert set(out["model"]) == {"sd15"}
+    eager, compiled, ort = (r for _, r in out.iterrows())
+    assert eager["speedup"] == 1.0  # the reference: 1.00x
+    assert compiled["speedup"] == pytest.approx(2.0) and ort["speedup"] == pytest.approx(0.5)  # eager p50 / p50
+    assert (compiled["psnr_db_min"], compiled["max_abs_diff_max"]) == (46.0, 0.004)  # each backend's own worst
+    assert (ort["psnr_db_min"], ort["max_abs_diff_max"]) == (35.0, 0.05)
+    assert math.isnan(eager["psnr_db_min"]) and math.isnan(eager["max_abs_diff_max"])  # no parity with itself
+    assert (compiled["one_off_s"], compiled["one_off_kind"]) == (40.0, "compile")  # median of 30 and 50
+    assert (ort["one_off_s"], ort["one_off_kind"]) == (20.0, "export")
+    assert math.isnan(eager["one_off_s"]) and eager["one_off_kind"] == ""
+    assert (eager["provider"], ort["provider"]) == ("cuda", "cpu")
+    assert compiled["options"] == "max-autotune-no-cudagraphs, channels_last"
+    assert ort["options"] == "graph optimized, IO binding" and eager["options"] == ""
+
+
+def test_backend_comparison_energy_is_a_median_over_warm_images_and_missing_stays_missing():
+    frame, scores = three_backends()
+    out = stats.backend_comparison(stats.leaderboard(frame), scores, frame).set_index("backend")
+    assert out.loc["pytorch", "energy_j"] == 400.0  # the cold call's 9999 J is left out
+    assert out.loc["pytorch-compile", "energy_j"] == pytest.approx(250.0)  # median of 200 and 300
+    assert out.loc["pytorch", "images_per_kwh"] == pytest.approx(3.6e6 / 400.0)
+    assert out.loc["pytorch-compile", "images_per_kwh"] == pytest.approx(3.6e6 / 250.0)
+    # No reading (a CPU run) is NaN, which the page prints as a dash: never 0 J, never infinitely many images.
+    assert math.isnan(out.loc["onnxruntime", "energy_j"]) and math.isnan(out.loc["onnxruntime", "images_per_kwh"])
+
+
+def test_backend_comparison_without_the_new_columns_or_another_backend():
+    rows = [gen_rows(cell_id="a"), gen_rows(cell_id="b", backend="onnxruntime", export_s=3.0)]
+    frame = frame_of(rows, [0.3, 0.3])  # a frame from before backend_options, compile_s and energy_j
+    out = stats.backend_comparison(
+        stats.leaderboard(frame), pd.DataFrame(columns=["cell_id", "metric", "value"]), frame
+    )
+    assert out["backend"].tolist() == ["pytorch", "onnxruntime"]
+    assert out["energy_j"].isna().all() and out["psnr_db_min"].isna().all() and out["options"].tolist() == ["", ""]
+    alone = frame_of([gen_rows(cell_id="a")], [0.3])
+    assert stats.backend_comparison(
+        stats.leaderboard(alone), pd.DataFrame(columns=["cell_id", "metric", "value"]), alone
+    ).empty
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ('{"channels_last": true, "mode": "max-autotune-no-cudagraphs"}', "max-autotune-no-cudagraphs, channels_last"),
+        ('{"graph": "optimized", "io_binding": true}', "graph optimized, IO binding"),
+        ('{"graph": "plain", "io_binding": false}', ""),  # the defaults say nothing
+        ('{"graph": "plain", "io_binding": {"text_encoder": false, "unet": true}}', "IO binding (unet)"),
+        ('{"channels_last": true, "fused_qkv": true}', "channels_last, fused QKV"),
+        ('{"threads": 4}', "threads 4"),
+        (None, ""),
+        ("<b>not json</b>", "<b>not json</b>"),  # data, shown as it is (and escaped by the table)
+        ("[1, 2]", "[1, 2]"),
+    ],
+)
+def test_options_text(raw, text):
+    assert stats.options_text(raw) == text
 
 
 def test_best_image_is_highest_clip_then_lowest_seed():

@@ -109,6 +109,7 @@ def test_tiny_sweep_end_to_end(tmp_path):
         and gen.loc[gen["family"] != "gan", "step_ms_p50"].notna().all()
     )
     assert (gen["provider"] == "cpu").all() and (gen["dtype"] == "float32").all()
+    assert gen["energy_j"].isna().all() and gen["power_w_mean"].isna().all()  # no counter on a CPU
     # SDXL rows carry their LoRA
     assert gen.loc[gen["family"] == "sdxl", "lora"].notna().all()
     # scores: one per ok image and metric, and the long prompt is reported as truncated
@@ -229,6 +230,9 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
     done_before = set(store.read(data, "generations")["cell_id"])
     planned = 6 * 2 * 4
     assert 0 < len(done_before) < planned
+    # the background writer appends a row only after its image is whole on disk
+    for row in store.read(data, "generations").itertuples():
+        assert hashlib.sha256((images / row.image_path).read_bytes()).hexdigest() == row.image_sha256
 
     from bench.cli import main
 

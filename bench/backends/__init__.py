@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from bench.backends.base import Backend
 from bench.backends.biggan import BigGANBackend
+from bench.backends.compiled import CompiledBackend
 from bench.backends.onnxruntime import OrtBackend
 from bench.backends.pytorch import DiffusersBackend
 
@@ -16,6 +17,8 @@ from bench.backends.pytorch import DiffusersBackend
 IMPLEMENTATIONS: dict[tuple[str, str], type[Backend]] = {
     ("pytorch", "sd"): DiffusersBackend,
     ("pytorch", "sdxl"): DiffusersBackend,
+    ("pytorch-compile", "sd"): CompiledBackend,
+    ("pytorch-compile", "sdxl"): CompiledBackend,
     ("onnxruntime", "sd"): OrtBackend,
     ("onnxruntime", "sdxl"): OrtBackend,
     ("pytorch", "gan"): BigGANBackend,

@@ -64,6 +64,9 @@ class CallResult:
     step_ms_p50: float | None = None
     peak_mem_mb: float | None = None
     mem_scope: str | None = None
+    compile_s: float | None = None  # compilation this call needed first (untimed warm-up), if any
+    energy_j: float | None = None  # per image
+    power_w_mean: float | None = None
 
 
 @dataclass
@@ -73,6 +76,8 @@ class LoadInfo:
     provider: str  # what really executes: cpu, cuda, tensorrt
     export_s: float = 0.0  # ONNX export; 0 when a cached export was used
     revision: str | None = None
+    # What the backend ran with beyond device and dtype, as it really applied (recorded in rows).
+    options: dict = field(default_factory=dict)
 
 
 class Backend(ABC):

@@ -119,4 +119,12 @@ class BigGANBackend(Backend):
         extra = {"class_label": choice.label, "class_similarity": choice.similarity}
         # tanh output in [-1, 1] -> [0, 1], channels last.
         images = [Generated.from_array(array.transpose(1, 2, 0) / 2 + 0.5, extra) for array in arrays]
-        return CallResult(images=images, latency_s=clock.wall_s / n, peak_mem_mb=peak_mb, mem_scope=scope)
+        energy_j, power_w = clock.energy(n)
+        return CallResult(
+            images=images,
+            latency_s=clock.wall_s / n,
+            peak_mem_mb=peak_mb,
+            mem_scope=scope,
+            energy_j=energy_j,
+            power_w_mean=power_w,
+        )

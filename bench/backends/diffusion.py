@@ -60,6 +60,7 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
         image = Generated.from_array(array)
         images.append(Generated(None, "nsfw") if flagged and image.status == "ok" else image)
     denoise = clock.denoise_s
+    energy_j, power_w = clock.energy(n)
     return CallResult(
         images=images,
         latency_s=clock.wall_s / n,
@@ -67,4 +68,6 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
         step_ms_p50=clock.step_ms_p50,
         peak_mem_mb=peak_mb,
         mem_scope=scope,
+        energy_j=energy_j,
+        power_w_mean=power_w,
     )

@@ -3,7 +3,8 @@
 A key is a hash of everything that changes the exported graphs or weights: the weights
 themselves (hub commit, or a fingerprint of a local folder), the LoRA and its scale (fused into
 the UNet before export, since ONNX has no adapters), the replacement VAE, attention upcasting,
-dtype, opset and the versions of the libraries that trace and write the graphs.
+dtype (and the VAE's, see vae_dtype), opset and the versions of the libraries that trace and
+write the graphs.
 
 An export is written into a staging folder and published by renaming it to its final name
 (bench.files.staged_dir), which is atomic on one file system: readers see a whole export or
@@ -35,6 +36,9 @@ OPSET = 18
 # only reads the files (its TensorRT engines are cached apart, see the backend).
 KEY_LIBRARIES = ("torch", "diffusers", "transformers", "peft", "optimum", "optimum-onnx", "onnx")
 MANIFEST = "bench-export.json"
+# Families whose diffusers pipeline decodes in fp32 when its fp16 VAE's config says force_upcast
+# (StableDiffusionXLPipeline.__call__, `needs_upcasting`); StableDiffusionPipeline never upcasts.
+UPCASTING_FAMILIES = ("sdxl",)
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,27 @@ def _weights_version(hub_id: str, filename: str, revision: str | None, tiny: boo
     return "local:" + _folder_fingerprint(path.parent)
 
 
+def vae_dtype(spec: ModelSpec, dtype: str) -> str:
+    """The dtype the VAE graphs are exported in: float32 where the PyTorch pipeline would upcast
+    its fp16 VAE to decode, else `dtype`.
+
+    diffusers' SDXL pipeline upcasts by casting `vae.post_quant_conv`, which optimum's ORT VAE
+    (a wrapper of two sessions) lacks, and optimum exports the VAE in the pipeline's dtype: an
+    fp16 export of a force_upcast VAE fails at its first decode. An fp32 VAE graph decodes as
+    PyTorch does, and the ORT pipeline then sees an fp32 VAE and skips the upcast (optimum casts
+    the fp16 latents to the session's input type). ORT's own SDXL recipe keeps the VAE decoder
+    in fp32 for the same overflow (onnxruntime.transformers optimize_pipeline).
+    """
+    if dtype != "float16" or spec.family not in UPCASTING_FAMILIES:
+        return dtype
+    if spec.vae:
+        config = hub_file(spec.vae, "config.json", None, False)
+    else:
+        config = hub_file(spec.hub_id, "vae/config.json", spec.revision, spec.tiny)
+    # AutoencoderKL's own default is force_upcast=True; the fp16-fix SDXL VAE sets it false.
+    return "float32" if json.loads(config.read_text()).get("force_upcast", True) else dtype
+
+
 def key_fields(spec: ModelSpec, dtype: str) -> dict:
     """Everything an export depends on, as plain JSON (also written beside it, for people)."""
     lora = spec.lora
@@ -81,6 +106,7 @@ def key_fields(spec: ModelSpec, dtype: str) -> dict:
         # Only changes the graph in fp16 (the PyTorch backend upcasts only there).
         "upcast_attention": spec.upcast_attention and dtype == "float16",
         "dtype": dtype,
+        "vae_dtype": vae_dtype(spec, dtype),
         "opset": OPSET,
         "libraries": {dist: version(dist) for dist in KEY_LIBRARIES},
     }
@@ -116,9 +142,31 @@ def ensure(spec: ModelSpec, dtype: str, device: str, build: Callable[[], object]
             onnx_export_from_model(
                 pipe, work, opset=OPSET, task="text-to-image", device=device, no_post_process=True, do_validation=False
             )
+            if fields["vae_dtype"] != dtype:
+                _export_fp32_vae(pipe, work, device)
         del pipe
         gc.collect()
         export_s = time.perf_counter() - started
         (work / MANIFEST).write_text(json.dumps(dict(fields, export_s=export_s), indent=2))
     log.info("exported %s in %.1f s", spec.key, export_s)
     return Export(final, export_s)
+
+
+def _export_fp32_vae(pipe, work: Path, device: str) -> None:
+    """Replaces the VAE graphs of an fp16 export with fp32 ones (see vae_dtype).
+
+    optimum takes one float dtype for the whole pipeline, so the VAE is traced again on its own,
+    with optimum's own VAE export configs (small next to the UNet: seconds). Encoder and decoder
+    both: the ORT VAE's dtype is that of whichever of its two sessions it lists first.
+    """
+    import torch
+    from optimum.exporters.onnx.convert import export_models
+    from optimum.exporters.utils import get_diffusion_models_for_export
+
+    pipe.vae.to(torch.float32)
+    parts = get_diffusion_models_for_export(pipe, float_dtype="fp32", exporter="onnx")
+    vae = {name: parts[name] for name in ("vae_encoder", "vae_decoder")}
+    for name in vae:
+        for old in (work / name).glob("model.onnx*"):  # the graph and any external data of the fp16 one
+            old.unlink()
+    export_models(vae, work, opset=OPSET, output_names=[f"{name}/model.onnx" for name in vae], device=device)

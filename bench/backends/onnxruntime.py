@@ -5,16 +5,20 @@ backend builds (same weights, VAE, upcasting, LoRA at the same scale, fused), th
 the requested execution provider. ONNX Runtime falls back to the CPU without an error when a
 GPU provider cannot load, so after loading we read the providers every session really uses:
 that is what LoadInfo.provider records, and a requested provider that is missing is an error
-(or, with provider_fallback = "warn", a warning).
+(or, with provider_fallback = "warn", a warning). With the suite's
+[backend_options.onnxruntime] optimize = true, the pipeline loads ONNX Runtime's own optimized
+graphs instead (bench.backends.ort_optimize); each row records which graph ran, and whether
+optimum bound inputs and outputs to device buffers (IO binding).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from importlib import metadata, util
 
-from bench.backends import export
+from bench.backends import export, ort_optimize
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
 from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline
 from bench.backends.pytorch import pipeline_for_export
@@ -111,6 +115,25 @@ def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
     return dtype
 
 
+def session_options():
+    """ORT logs warnings of its own for every session (e.g. "32 Memcpy nodes are added to the
+    graph"): errors only, unless bench's log is at DEBUG (bench --debug). A provider that fails
+    to load is logged by ORT's default logger, which this leaves at warning."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 2 if log.isEnabledFor(logging.DEBUG) else 3  # 2 warning, 3 error
+    return options
+
+
+def io_binding(pipe) -> bool | dict[str, bool]:
+    """Whether optimum binds the sessions' inputs and outputs to device buffers, as the loaded
+    pipeline really does it (optimum turns it on for CUDA sessions unless told otherwise); per
+    session when they differ."""
+    used = {name: part.use_io_binding for name in SESSION_PARTS if (part := getattr(pipe, name, None)) is not None}
+    return next(iter(used.values())) if len(set(used.values())) == 1 else used
+
+
 def active_providers(pipe) -> dict[str, str]:
     """Each ORT session of the pipeline -> the provider it really runs on (its first one)."""
     sessions = {name: getattr(pipe, name, None) for name in SESSION_PARTS}
@@ -147,13 +170,19 @@ class OrtBackend(Backend):
         else:
             requested = "cuda" if unavailable_reason("cuda") is None else "cpu"
         reason = unavailable_reason(requested)
+        if requested == "tensorrt" and asked.option("optimize", False):
+            raise ConfigError(
+                "backend_options.onnxruntime.optimize: ONNX Runtime's optimized graphs are made of "
+                "CUDA and CPU kernels; the tensorrt provider builds its engines from the plain graph"
+            )
         provider = "cpu" if reason and asked.fallback == "warn" else requested
         device = "cpu" if provider == "cpu" else "cuda"
-        return Runtime(
+        # replace() keeps the suite's backend options (Runtime.options) with the rest.
+        return replace(
+            asked,
             device=device,
             dtype=resolve_dtype(asked.dtype, device, fallback=provider != requested),
             provider=provider,
-            fallback=asked.fallback,
             requested=asked.provider,
             unavailable=None if reason is None else f"provider {requested!r} cannot run here: {reason}",
         )
@@ -169,8 +198,10 @@ class OrtBackend(Backend):
             log.warning("%s [onnxruntime]: %s; running on the CPU in %s", spec.key, runtime.unavailable, runtime.dtype)
         self.device, dtype = runtime.device, runtime.dtype
 
-        # 2. the export: cached, else traced from the PyTorch backend's own pipeline
-        made = export.ensure(spec, dtype, self.device, lambda: pipeline_for_export(spec, self.device, dtype))
+        # 2. the graphs: the export (cached, else traced from the PyTorch backend's own pipeline),
+        # or ORT's optimized copy of it
+        optimize = bool(runtime.option("optimize", False))
+        path, prepare_s = self._optimized_graphs() if optimize else self._export(dtype)
         if self.device == "cuda":
             import torch
 
@@ -183,17 +214,18 @@ class OrtBackend(Backend):
             import onnxruntime
 
             # Engines take minutes to build; they depend on the ORT/TensorRT build, not the key.
-            engines = cache_dir("onnx-trt", f"{made.path.name}-ort{onnxruntime.__version__}")
+            engines = cache_dir("onnx-trt", f"{path.name}-ort{onnxruntime.__version__}")
             options[0] = {
                 "trt_engine_cache_enable": True,
                 "trt_engine_cache_path": str(engines),
                 "trt_fp16_enable": dtype == "float16",
             }
         pipe = getattr(optimum.onnxruntime, "ORT" + PIPELINES[spec.family]).from_pretrained(
-            made.path,
+            path,
             export=False,
             providers=EXECUTION_PROVIDERS[runtime.provider],
             provider_options=options,
+            session_options=session_options(),
             local_files_only=True,
             **self._torch_parts(),
         )
@@ -203,7 +235,34 @@ class OrtBackend(Backend):
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe
         self.swap = SchedulerSwap(pipe)
-        return LoadInfo(load_s=time.perf_counter() - started, dtype=dtype, provider=ran, export_s=made.export_s)
+        return LoadInfo(
+            load_s=time.perf_counter() - started,
+            dtype=dtype,
+            provider=ran,
+            export_s=prepare_s,
+            options={"io_binding": io_binding(pipe), "graph": "optimized" if optimize else "plain"},
+        )
+
+    def _export(self, dtype: str):
+        """The export's folder and the seconds it took (0 when cached)."""
+        spec, device = self.spec, self.device
+        made = export.ensure(spec, dtype, device, lambda: pipeline_for_export(spec, device, dtype))
+        return made.path, made.export_s
+
+    def _optimized_graphs(self):
+        """ORT's optimized graphs and the seconds export and optimizer took (0 each when cached).
+
+        The optimizer fuses fp32 graphs, then converts them to fp16 itself (its fusions do not
+        match fp16 graphs), so its source is the fp32 export even for fp16 cells. The CPU
+        provider gets no fp16 (ORT's CPU kernels are fp32) and no CUDA-only operators.
+        """
+        dtype, float16 = self.runtime.dtype, self.runtime.dtype == "float16"
+        path, export_s = self._export("float32")
+        # Where the PyTorch pipeline decodes an fp16 VAE in fp32, the VAE stays fp32 (as in the
+        # fp16 export: bench.backends.export.vae_dtype).
+        fp32_parts = ("vae_encoder", "vae_decoder") if export.vae_dtype(self.spec, dtype) != dtype else ()
+        made = ort_optimize.ensure(path, cuda=self.runtime.provider == "cuda", float16=float16, fp32_parts=fp32_parts)
+        return made.path, export_s + made.optimize_s
 
     def _torch_parts(self) -> dict:
         """The safety checker stays a PyTorch module (optimum has no ORT one), so ORT images are

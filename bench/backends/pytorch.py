@@ -28,7 +28,7 @@ class DiffusersBackend(Backend):
         # fp16 on CPU is slow and poorly supported; auto means what users of each device expect.
         dtype = ("float16" if device == "cuda" else "float32") if asked.dtype == "auto" else asked.dtype
         # PyTorch has no provider to choose: it runs on its device.
-        return Runtime(device=device, dtype=dtype, provider=device, fallback=asked.fallback)
+        return Runtime(device=device, dtype=dtype, provider=device, fallback=asked.fallback, options=asked.options)
 
     def load(self) -> LoadInfo:
         import diffusers
@@ -60,10 +60,28 @@ class DiffusersBackend(Backend):
             pipe.set_adapters(["lora"], adapter_weights=[spec.lora.scale])
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(device)
+        options = self._apply_options(pipe)
         self.swap = SchedulerSwap(pipe)
         if device == "cuda":
             torch.cuda.synchronize()
-        return LoadInfo(load_s=time.perf_counter() - started, dtype=self.runtime.dtype, provider=device)
+        return LoadInfo(
+            load_s=time.perf_counter() - started, dtype=self.runtime.dtype, provider=device, options=options
+        )
+
+    def _apply_options(self, pipe) -> dict:
+        """The suite's memory layout and attention options, applied; returns what was applied."""
+        import torch
+
+        applied = {}
+        if self.runtime.option("channels_last"):
+            # NHWC suits the convolutions of tensor cores; the weights change layout, not values.
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.vae.to(memory_format=torch.channels_last)
+            applied["channels_last"] = True
+        if self.runtime.option("fused_qkv"):
+            pipe.fuse_qkv_projections()  # one matmul for Q, K and V in self-attention
+            applied["fused_qkv"] = True
+        return applied
 
     def set_scheduler(self, name: str | None) -> None:
         self.swap(name)

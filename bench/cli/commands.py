@@ -77,7 +77,8 @@ def _dry_run(suite, args, err) -> int:
     for note in plan.notes:
         err.print(Text(f"note: {note}"))
     specs = [plan.specs[m] for m in suite.models]
-    weights = {line.split(" ", 1)[0]: line for line in missing(specs)}
+    # missing() says "key (hub id): reason"; the table names the model already
+    weights = {line.split(" ", 1)[0]: "missing: " + line.split(": ", 1)[-1] for line in missing(specs)}
     rows = []
     for model, backend in dict.fromkeys(c.group for c in plan.cells):
         cells = [c for c in plan.cells if c.group == (model, backend)]

@@ -28,7 +28,9 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
 }
-BACKEND_STYLE = {"pytorch": ("o", "#ee4c2c"), "onnxruntime": ("s", "#2f6db5")}
+BACKEND_STYLE = {"pytorch": ("o", "#ee4c2c"), "pytorch-compile": ("D", "#e6a100"), "onnxruntime": ("s", "#2f6db5")}
+# Colours of backends the style does not name, in order of appearance: each keeps its own.
+OTHER_COLOURS = ("#2a9d8f", "#8e44ad", "#6d4c41", "#666666")
 
 
 def _figure(width_in: float, height_in: float):
@@ -62,7 +64,7 @@ def pareto_svg(board: pd.DataFrame, scale: float, y_label: str) -> str:
             err = np.vstack([y - part["clip_lo"] * scale, part["clip_hi"] * scale - y])
             ax.errorbar(
                 part["latency_p50_s"], y, yerr=np.nan_to_num(err), fmt=marker, color=colour,
-                ecolor=colour, elinewidth=0.8, alpha=0.85, capsize=2, label=backend,
+                ecolor=colour, elinewidth=0.8, alpha=0.85, capsize=2, label=backend.replace("$", r"\$"),
             )  # fmt: skip
         front = data[data["pareto"]].sort_values("latency_p50_s")
         if not front.empty:
@@ -93,26 +95,49 @@ def pareto_svg(board: pd.DataFrame, scale: float, y_label: str) -> str:
         return _svg(fig)
 
 
-def speed_svg(pairs: pd.DataFrame) -> str:
-    """PyTorch and ONNX Runtime p50 latency side by side per model x scheduler, speed-up written."""
+def _colours(backends) -> dict[str, str]:
+    spare = iter(OTHER_COLOURS * (1 + len(backends) // len(OTHER_COLOURS)))
+    return {b: BACKEND_STYLE[b][1] if b in BACKEND_STYLE else next(spare) for b in backends}
+
+
+def speed_svg(comparison: pd.DataFrame) -> str:
+    """p50 latency of every backend per model x scheduler, a group of bars each, one colour per
+    backend, the speed-up over eager PyTorch written at the end of each bar.
+
+    `comparison` holds the rows of stats.backend_comparison (model, scheduler, backend,
+    latency_p50_s, speedup) in the order they are drawn, top to bottom.
+    """
     import matplotlib
 
+    rows = comparison.reset_index(drop=True)
+    by_cell = rows.groupby(["model", "scheduler"], sort=False)
+    cell, sizes = by_cell.ngroup().to_numpy(), by_cell.size().to_numpy()
+    # A bar per row, a gap between groups, so that each group reads as one model x scheduler.
+    starts = np.cumsum(sizes + 0.7) - (sizes + 0.7)
+    pos = starts[cell] + by_cell.cumcount().to_numpy()
+    centres = starts + (sizes - 1) / 2
+    labels = [_label(row) for _, row in by_cell.head(1).iterrows()]
+    colours = _colours(list(dict.fromkeys(rows["backend"])))
     with matplotlib.rc_context(STYLE):
-        fig = _figure(7.5, 1.0 + 0.4 * max(len(pairs), 1))
+        fig = _figure(7.5, 1.0 + 0.2 * len(rows) + 0.15 * len(sizes))
         ax = fig.add_subplot()
-        pos = np.arange(len(pairs))
-        for offset, backend, col in [(-0.2, "pytorch", "latency_p50_s_pt"), (0.2, "onnxruntime", "latency_p50_s_ort")]:
-            ax.barh(pos + offset, pairs[col], height=0.38, color=BACKEND_STYLE[backend][1], label=backend)
-        for i, row in enumerate(pairs.itertuples()):
-            longest = np.nanmax([row.latency_p50_s_pt, row.latency_p50_s_ort, 0])
-            if np.isfinite(row.speedup):
-                ax.annotate(f"×{row.speedup:.2f}", (longest, i), textcoords="offset points", xytext=(4, -3), fontsize=8)
-        ax.set_yticks(pos, [_label(r) for _, r in pairs.iterrows()])
-        ax.invert_yaxis()
-        ax.set_xlabel("latency per image, p50 over warm calls (s); ×: PyTorch ÷ ONNX Runtime")
-        ax.margins(x=0.15)
-        if len(pairs):
-            ax.legend(loc="best", fontsize=8)
+        for backend, colour in colours.items():
+            part = rows["backend"].eq(backend).to_numpy()
+            label = backend.replace("$", r"\$")
+            ax.barh(pos[part], rows.loc[part, "latency_p50_s"], height=0.85, color=colour, label=label)
+        for i, row in enumerate(rows.itertuples()):
+            if np.isfinite(row.speedup) and np.isfinite(row.latency_p50_s):
+                ax.annotate(
+                    f"×{row.speedup:.2f}", (row.latency_p50_s, pos[i]), textcoords="offset points",
+                    xytext=(3, 0), va="center", fontsize=7,
+                )  # fmt: skip
+        ax.set_yticks(centres, labels)
+        ax.set_ylim(starts[-1] + sizes[-1] - 0.2 if len(rows) else 1, -0.8)  # top to bottom, in table order
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("latency per image, p50 over warm calls (s); ×: eager PyTorch p50 ÷ this backend's p50")
+        ax.margins(x=0.12)
+        if len(rows):  # above the bars, in one line: it never hides one
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1), ncols=len(colours), fontsize=8, frameon=False)
         return _svg(fig)
 
 

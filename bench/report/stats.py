@@ -8,6 +8,7 @@ load pays for caches and compilation, so it is recorded but not counted).
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -158,37 +159,127 @@ def leaderboards_by_prompt(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {pid: _ranked(part.drop(columns="prompt_id")) for pid, part in board.groupby("prompt_id", sort=True)}
 
 
-def backend_pairs(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """PyTorch against ONNX Runtime per model x scheduler where both ran, with parity metrics.
+# Eager PyTorch is the reference every other backend is compared with (speed and parity).
+EAGER = "pytorch"
+# The order rows and bars take within a model x scheduler: the reference first, then the others
+# in the order the sweep races them; a backend not named here comes after, by name.
+BACKEND_ORDER = (EAGER, "pytorch-compile", "onnxruntime")
+PARITY = {"psnr_db_vs_pytorch": ("psnr_db_min", "min"), "max_abs_diff_vs_pytorch": ("max_abs_diff_max", "max")}
+JOULES_PER_KWH = 3.6e6
+# Names of switches in backend_options as the speed page prints them; others print their key.
+_OPTION_NAMES = {"fused_qkv": "fused QKV", "io_binding": "IO binding"}
 
-    `speedup` is PyTorch p50 latency over ONNX Runtime p50 latency: above 1, ORT is faster.
+
+def options_text(raw: object) -> str:
+    """A row's `backend_options` (sorted JSON) as a reader wants it: the compile mode first, then
+    what was switched on ("max-autotune-no-cudagraphs, channels_last"; "graph optimized, IO
+    binding"). A switch that is off, and ONNX Runtime's plain graph, are the defaults and say
+    nothing. Text that is not a JSON object comes back as it is: it is data, shown escaped."""
+    if raw is None or raw is pd.NA or (isinstance(raw, float) and math.isnan(raw)) or raw == "":
+        return ""
+    try:
+        options = json.loads(raw)
+    except (TypeError, ValueError, RecursionError):
+        return str(raw)
+    if not isinstance(options, dict):
+        return str(raw)
+    mode = options.pop("mode", None)
+    parts = [str(mode)] if mode else []
+    graph = options.pop("graph", None)
+    if graph not in (None, "", "plain"):
+        parts.append(f"graph {graph}")
+    for key, value in options.items():
+        name = _OPTION_NAMES.get(key, key)
+        if value is True:
+            parts.append(name)
+        elif isinstance(value, dict):  # per part, where the parts differ (IO binding per session)
+            on = sorted(str(part) for part, v in value.items() if v is True)
+            parts += [f"{name} ({', '.join(on)})"] if on else []
+        elif value not in (False, None, ""):
+            parts.append(f"{name} {value}")
+    return ", ".join(parts)
+
+
+def backend_rank(backends: pd.Series) -> pd.Series:
+    """Position of each backend in BACKEND_ORDER; the unknown ones share the last place."""
+    return backends.map({b: i for i, b in enumerate(BACKEND_ORDER)}).fillna(len(BACKEND_ORDER)).astype(int)
+
+
+def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Every backend against eager PyTorch, per model x scheduler that ran on eager PyTorch and
+    at least one other backend: one row per backend, the eager one included as the reference.
+
+    `speedup` is eager p50 latency over the row's p50 latency (1.0 for eager; above 1, faster).
+    `psnr_db_min` and `max_abs_diff_max` are the worst parity of the row's images against their
+    eager twins (NaN for eager itself). `one_off_s` is the median `compile_s` over the calls that
+    compiled, or else the ONNX export time, and `one_off_kind` says which ("" when neither).
+    `energy_j` is the median GPU energy per image over warm ok images and `images_per_kwh`
+    3.6e6 / energy_j: both NaN where no image of the row has an energy reading (CPU runs).
+    `options` is options_text of the row's backend_options, distinct values joined by "; ".
+    Rows come by model, scheduler, then BACKEND_ORDER.
     """
+    keys = ["model", "scheduler"]
     cols = [
-        "model",
-        "scheduler",
-        "latency_p50_s",
-        "latency_p90_s",
-        "step_ms_p50",
-        "load_s",
-        "export_s",
-        "peak_mem_mb",
-        "provider",
-        "n_timed",
-    ]
-    pt = board.loc[board["backend"] == "pytorch", cols]
-    ort = board.loc[board["backend"] == "onnxruntime", cols]
-    pairs = pt.merge(ort, on=["model", "scheduler"], suffixes=("_pt", "_ort"))
-    pairs["speedup"] = pairs["latency_p50_s_pt"] / pairs["latency_p50_s_ort"]
+        *GROUP, "provider", "n_timed", "latency_p50_s", "latency_p90_s", "load_s", "export_s", "peak_mem_mb",
+    ]  # fmt: skip
+    extra = ["speedup", *[col for col, _ in PARITY.values()], "one_off_s", "one_off_kind", "energy_j"]
+    if board.empty:
+        return pd.DataFrame(columns=[*cols, *extra, "images_per_kwh", "options"])
+    eager = board["backend"].eq(EAGER)
+    cell = [board["model"], board["scheduler"]]
+    shown = eager.groupby(cell).transform("any") & board.groupby(keys)["backend"].transform("size").gt(1)
+    reference = board.loc[eager, [*keys, "latency_p50_s"]].rename(columns={"latency_p50_s": "eager_p50_s"})
+    out = board.loc[shown, cols].merge(reference, on=keys).set_index(GROUP)
+    out["speedup"] = out["eager_p50_s"] / out["latency_p50_s"]
+    out = out.drop(columns="eager_p50_s")
 
-    # Parity of each ORT image with its PyTorch twin, worst case per row: lowest PSNR, largest |Δ|.
-    parity = scores[scores["metric"].isin(["psnr_db_vs_pytorch", "max_abs_diff_vs_pytorch"])]
-    parity = parity.merge(frame.loc[frame["backend"] == "onnxruntime", ["cell_id", "model", "scheduler"]], on="cell_id")
-    psnr = parity[parity["metric"] == "psnr_db_vs_pytorch"].groupby(["model", "scheduler"])["value"].min()
-    diff = parity[parity["metric"] == "max_abs_diff_vs_pytorch"].groupby(["model", "scheduler"])["value"].max()
-    key = pd.MultiIndex.from_frame(pairs[["model", "scheduler"]])
-    pairs["psnr_db_min"] = psnr.reindex(key).to_numpy() if len(psnr) else np.nan
-    pairs["max_abs_diff_max"] = diff.reindex(key).to_numpy() if len(diff) else np.nan
-    return pairs.sort_values(["model", "scheduler"]).reset_index(drop=True)
+    parity = scores.loc[scores["metric"].isin(list(PARITY)), ["cell_id", "metric", "value"]]
+    parity = parity.merge(frame.loc[frame["backend"].ne(EAGER), ["cell_id", *GROUP]], on="cell_id")
+    for metric, (col, worst) in PARITY.items():
+        out[col] = _per_row(parity.loc[parity["metric"] == metric, "value"].astype(float), parity, worst, out.index)
+
+    # Compilation happens at the first call of each shape and never counts as latency; the
+    # export once per model. Either is what the row paid before its first timed image.
+    out["one_off_s"] = _per_row(_floats(frame, "compile_s"), frame, "median", out.index)
+    out["one_off_kind"] = np.where(out["one_off_s"].notna(), "compile", "")
+    export = out["one_off_s"].isna() & out["export_s"].notna()
+    out.loc[export, "one_off_s"] = out.loc[export, "export_s"]
+    out.loc[export, "one_off_kind"] = "export"
+
+    warm = frame[frame["status"].eq("ok") & frame["warm"]]
+    out["energy_j"] = _per_row(_floats(warm, "energy_j"), warm, "median", out.index)
+    # A reading of 0 J is a broken counter, not free images: no images per kWh from it.
+    out["images_per_kwh"] = (JOULES_PER_KWH / out["energy_j"]).where(out["energy_j"] > 0)
+    out["options"] = _options(frame, out.index)
+
+    out = out.reset_index()
+    order = [*keys, "rank", "backend"]
+    return out.assign(rank=backend_rank(out["backend"])).sort_values(order).drop(columns="rank").reset_index(drop=True)
+
+
+def _floats(frame: pd.DataFrame, col: str) -> pd.Series:
+    """A numeric column as floats; all NaN when the frame predates it (a hand-made frame)."""
+    return frame[col].astype(float) if col in frame.columns else pd.Series(np.nan, index=frame.index, dtype=float)
+
+
+def _per_row(values: pd.Series, frame: pd.DataFrame, how: str, index: pd.MultiIndex) -> np.ndarray:
+    """`values` (a column of `frame`, or part of one) aggregated per model x scheduler x backend,
+    in the order of `index`; NaN for a row without any value."""
+    values = values.dropna()
+    if values.empty:
+        return np.full(len(index), np.nan)
+    return values.groupby([frame.loc[values.index, k] for k in GROUP]).agg(how).reindex(index).to_numpy()
+
+
+def _options(frame: pd.DataFrame, index: pd.MultiIndex) -> np.ndarray:
+    """options_text of each row's distinct backend_options, joined by "; " ("" for none)."""
+    if "backend_options" not in frame.columns:
+        return np.full(len(index), "", dtype=object)
+    # Parsed once per distinct value: a sweep repeats the same few on every row.
+    raw = frame[[*GROUP, "backend_options"]].dropna().drop_duplicates()
+    raw["text"] = raw["backend_options"].map(options_text)
+    raw = raw[raw["text"].ne("")].drop_duplicates([*GROUP, "text"]).sort_values("text")
+    return raw.groupby(GROUP)["text"].agg("; ".join).reindex(index).fillna("").to_numpy()
 
 
 def best_images(frame: pd.DataFrame) -> pd.DataFrame:

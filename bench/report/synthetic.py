@@ -4,7 +4,10 @@
 memory; `write_sweep` writes its images and appends its tables through bench.store, the
 sweep's own writer; `write_dataset` does both. A caller can edit the rows in between (the
 tests add a failed row). Values are made up but deterministic, and look like a real sweep's:
-the first call of each model and backend is cold, ONNX Runtime rows carry parity scores.
+the first call of each model and backend is cold; torch.compile rows record a compile time at
+the first call of each scheduler and ONNX Runtime rows an export time; both carry parity scores
+against eager PyTorch and their `backend_options`. Every other model ran "on a GPU" (provider
+cuda, with energy readings); the others on a CPU, where energy is null as a real sweep leaves it.
 
 `copy_site_sources` and `mkdocs_build` build the repository's site over such a dataset in
 another folder, the way `nox -s docs` builds it (a fresh interpreter).
@@ -29,6 +32,11 @@ from bench.files import write_bytes
 
 STARTED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 DOCS_DIR = "site"  # docs_dir of the repository's mkdocs.yml
+LATENCY_FACTOR = {"pytorch-compile": 0.7, "onnxruntime": 0.8}  # of eager PyTorch's latency
+# backend_options as the backends record them (sorted JSON); ONNX Runtime's depend on the model.
+COMPILE_OPTIONS = '{"channels_last": true, "mode": "max-autotune-no-cudagraphs"}'
+ORT_OPTIONS = ('{"graph": "optimized", "io_binding": true}', '{"graph": "plain", "io_binding": false}')
+GPU_WATTS = 250.0  # mean power of the made-up GPU runs
 
 
 class ModelSpec(NamedTuple):
@@ -37,7 +45,7 @@ class ModelSpec(NamedTuple):
     family: str
     schedulers: list[str | None]  # None: a model without a scheduler (a GAN)
     backends: list[str]
-    latency_s: float  # PyTorch seconds per image; ONNX Runtime takes 0.8 of it
+    latency_s: float  # eager PyTorch seconds per image; LATENCY_FACTOR for the others
     clip_mean: float  # raw cosine
 
 
@@ -79,12 +87,14 @@ def make_sweep(
     n_images: the number of distinct image files; rows beyond it reuse them (for big builds).
     """
     rnd = random.Random(0)
+    more = random.Random(1)  # for the newer columns, so the older ones keep their values
     gens: list[dict] = []
     scores: list[dict] = []
     for m_index, (model, spec) in enumerate(models.items()):
         family, schedulers, backends, latency_s, clip_mean = spec
+        gpu = m_index % 2 == 0
         for backend in backends:
-            ort = backend == "onnxruntime"
+            ort, compiled = backend == "onnxruntime", backend == "pytorch-compile"
             calls = 0
             for scheduler in schedulers:
                 for prompt_id, prompt in prompts.items():
@@ -93,8 +103,10 @@ def make_sweep(
                         cell_id = hashlib.sha256(
                             f"{model}|{backend}|{scheduler}|{prompt_id}|{seed}".encode()
                         ).hexdigest()[:16]
-                        latency = latency_s * (0.8 if ort else 1.0) * (1 + 0.1 * rnd.random())
+                        latency = latency_s * LATENCY_FACTOR.get(backend, 1.0) * (1 + 0.1 * rnd.random())
                         image = f"{model}/{i:06d}.png" if n_images is None else f"shared/{i % n_images:06d}.png"
+                        first_of_scheduler = prompt_id == next(iter(prompts)) and seed == 0
+                        watts = GPU_WATTS * (1 + 0.1 * more.random()) if gpu else None
                         gens.append(
                             {
                                 "run_id": run_id,
@@ -106,7 +118,7 @@ def make_sweep(
                                 "hub_id": f"org/{model}",
                                 "revision": "main",
                                 "backend": backend,
-                                "provider": "cpu",
+                                "provider": "cuda" if gpu else "cpu",
                                 "dtype": "float32",
                                 "scheduler": scheduler,
                                 "steps": 1 if family == "gan" else 30,
@@ -120,12 +132,23 @@ def make_sweep(
                                 "image_sha256": None,  # filled in by write_sweep, from the file it writes
                                 "load_s": 3.0 + m_index,
                                 "export_s": 20.0 if ort else None,
+                                "backend_options": COMPILE_OPTIONS
+                                if compiled
+                                else ORT_OPTIONS[m_index % 2]
+                                if ort
+                                else None,
+                                # A compiled call per new shape (here: per scheduler), never timed.
+                                "compile_s": 40.0 + m_index + more.random()
+                                if compiled and first_of_scheduler
+                                else None,
                                 "batch_size": 1,
                                 "latency_s": latency,
                                 "denoise_s": latency * 0.9,
                                 "step_ms_p50": latency * 1000 / 30,
                                 "peak_mem_mb": 2000.0 + 500 * m_index + (300 if ort else 0),
-                                "mem_scope": "process_rss",
+                                "energy_j": None if watts is None else watts * latency,
+                                "power_w_mean": watts,
+                                "mem_scope": "cuda_allocated" if gpu else "process_rss",
                                 "warm": calls > 0,  # the first call after a load is cold
                                 "created_at": STARTED_AT + timedelta(seconds=i),
                             }
@@ -136,6 +159,9 @@ def make_sweep(
                         if ort:
                             scores.append(_score(cell_id, "psnr_db_vs_pytorch", 38.0 + rnd.random()))
                             scores.append(_score(cell_id, "max_abs_diff_vs_pytorch", 0.01 * rnd.random()))
+                        elif compiled:  # closer to eager than ONNX Runtime: the same kernels, fused
+                            scores.append(_score(cell_id, "psnr_db_vs_pytorch", 45.0 + more.random()))
+                            scores.append(_score(cell_id, "max_abs_diff_vs_pytorch", 0.004 * more.random()))
     run = {
         "run_id": run_id,
         "suite": "synthetic",

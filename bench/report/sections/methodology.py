@@ -9,6 +9,7 @@ import pandas as pd
 from bench.metrics import MetricInfo
 from bench.report.html import DASH, Code, Col, Num, esc, fmt, missing, show, table
 from bench.report.sections.common import Scale
+from bench.report.stats import options_text
 
 RUN_FIELDS = [
     ("suite", "suite"),
@@ -70,6 +71,14 @@ def _distinct(values: pd.Series, digits: int | None = None) -> str:
     return ", ".join(fmt(v, digits) if digits is not None else show(v) for v in vals)
 
 
+def _options(part: pd.DataFrame) -> str:
+    """The distinct backend options of a model x backend as text; "; " between sets, whose own
+    text holds commas."""
+    raw = part["backend_options"] if "backend_options" in part.columns else pd.Series([], dtype=object)
+    texts = sorted({options_text(v) for v in raw} - {""})
+    return "; ".join(texts) or DASH
+
+
 SETTINGS_COLUMNS = [
     Col("Model", "model"),
     Col("Backend", "backend"),
@@ -77,6 +86,7 @@ SETTINGS_COLUMNS = [
     Col("Weights", "weights", tooltip="hub id @ revision"),
     Col("LoRA", "lora"),
     Col("dtype", "dtype"),
+    Col("Options", "options", tooltip="how the backend ran beyond device and dtype (torch.compile mode, ONNX graph)"),
     Col("Schedulers", "schedulers"),
     Col("steps", "steps"),
     Col("guidance", "guidance"),
@@ -84,13 +94,13 @@ SETTINGS_COLUMNS = [
     Col("seeds", "seeds", Num(0), "distinct seeds", "higher"),
 ]
 SETTING_KEYS = [
-    "model", "backend", "family", "hub_id", "revision", "lora", "dtype", "scheduler", "steps",
-    "guidance_scale", "width", "height",
+    "model", "backend", "family", "hub_id", "revision", "lora", "dtype", "backend_options", "scheduler",
+    "steps", "guidance_scale", "width", "height",
 ]  # fmt: skip
 
 
 def settings_table(frame: pd.DataFrame) -> str:
-    """What was run, per model x backend: weights, precision, steps, guidance, size, seeds."""
+    """What was run, per model x backend: weights, precision, options, steps, guidance, size, seeds."""
     # Settings repeat on every row: keep the distinct combinations (a few) before going row by row.
     distinct = frame[[c for c in SETTING_KEYS if c in frame.columns]].drop_duplicates()
     seeds = frame.groupby(["model", "backend"])["seed"].nunique()
@@ -113,6 +123,7 @@ def settings_table(frame: pd.DataFrame) -> str:
                 "weights": _distinct(pd.Series(weights)),
                 "lora": _distinct(part["lora"]),
                 "dtype": _distinct(part["dtype"]),
+                "options": _options(part),
                 "schedulers": ", ".join(s or DASH for s in sorted(part["scheduler"].unique())),
                 "steps": _distinct(part["steps"]),
                 "guidance": _distinct(part["guidance_scale"], 1),

@@ -1,0 +1,184 @@
+"""ONNX Runtime's own Stable Diffusion graph optimizer, applied to an ONNX export once and cached.
+
+onnxruntime.transformers (shipped in the onnxruntime wheel) rewrites optimum's graphs: attention
+into MultiHeadAttention, LayerNorm, Gelu and bias adds into fused kernels and, for CUDA only,
+GroupNorm, NHWC convolutions and fp16. This module runs the same steps as its
+models/stable_diffusion/optimize_pipeline.py, part by part, so that what runs on the CPU (no
+CUDA-only operators, no fp16) and which parts stay fp32 (the VAE, where the PyTorch pipeline
+upcasts it: bench.backends.export.vae_dtype) are ours to choose.
+
+An optimized folder is keyed by the export it was made from, the onnxruntime version and every
+fusion option, and published whole with bench.files.staged_dir, like an export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.files import cache_dir, staged_dir
+
+log = logging.getLogger(__name__)
+# Each ONNX part of an optimum export -> the optimizer's model type for it.
+PART_TYPES = {
+    "unet": "unet",
+    "text_encoder": "clip",
+    "text_encoder_2": "clip",
+    "vae_encoder": "vae",
+    "vae_decoder": "vae",
+}
+# Fusions into com.microsoft operators that only the CUDA provider implements: a CPU session
+# refuses such a graph ("Could not find an implementation for NhwcConv").
+CUDA_ONLY_FUSIONS = (
+    "enable_nhwc_conv",
+    "enable_group_norm",
+    "enable_skip_group_norm",
+    "enable_bias_splitgelu",
+    "enable_bias_add",
+)
+MANIFEST = "bench-optimize.json"
+# Fused operators counted into the manifest, to show what the optimizer did.
+FUSED_OPS = (
+    "MultiHeadAttention",
+    "Attention",
+    "LayerNormalization",
+    "SkipLayerNormalization",
+    "GroupNorm",
+    "SkipGroupNorm",
+    "NhwcConv",
+    "BiasSplitGelu",
+    "BiasAdd",
+    "BiasGelu",
+    "QuickGelu",
+    "FastGelu",
+    "Gelu",
+)
+
+
+@dataclass(frozen=True)
+class Optimized:
+    path: Path  # a folder optimum's ORT pipelines load, like the export's
+    optimize_s: float  # 0.0 when the cache was hit
+
+
+def fusion_options(model_type: str, cuda: bool, float16: bool):
+    """optimize_pipeline's fusion options for one part, less what the CPU provider cannot run."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
+    options = FusionOptions(model_type)
+    if model_type == "unet":
+        # optimize_pipeline packs Q/K/V weights for fp16 only (its CUDA kernels want them so).
+        options.enable_packed_qkv = float16 and options.enable_packed_qkv
+        options.enable_packed_kv = float16 and options.enable_packed_kv
+    if not cuda:
+        for name in CUDA_ONLY_FUSIONS:
+            setattr(options, name, False)
+    return options
+
+
+def key_fields(export: Path, cuda: bool, float16: bool, fp32_parts: tuple[str, ...]) -> dict:
+    import onnxruntime
+
+    return {
+        "export": export.name,  # its name ends with the export's own key
+        "onnxruntime": onnxruntime.__version__,
+        "target": "cuda" if cuda else "cpu",
+        "float16": float16,
+        "fp32_parts": sorted(fp32_parts) if float16 else [],
+        "fusions": {kind: vars(fusion_options(kind, cuda, float16)) for kind in sorted(set(PART_TYPES.values()))},
+    }
+
+
+def ensure(export: Path, *, cuda: bool, float16: bool, fp32_parts: tuple[str, ...] = ()) -> Optimized:
+    """The optimized copy of the export folder `export`, made first if no cached one matches.
+
+    `cuda`: fuse into CUDA-only operators too; `float16`: convert to fp16 after fusing, except
+    `fp32_parts`. Fusion runs in Python on the CPU and needs no GPU.
+    """
+    fields = key_fields(export, cuda, float16, fp32_parts)
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    final = cache_dir("onnx-optimized") / f"{export.name}-{digest}"
+    if (final / MANIFEST).is_file():
+        return Optimized(final, 0.0)
+
+    log.info("optimizing the ONNX graphs of %s with ONNX Runtime's optimizer, once; cached in %s", export.name, final)
+    started = time.perf_counter()
+    with staged_dir(final) as work:
+        shutil.copytree(export, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data"))
+        fused = {}
+        for part, model_type in PART_TYPES.items():
+            if (export / part / "model.onnx").is_file():
+                half = float16 and part not in fp32_parts
+                fused[part] = _optimize_part(export / part / "model.onnx", work / part, model_type, cuda, half)
+        optimize_s = time.perf_counter() - started
+        (work / MANIFEST).write_text(json.dumps(dict(fields, optimize_s=optimize_s, fused=fused), indent=2))
+    log.info("optimized %s in %.1f s: %s", export.name, optimize_s, fused.get("unet", {}))
+    return Optimized(final, optimize_s)
+
+
+def _optimize_part(source: Path, folder: Path, model_type: str, cuda: bool, float16: bool) -> dict[str, int]:
+    """One part through the optimizer into `folder`; returns the fused operators it now holds."""
+    import onnx
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    external = any(
+        t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL
+        for t in onnx.load_model(str(source), load_external_data=False).graph.initializer
+    )
+    with _attention_fusion_numpy_fix():
+        model = optimize_model(
+            str(source),
+            model_type=model_type,
+            num_heads=0,  # found in the graph, per attention: SDXL's blocks differ
+            hidden_size=0,
+            opt_level=0,  # the optimizer's Python fusions only: ORT's own pass runs at session load
+            optimization_options=fusion_options(model_type, cuda, float16),
+            use_gpu=cuda,
+        )
+        if float16:
+            model.convert_float_to_float16(keep_io_types=False)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_model_to_file(str(folder / "model.onnx"), use_external_data_format=external)
+    ops = Counter(node.op_type for node in model.nodes())
+    return {op: ops[op] for op in FUSED_OPS if ops[op]}
+
+
+@contextmanager
+def _attention_fusion_numpy_fix():
+    """The attention fusions read head counts with `int()` of a one-element constant array
+    (onnxruntime/transformers/fusion_attention_unet.py:66 in FusionAttentionUnet.get_num_heads,
+    fusion_attention_vae.py:46). NumPy 1.25 deprecated that and NumPy 2.4 raises "only
+    0-dimensional arrays can be converted to Python scalars", which stops the whole optimizer at
+    the UNet's first attention. While it runs, the constants it reads convert as they did
+    before (one-element arrays only); nothing else changes."""
+    import numpy as np
+    from onnxruntime.transformers import optimizer
+
+    class Constant(np.ndarray):
+        def __int__(self):
+            return int(self.item() if self.size == 1 else np.asarray(self))
+
+        def __float__(self):
+            return float(self.item() if self.size == 1 else np.asarray(self))
+
+    # The optimizer imports its modules by their bare names (it puts its folder on sys.path):
+    # this is the OnnxModel its fusions use, not the copy at onnxruntime.transformers.onnx_model.
+    model_class = optimizer.OnnxModel
+    original = model_class.get_constant_value
+
+    def get_constant_value(self, output_name):
+        value = original(self, output_name)
+        return value.view(Constant) if isinstance(value, np.ndarray) else value
+
+    model_class.get_constant_value = get_constant_value
+    try:
+        yield
+    finally:
+        model_class.get_constant_value = original

@@ -1,0 +1,215 @@
+"""The GPU benchmark: the sweep's own backends against bare diffusers calls, on one GPU, in a few
+minutes, with the full-size SD 1.5 architecture (random weights, built offline; timings depend
+on the architecture, not the weights).
+
+    python scripts/bench_gpu.py                 # on a GPU: 512 px, 30 steps, euler-a
+    python scripts/bench_gpu.py --tiny          # the tiny SD instead (a quick check on a CPU)
+
+It prints, each side measured in this run on this machine, calls alternating between the sides
+after untimed warm-up calls:
+- the harness (bench's PyTorch backend, with its per-step clock) against a bare pipeline call;
+- torch.compile (the pytorch-compile backend) against eager, its compile time, and the harness
+  against a bare call of the same compiled pipeline;
+- ONNX Runtime on the same device, where this onnxruntime build has its provider;
+- energy per image (NVML), where the GPU has the counter;
+- the share of a whole sweep's wall time spent generating (3 schedulers x 2 prompts x 8 seeds,
+  batch 4: the harness's writer, hashing and Parquet included).
+CLIP scoring's own figures come from scripts/bench_scoring.py. Asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROMPT = "A lighthouse on a rocky coast at dusk, oil painting"
+
+
+def bare_call(pipe, request, device: str) -> float:
+    """The same call the harness makes, without its per-step clock, timed the same way."""
+    import torch
+
+    generators = [torch.Generator("cpu").manual_seed(s) for s in request.seeds]
+    n = len(request.seeds)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        pipe(
+            prompt=[request.prompt] * n,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance_scale,
+            width=request.width,
+            height=request.height,
+            generator=generators,
+            output_type="np",
+        )
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
+
+
+def race(sides: dict, calls: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per image of each side's calls, alternating sides after untimed warm-ups."""
+    times = {name: [] for name in sides}
+    for i in range(warmup + calls):
+        for name, call in sides.items():
+            seconds = call()
+            if i >= warmup:
+                times[name].append(seconds)
+    return times
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def sweep_share(model: str, overrides: dict, steps: int, px: int) -> str:
+    """Share of a sweep's wall time spent inside generation calls."""
+    from bench import store, sweep
+    from bench.config import Prompt, Suite
+
+    suite = Suite(
+        name="gpu-share",
+        prompts=[Prompt("a", PROMPT), Prompt("b", "A bowl of ramen, studio photo")],
+        models=[model],
+        schedulers=["euler-a", "euler", "ddim"],
+        seeds="0-7",
+        steps=steps,
+        width=px,
+        height=px,
+        batch_size=4,
+        model_overrides=overrides,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        sweep.run(suite, Path(tmp) / "data", Path(tmp) / "images", score=False)
+        span = time.perf_counter() - started
+        gen = store.read(Path(tmp) / "data", "generations")
+    generating = float(gen["latency_s"].sum())  # each row: its call's wall time / images in the call
+    load = float(gen.groupby("model")["load_s"].first().sum())
+    return (
+        f"sweep of {len(gen)} images: {span:.1f} s wall, {generating:.1f} s in generation calls, load {load:.1f} s: "
+        f"{generating / span:.0%} generating ({generating / (span - load):.0%} leaving out the load)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny SD at 64 px (a quick check anywhere)")
+    parser.add_argument("--steps", type=int, default=None, help="default: 30 (full size), 4 (tiny)")
+    parser.add_argument("--calls", type=int, default=6, help="timed calls per side")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per side")
+    parser.add_argument("--batch", type=int, default=1, help="images per call")
+    parser.add_argument(
+        "--mode", default="auto", help="torch.compile mode (auto: the backend's default for the device)"
+    )
+    args, _ = parser.parse_known_args(argv)  # nox passes its posargs to every benchmark script
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    import torch
+
+    from bench.backends.base import Request
+    from bench.backends.compiled import CompiledBackend
+    from bench.backends.pytorch import DiffusersBackend
+    from bench.console import quiet_libraries
+    from bench.models import MODELS
+    from bench.runtime import Runtime
+    from bench.tiny import full_size_sd_path
+
+    quiet_libraries(progress_bars=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu" and not args.tiny:
+        print("bench_gpu: no GPU here; the full-size run is for a GPU (--tiny checks the script anywhere)")
+        return 0
+    dtype = "float16" if device == "cuda" else "float32"
+    if args.tiny:
+        model, overrides, px, steps = "tiny-sd", {}, 64, args.steps or 4
+    else:
+        model, px, steps = "sd15", 512, args.steps or 30
+        overrides = {"sd15": {"hub_id": str(full_size_sd_path())}}
+    spec = MODELS[model].with_overrides(**overrides.get(model, {}))
+    request = Request(PROMPT, "", tuple(range(args.batch)), steps, 7.5, px, px)
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else "no GPU"
+    print(f"{gpu}; torch {torch.__version__}; {model} at {px} px, {steps} steps, euler-a, batch {args.batch}, {dtype}")
+
+    eager = DiffusersBackend(spec, Runtime(device, dtype, device))
+    eager.load()
+    eager.set_scheduler("euler-a")
+    n = args.batch
+    times = race(
+        {
+            "bare eager": lambda: bare_call(eager.pipe, request, device) / n,
+            "harness eager": lambda: eager.generate(request).latency_s,
+        },
+        args.calls,
+        args.warmup,
+    )
+    bare, harness = median_ms(times["bare eager"]), median_ms(times["harness eager"])
+    print(f"eager: bare {bare:.1f} ms/image, harness {harness:.1f} ms/image: harness at {bare / harness:.1%} of bare")
+    energy = eager.generate(request).energy_j
+
+    compile_options = json.dumps({"mode": args.mode})
+    compiled = CompiledBackend(spec, CompiledBackend.resolve(Runtime(device, dtype, device, options=compile_options)))
+    compiled.load()
+    compiled.set_scheduler("euler-a")
+    first = compiled.generate(request)
+    times = race(
+        {
+            "bare compiled": lambda: bare_call(compiled.pipe, request, device) / n,
+            "harness compiled": lambda: compiled.generate(request).latency_s,
+            "harness eager": lambda: eager.generate(request).latency_s,
+        },
+        args.calls,
+        args.warmup,
+    )
+    c_bare, c_harness, e_harness = (median_ms(times[k]) for k in ("bare compiled", "harness compiled", "harness eager"))
+    print(
+        f"torch.compile ({compiled.runtime.option('mode')}): compile {first.compile_s:.1f} s; "
+        f"{c_harness:.1f} ms/image vs eager {e_harness:.1f}: {e_harness / c_harness:.2f}x faster; "
+        f"harness at {c_bare / c_harness:.1%} of a bare compiled call"
+    )
+    c_energy = compiled.generate(request).energy_j
+    if energy is not None:
+        print(f"energy: eager {energy:.1f} J/image, compiled {c_energy:.1f} J/image")
+    else:
+        print("energy: no NVML energy counter here")
+    compiled.close()
+
+    import onnxruntime
+
+    if device == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        print(f"ONNX Runtime: skipped, this build ({onnxruntime.__version__}) has no CUDAExecutionProvider")
+    else:
+        from bench.backends.onnxruntime import OrtBackend
+
+        ort = OrtBackend(spec, OrtBackend.resolve(Runtime(device, dtype)))
+        info = ort.load()
+        ort.set_scheduler("euler-a")
+        times = race(
+            {
+                "ort": lambda: ort.generate(request).latency_s,
+                "harness eager": lambda: eager.generate(request).latency_s,
+            },
+            args.calls,
+            args.warmup,
+        )
+        o, e = median_ms(times["ort"]), median_ms(times["harness eager"])
+        print(
+            f"ONNX Runtime ({info.provider}, export {info.export_s:.0f} s, {info.options}): {o:.1f} ms/image vs "
+            f"eager {e:.1f}: {e / o:.2f}x"
+        )
+        ort.close()
+    eager.close()
+    print(sweep_share(model, overrides, steps, px))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The pytorch-compile backend on the tiny models, on the CPU (inductor): compiled once per
+graph, compile time recorded apart from the timings, images the twins of eager PyTorch's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench import store, sweep
+from bench.config import load_suite
+from bench.runtime import Runtime
+
+pytestmark = pytest.mark.slow
+
+
+def test_compiled_sweep_records_compile_time_apart_and_matches_eager(tmp_path):
+    suite = load_suite(
+        "tiny",
+        {"models": "tiny-sd", "schedulers": "ddim,euler", "backends": "pytorch,pytorch-compile", "seeds": "0-1"},
+    )
+    report = sweep.run(suite, tmp_path / "d", tmp_path / "i", score=False)
+    gen = store.read(tmp_path / "d", "generations")
+    assert report.failed == 0 and set(gen["backend"]) == {"pytorch", "pytorch-compile"}
+    compiled = gen[gen["backend"] == "pytorch-compile"]
+    assert set(compiled["backend_options"]) == {json.dumps({"mode": "default"})}
+    # the first batch of each graph (a scheduler family and a shape) pays the compilation, apart
+    first = compiled.sort_values("created_at").groupby("scheduler").head(2)
+    assert first["compile_s"].gt(0).all() and compiled.drop(first.index)["compile_s"].isna().all()
+    assert gen.loc[gen["backend"] == "pytorch", "compile_s"].isna().all()
+    # compiled images are the eager images up to float reassociation
+    key = ["scheduler", "prompt_id", "seed"]
+    pairs = compiled.merge(gen[gen["backend"] == "pytorch"], on=key, suffixes=("_c", "_e"))
+    assert len(pairs) == len(compiled)
+    for row in pairs.itertuples():
+        a = np.asarray(Image.open(tmp_path / "i" / row.image_path_c), dtype=np.int16)
+        b = np.asarray(Image.open(tmp_path / "i" / row.image_path_e), dtype=np.int16)
+        assert np.abs(a - b).max() <= 2
+    # a compiled cell is its own cell: ids differ from the eager twins'
+    assert set(compiled["cell_id"]).isdisjoint(gen.loc[gen["backend"] == "pytorch", "cell_id"])
+
+
+def test_compile_mode_auto_means_what_each_device_wants():
+    from bench.backends.compiled import CompiledBackend
+
+    asked = load_suite("tiny", {"backends": "pytorch-compile"}).runtime_for("pytorch-compile")
+    assert CompiledBackend.resolve(asked).option("mode") == "default"  # the CPU here
+    chosen = CompiledBackend.resolve(Runtime(options=json.dumps({"mode": "max-autotune"})))
+    assert chosen.option("mode") == "max-autotune"
+
+
+def test_a_backend_only_on_cuda_is_left_out_with_a_note_on_a_cpu(tmp_path):
+    from bench.plan import make_plan
+
+    path = tmp_path / "suite.toml"
+    path.write_text(
+        'models = ["tiny-sd"]\nbackends = ["pytorch", "pytorch-compile"]\n'
+        '[backend_options.pytorch-compile]\nonly_on = "cuda"\n[[prompts]]\nid = "a"\ntext = "a cube"\n'
+    )
+    plan = make_plan(load_suite(str(path)), tmp_path / "data")
+    assert {c.backend for c in plan.cells} == {"pytorch"}
+    assert any("pytorch-compile runs only on CUDA" in note for note in plan.notes)
+
+
+def test_compiled_images_get_parity_scores_against_eager(tmp_path):
+    suite = load_suite(
+        "tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch,pytorch-compile", "seeds": "0"}
+    )
+    sweep.run(suite, tmp_path / "d", tmp_path / "i")
+    gen, scores = store.read(tmp_path / "d", "generations"), store.read(tmp_path / "d", "scores")
+    compiled = set(gen.loc[gen["backend"] == "pytorch-compile", "cell_id"])
+    psnr = scores[scores["metric"] == "psnr_db_vs_pytorch"]
+    assert set(psnr["cell_id"]) == compiled and (psnr["value"] > 30).all()
