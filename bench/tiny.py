@@ -102,21 +102,19 @@ def save_sd_pipeline(out: Path, scratch: Path, unet, vae, text_encoder) -> None:
     pipe.save_pretrained(out, safe_serialization=True)
 
 
-def _text_config(**extra):
+def _text_config(**sizes):
+    """CLIP's text encoder config with the real tokenizer's ids; tiny unless `sizes` say otherwise."""
     from transformers import CLIPTextConfig
 
+    tiny = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=5)
     return CLIPTextConfig(
         bos_token_id=49406,
         eos_token_id=49407,
         pad_token_id=49407,
         vocab_size=49408,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=5,
         layer_norm_eps=1e-05,
         max_position_embeddings=77,
-        **extra,
+        **(tiny | sizes),
     )
 
 
@@ -314,7 +312,7 @@ def _build_full_size_sd(folder: Path, scratch: Path) -> None:
     """SD 1.5's architecture (UNet 860M, VAE, CLIP ViT-L/14 text encoder), random weights."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)  # the defaults are SD 1.x
@@ -326,17 +324,12 @@ def _build_full_size_sd(folder: Path, scratch: Path) -> None:
         layers_per_block=2,
         sample_size=512,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
+    text_encoder = CLIPTextModel(  # CLIP ViT-L/14's text tower
+        _text_config(
             hidden_size=768,
             intermediate_size=3072,
             num_attention_heads=12,
             num_hidden_layers=12,
-            max_position_embeddings=77,
-            vocab_size=49408,
-            bos_token_id=49406,
-            eos_token_id=49407,
-            pad_token_id=49407,
             hidden_act="quick_gelu",
         )
     )

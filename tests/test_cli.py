@@ -193,3 +193,18 @@ def test_a_pytorch_only_plan_never_imports_onnx_runtime(tmp_path):
     assert out.returncode == 0, out.stderr
     cells, imported = out.stdout.split(" ", 1)
     assert int(cells) > 0 and imported.strip() == "[]"
+
+
+def test_cuda_asked_for_without_a_gpu_is_one_line_before_anything_loads(tmp_path, capsys):
+    import pytest
+    import torch
+
+    from bench.cli import EXIT_CODES
+    from bench.errors import DeviceUnavailable
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["run", "--device", "cuda", "--models", "tiny-sd", "--backends", "pytorch", "--data-dir", str(tmp_path)]
+    assert main(argv) == EXIT_CODES[DeviceUnavailable] == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "torch sees no CUDA device" in err
