@@ -246,3 +246,15 @@ def test_leaderboards_by_prompt_match_one_leaderboard_per_prompt():
         pd.testing.assert_frame_equal(board, stats.leaderboard(frame[frame["prompt_id"] == pid]), check_dtype=False)
     summary = stats.prompt_summary(frame, boards)
     assert summary["n_images"].tolist() == [6, 6] and summary["best_row"].tolist() == [("sd21", "ddim", "pytorch")] * 2
+
+
+def test_eager_rows_have_no_one_off_cost_although_the_loader_records_export_s_0():
+    """The sweep writes export_s = 0 for every backend's rows (no export); only ONNX Runtime's
+    export is a one-off cost."""
+    frame, scores = three_backends()
+    frame.loc[frame["backend"].ne("onnxruntime"), "export_s"] = 0.0
+    frame.loc[frame["backend"].eq("pytorch-compile"), "compile_s"] = np.nan
+    out = stats.backend_comparison(stats.leaderboard(frame), scores, frame).set_index("backend")
+    assert math.isnan(out.loc["pytorch", "one_off_s"]) and out.loc["pytorch", "one_off_kind"] == ""
+    assert math.isnan(out.loc["pytorch-compile", "one_off_s"])
+    assert out.loc["onnxruntime", "one_off_kind"] == "export"

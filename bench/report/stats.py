@@ -242,7 +242,9 @@ def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.Data
     # export once per model. Either is what the row paid before its first timed image.
     out["one_off_s"] = _per_row(_floats(frame, "compile_s"), frame, "median", out.index)
     out["one_off_kind"] = np.where(out["one_off_s"].notna(), "compile", "")
-    export = out["one_off_s"].isna() & out["export_s"].notna()
+    # Only ONNX Runtime exports; eager rows carry export_s = 0 from the loader, which is no cost.
+    ort = out.index.get_level_values("backend") == "onnxruntime"
+    export = out["one_off_s"].isna() & out["export_s"].notna() & ort
     out.loc[export, "one_off_s"] = out.loc[export, "export_s"]
     out.loc[export, "one_off_kind"] = "export"
 
