@@ -218,7 +218,8 @@ def _print_summary(data_dir, metric: str | None, fmt: str) -> bool:
 
     metric, rows = summary_rows(data_dir, metric)
     if not rows:
-        console().print(Text(f"no results in {data_dir}/ yet: run `bench run --suite tiny` first"))
+        # stderr: `--format csv` output piped into a script must stay CSV
+        console(stderr=True).print(Text(f"no results in {data_dir}/ yet: run `bench run --suite tiny` first"))
         return False
     four = tables.number(".4f")
     columns = [
