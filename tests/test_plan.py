@@ -66,3 +66,7 @@ def test_biggan_is_planned_in_the_float32_its_rows_record(monkeypatch, cuda):
     gan, sd = BigGANBackend.resolve(asked), DiffusersBackend.resolve(asked)
     assert (gan.device, gan.dtype) == ("cuda" if cuda else "cpu", "float32")
     assert (sd.device, sd.dtype) == ("cuda", "float16") if cuda else ("cpu", "float32")
+
+
+def test_every_backend_name_a_suite_accepts_has_an_implementation():
+    assert set(BACKENDS) == {backend for backend, _ in IMPLEMENTATIONS}
