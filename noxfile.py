@@ -30,7 +30,7 @@ def ml_env(session: nox.Session) -> Path:
     """The shared heavy environment's bin folder, created or refreshed when its inputs change."""
     # Exactly one ONNX Runtime build may be installed: the GPU one where there is a GPU.
     ort = "onnxruntime-gpu" if _has_gpu() else "onnxruntime"
-    extras = f"torch,{ort},site,test"
+    extras = f"torch,{ort},ray,site,test"
     stamp = hashlib.sha256(
         (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes() + extras.encode()
     ).hexdigest()

@@ -13,20 +13,26 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from bench.shard import WHOLE, Shard
+
 # A group's lock file is named from registry keys (plain ids), never from prompt text.
 CLAIMS_DIR = ".claims"
 
 
-def _lock(data_dir: Path, group: tuple[str, str]) -> FileLock:
+def _lock(data_dir: Path, group: tuple[str, str], part: Shard) -> FileLock:
     folder = Path(data_dir) / CLAIMS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     model, backend = group
-    return FileLock(folder / f"{model}--{backend}.lock")
+    # Shards hold disjoint cells of a group, so each claims its own part of it: the shards of one
+    # split run side by side, and only a second copy of the same shard waits. (A whole sweep run
+    # beside a split one of the same suite is not protected: launch one or the other.)
+    suffix = "" if part.whole else f"--shard{part.index}of{part.count}"
+    return FileLock(folder / f"{model}--{backend}{suffix}.lock")
 
 
-def try_claim(data_dir: Path, group: tuple[str, str]) -> FileLock | None:
+def try_claim(data_dir: Path, group: tuple[str, str], part: Shard = WHOLE) -> FileLock | None:
     """The group's lock, held; None when another sweep holds it now."""
-    lock = _lock(data_dir, group)
+    lock = _lock(data_dir, group, part)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -34,8 +40,8 @@ def try_claim(data_dir: Path, group: tuple[str, str]) -> FileLock | None:
     return lock
 
 
-def wait_claim(data_dir: Path, group: tuple[str, str]) -> FileLock:
+def wait_claim(data_dir: Path, group: tuple[str, str], part: Shard = WHOLE) -> FileLock:
     """The group's lock, held, waiting for as long as another sweep holds it."""
-    lock = _lock(data_dir, group)
+    lock = _lock(data_dir, group, part)
     lock.acquire()
     return lock

@@ -5,6 +5,8 @@ is a pydantic model (`Suite`): every key with its type (strict: no string read a
 the reverse), range and allowed values, each rule on its field's type (the Annotated aliases).
 A bad value fails before any model loads with a ConfigError of one line per problem, "<field
 path>: <what is wrong>", naming the allowed values of a closed set (the CLI: exit code 2).
+Prompts are [[prompts]] tables or a prompts_file: a shipped set (parti) or a TSV, CSV or JSONL
+file, read, given ids and sampled by bench.prompts while the suite is checked.
 """
 
 from __future__ import annotations
@@ -12,26 +14,36 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Required
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, on Python < 3.12
 
 from bench.config_rules import (  # noqa: F401 - check_choice(s), split_list, parse_seeds: re-exported for the CLI
     MAX_SEEDS,
     BatchSize,
+    Count,
     Flag,
     Guidance,
     Integer,
     Line,
     Negative,
     Number,
-    PromptId,
-    PromptText,
     Size,
     Steps,
     check_choice,
@@ -48,6 +60,8 @@ from bench.config_rules import (  # noqa: F401 - check_choice(s), split_list, pa
 from bench.errors import ConfigError, first_line
 from bench.metrics import SCORABLE
 from bench.models import MODELS
+from bench.prompts import STRATA, Prompt, PromptSet, relative_to
+from bench.prompts import load as load_prompt_set
 from bench.runtime import Runtime
 from bench.schedulers import SCHEDULERS
 
@@ -61,14 +75,6 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_FALLBACK = ("error", "warn")
-
-
-@pydantic.with_config(ConfigDict(extra="forbid", revalidate_instances="always"))
-@dataclass(frozen=True)
-class Prompt:
-    id: PromptId
-    text: PromptText
-    negative: Negative | None = None  # None: the model's default negative prompt
 
 
 # The keys a [model_overrides.<model>] table may set, typed as bench.models.ModelSpec declares
@@ -139,10 +145,41 @@ def _unique_ids(prompts: list[Prompt]) -> list[Prompt]:
 
 
 Prompts = Annotated[
-    list[Annotated[Prompt, says("a [[prompts]] table with id and text (optional: negative)")]],
+    list[Annotated[Prompt, says("a [[prompts]] table with id and text (optional: negative, category, challenge)")]],
     Field(min_length=1),
     says("a list of [[prompts]] tables with id and text, at least one"),
     AfterValidator(_unique_ids),
+]
+# Stands in for `prompts` while the suite names a prompts_file instead; replaced by the file's
+# prompts once that has loaded (Suite._take_file_prompts), so no Suite ever holds it.
+_FROM_FILE = object()
+
+
+def _from_file_or(value, handler):
+    return value if value is _FROM_FILE else handler(value)
+
+
+# [prompts_file]: prompts read from a shipped set (`parti`) or a TSV, CSV or JSONL file.
+@pydantic.with_config(ConfigDict(extra="forbid"))
+class _PromptsFile(TypedDict, total=False):
+    path: Required[Line]  # a shipped set's name, or a file (relative to the suite file)
+    text_column: Line  # default: text, prompt or prompts, in any case
+    id_column: Line  # default: id if present, else ids are hashed from text and category
+    category_column: Line  # default: category if present
+    challenge_column: Line  # default: challenge if present
+    sample: Count  # keep this many prompts (default: all)
+    sample_by: Annotated[str, one_of(STRATA)]  # shares of the sample in proportion to each stratum's size
+    sample_seed: Annotated[int, Strict(), Field(ge=0), says("an integer >= 0")]  # another sample of the same size
+
+
+PROMPTS_FILE_KEYS = tuple(_PromptsFile.__annotations__)
+PromptsFile = Annotated[
+    _PromptsFile,
+    BeforeValidator(lambda v: {"path": v} if isinstance(v, str) else v),  # prompts_file = "parti"
+    says(
+        "a prompt set name (parti), a path to a .tsv, .csv or .jsonl file, or a table",
+        "; allowed keys: " + ", ".join(PROMPTS_FILE_KEYS),
+    ),
 ]
 Overrides = Annotated[
     dict[
@@ -160,8 +197,10 @@ class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     name: Line  # recorded in runs
-    prompts: Prompts
+    prompts: Annotated[Prompts, WrapValidator(_from_file_or)]  # [[prompts]] tables, or ...
     models: Annotated[list[str], one_of(MODELS, many=True)]  # registry keys (bench list)
+    # ... or read from a file: checked as a _PromptsFile table, held as the PromptSet it loads
+    prompts_file: PromptsFile = None
     schedulers: Annotated[list[str], one_of(SCHEDULERS, many=True)] = ["euler-a"]
     backends: Annotated[list[str], one_of(BACKENDS, many=True)] = ["pytorch"]
     seeds: Annotated[list[int], BeforeValidator(read_seeds)] = [0]  # "0-3", "0,5,9", 7 or a list
@@ -184,6 +223,27 @@ class Suite(BaseModel):
             super().__init__(**data)
         except ValidationError as e:
             raise ConfigError(_explain(e)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompts_may_come_from_a_file(cls, data):
+        if isinstance(data, dict) and "prompts_file" in data and "prompts" not in data:
+            data = {**data, "prompts": _FROM_FILE}
+        return data
+
+    @field_validator("prompts_file")
+    @classmethod
+    def _read_prompts_file(cls, spec: dict, info) -> PromptSet:
+        # `prompts` is checked first (declared first): absent from info.data only if it failed
+        if info.data.get("prompts", _FROM_FILE) is not _FROM_FILE:
+            raise ValueError("give either [[prompts]] tables or a prompts_file, not both")
+        return load_prompt_set(spec)
+
+    @model_validator(mode="after")
+    def _take_file_prompts(self):
+        if self.prompts is _FROM_FILE:
+            self.prompts = self.prompts_file.prompts
+        return self
 
     @property
     def runtime(self) -> Runtime:
@@ -228,7 +288,11 @@ def _path(loc: tuple) -> str:
     return path or "suite"
 
 
-_TABLE_KEYS = {"prompts": ("id", "text", "negative"), "model_overrides": OVERRIDABLE}
+_TABLE_KEYS = {
+    "prompts": ("id", "text", "negative", "category", "challenge"),
+    "prompts_file": PROMPTS_FILE_KEYS,
+    "model_overrides": OVERRIDABLE,
+}
 _BACKEND_OPTION_KEYS = {
     "pytorch": tuple(_EagerOptions.__annotations__),
     "pytorch-compile": tuple(_CompileOptions.__annotations__),
@@ -253,6 +317,7 @@ def _explain(error: ValidationError) -> str:
             reason = str(e.get("ctx", {}).get("error", e["msg"]))
         elif kind in ("missing", "missing_argument"):
             reason = "required" + (f"; allowed: {', '.join(MODELS)}" if loc == ("models",) else "")
+            reason += " (or a prompts_file to read them from)" if loc == ("prompts",) else ""
         elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
             reason = f"unknown key; allowed: {', '.join(_allowed_keys(loc))}"
         else:  # not expected: every field's type says what it needs
@@ -265,9 +330,14 @@ def shipped_suites() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("bench.suites").iterdir() if p.name.endswith(".toml"))
 
 
+def _is_file(name_or_path: str) -> bool:
+    """A suite given as a path rather than by a shipped suite's name."""
+    return Path(name_or_path).suffix == ".toml" or Path(name_or_path).exists()
+
+
 def _read_toml(name_or_path: str) -> dict:
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if _is_file(name_or_path):
         if path.is_dir():
             raise ConfigError(f"suite: {name_or_path!r} is a directory; give a suite name or a .toml file")
         if not path.is_file():
@@ -298,5 +368,7 @@ def load_suite(name_or_path: str, overrides: dict | None = None) -> Suite:
     """Read a suite, apply command-line overrides (None values ignored), and validate it."""
     raw = _read_toml(name_or_path)
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if "prompts_file" in raw and _is_file(name_or_path):  # a shipped suite names a shipped set
+        raw["prompts_file"] = relative_to(raw["prompts_file"], Path(name_or_path).parent)
     raw.setdefault("name", Path(name_or_path).stem)
     return Suite(**raw)

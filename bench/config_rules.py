@@ -190,6 +190,7 @@ PromptId = Annotated[str, Strict(), rule(_ID.fullmatch), says(f"an id matching {
 Steps = Annotated[int, Strict(), Field(ge=1, le=MAX_STEPS), says(f"a positive integer (at most {MAX_STEPS})")]
 Size = Annotated[int, Strict(), Field(ge=8, le=MAX_SIZE, multiple_of=8), says(f"divisible by 8 and in 8..{MAX_SIZE}")]
 BatchSize = Annotated[int, Strict(), Field(ge=1, le=MAX_BATCH), says(f"a positive integer (at most {MAX_BATCH})")]
+Count = Annotated[int, Strict(), Field(ge=1), says("a positive integer")]
 # A TOML int is fine where a float is wanted (7 -> 7.0); a string or a bool is not.
 Guidance = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), says("a finite number >= 0")]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), says("a finite number")]

@@ -43,8 +43,12 @@ class WeightsMissing(WeightsError):
     """Some models' or metrics' weights cannot be reached; the message lists them and how to get them."""
 
     def __init__(self, problems: list[str], how_to_get: str):
-        self.problems = problems
+        self.problems, self.how_to_get = problems, how_to_get
         super().__init__("weights not reachable for:\n  " + "\n  ".join(problems) + "\n" + how_to_get)
+
+    def __reduce__(self):
+        # Pickled with its own arguments: a Ray worker's preflight sends it to the driver.
+        return type(self), (self.problems, self.how_to_get)
 
 
 def first_line(error: BaseException) -> str:

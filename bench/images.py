@@ -27,10 +27,19 @@ def safe_join(images_dir: Path, relpath: str) -> Path:
     return path
 
 
-def save_png(image, images_dir: Path, relpath: str) -> str:
-    """Write a PIL image as PNG (temporary name, then rename); returns the file's sha256."""
+def encode_png(image) -> bytes:
+    """A PIL image as the PNG bytes every route writes (a Ray worker encodes, the driver saves)."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def write_png(data: bytes, images_dir: Path, relpath: str) -> str:
+    """Write encoded PNG bytes (temporary name, then rename); returns the file's sha256."""
     write_bytes(safe_join(images_dir, relpath), data)
     return hashlib.sha256(data).hexdigest()
+
+
+def save_png(image, images_dir: Path, relpath: str) -> str:
+    """Write a PIL image as PNG (temporary name, then rename); returns the file's sha256."""
+    return write_png(encode_png(image), images_dir, relpath)

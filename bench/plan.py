@@ -21,6 +21,11 @@ from bench.config import Suite
 from bench.models import ModelSpec
 from bench.runtime import Runtime
 
+# Fields that do not define the image: the runtime enters the id as its parts (below), and a
+# prompt's labels name the prompt text that is already hashed (relabelling a prompt must not
+# orphan its images).
+_NOT_IDENTITY = ("runtime", "category", "challenge")
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -47,6 +52,10 @@ class Cell:
     # Family-specific settings that change the image (BigGAN's truncation, class mapping,
     # weights hash), as sorted JSON; empty for the diffusion families.
     knobs: str = ""
+    # The prompt's labels in its prompt set (PartiPrompts' category and challenge), carried
+    # into each row for the site's breakdowns; not part of the identity (see cell_id).
+    category: str | None = None
+    challenge: str | None = None
 
     @property
     def device(self) -> str:
@@ -71,7 +80,7 @@ class Cell:
         enters as device, dtype and provider_requested, so ids made before the Runtime existed
         stay valid.
         """
-        identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "runtime"}
+        identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IDENTITY}
         identity.update(device=self.device, dtype=self.dtype, provider_requested=self.provider_requested)
         if self.runtime.options:  # only where set: ids of cells without options stay as they were
             identity["backend_options"] = self.runtime.options
@@ -149,18 +158,21 @@ def cells_for(
                                 prompt=prompt.text,
                                 negative_prompt=negative,
                                 seed=seed,
+                                category=prompt.category,
+                                challenge=prompt.challenge,
                                 **common,
                             )
                         )
     return cells, notes
 
 
-def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True) -> Plan:
+def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True, runtimes=None) -> Plan:
     """The suite's cells, minus those the data already holds (failed ones count as not done
-    unless `retry_failed` is off)."""
+    unless `retry_failed` is off). `runtimes` (resolve_runtimes, worked out where the models
+    will run: a Ray worker, say) defaults to this machine's."""
     specs = {key: suite.model_spec(key) for key in suite.models}
-    cells, notes = cells_for(suite, specs, resolve_runtimes(suite, specs))
-    done = store.read(data_dir, "generations")
+    cells, notes = cells_for(suite, specs, runtimes or resolve_runtimes(suite, specs))
+    done = store.read(data_dir, "generations", columns=["cell_id", "status"])
     if retry_failed:
         done = done[done["status"] != "failed"]
     done_ids = set(done["cell_id"])

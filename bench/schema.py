@@ -20,6 +20,10 @@ GENERATIONS = pa.schema(
         ("prompt_id", pa.string()),
         ("prompt", pa.string()),
         ("negative_prompt", pa.string()),
+        # The prompt's labels in its prompt set (PartiPrompts: 12 categories, 11 challenge
+        # aspects); null for prompts written inline in a suite without them.
+        ("category", pa.string()),
+        ("challenge", pa.string()),
         ("model", pa.string()),
         ("family", pa.string()),  # sd, sdxl, gan
         ("hub_id", pa.string()),
@@ -66,7 +70,10 @@ SCORES = pa.schema(
         ("cell_id", pa.string()),
         ("metric", pa.string()),  # e.g. clip_vit_b_32, psnr_db_vs_pytorch
         ("value", pa.float64()),  # CLIP: raw cosine in [-1, 1]
-        ("truncated_tokens", pa.int64()),  # prompt tokens the text encoder could not see
+        ("truncated_tokens", pa.int64()),  # prompt tokens the text encoder could not see; null: reads no prompt
+        # What computed the value: package versions and weights (repo@commit, a pickle's sha256, or
+        # "tiny"); null for rows written before it was recorded and for the sweep's parity metrics.
+        ("scorer_version", pa.string()),
         ("created_at", TIMESTAMP),
     ]
 )
@@ -93,8 +100,14 @@ RUNS = pa.schema(
         ("cpu", pa.string()),
         ("cpu_count", pa.int64()),
         ("ram_gb", pa.float64()),
-        ("images_ok", pa.int64()),
+        ("images_ok", pa.int64()),  # images this run made (a cell made again counts again)
         ("images_failed", pa.int64()),
+        # "K/N" for one shard of a split sweep (--shard, torchrun, a Slurm array); null when whole.
+        ("shard", pa.string()),
+        # What the shards of one launch share (torchrun's run id, the Slurm array job id,
+        # BENCH_LAUNCH_ID, the Ray driver's run id): the site adds their counts up as one run.
+        ("launch_id", pa.string()),
+        ("workers", pa.int64()),  # processes that made this run's images (Ray workers; else 1)
     ]
 )
 

@@ -43,6 +43,8 @@ def pending(
 def make_scorer(metric: str, **kwargs):
     """The metric's scorer, loaded now (its module imports the heavy libraries it needs)."""
     info = METRICS[metric]
+    if info.weights:  # hub weights beyond open_clip's tags: the scorer reads them from the entry
+        kwargs = {"weights": info.weights, **kwargs}
     return pkgutil.resolve_name(info.scorer)(**info.options, **kwargs)
 
 
@@ -81,18 +83,7 @@ def score(
                 part = todo.iloc[start : start + chunk]
                 got = list(islice(values, len(part)))
                 unreadable += [failures[paths[start + i]] for i, v in enumerate(got) if v is None]
-                now = datetime.now(UTC)
-                rows = [
-                    {
-                        "cell_id": cid,
-                        "metric": metric,
-                        "value": float(v),
-                        "truncated_tokens": scorer.truncated_tokens(p),
-                        "created_at": now,
-                    }
-                    for cid, v, p in zip(part["cell_id"], got, part["prompt"])
-                    if v is not None
-                ]
+                rows = score_rows(metric, part, with_truncation(scorer, got, part["prompt"]), scorer.version)
                 if rows:
                     store.append(data_dir, "scores", rows)
                     written += len(rows)
@@ -120,3 +111,29 @@ def _open(images_dir: Path, relpath: str, failures: dict[str, str]):
     except (OSError, ValueError) as e:  # missing, not an image, truncated, outside images/
         failures[relpath] = f"{relpath}: {type(e).__name__}: {first_line(e)}"
         return None
+
+
+def with_truncation(scorer, values, prompts) -> list[tuple[float | None, int | None]]:
+    """(value, prompt tokens the scorer's text encoder could not see) per image."""
+    return [(v, scorer.truncated_tokens(p) if v is not None else None) for v, p in zip(values, prompts)]
+
+
+def score_rows(
+    metric: str, part: pd.DataFrame, values: list[tuple[float | None, int | None]], version: str
+) -> list[dict]:
+    """Score rows for the generations in `part` from (value, truncated prompt tokens) pairs in
+    order, each with the scorer's package and weight versions; an image with no value
+    (unreadable) gets no row. The local pass and Ray's workers both write through here."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "cell_id": cid,
+            "metric": metric,
+            "value": float(v),
+            "truncated_tokens": t,
+            "scorer_version": version,
+            "created_at": now,
+        }
+        for cid, (v, t) in zip(part["cell_id"], values, strict=True)
+        if v is not None
+    ]

@@ -1,7 +1,7 @@
 """Parquet results: append-only part files, read back as one deduplicated frame.
 
 Each append writes a new file `data/<table>/<utc-time>-<random>.parquet` under a temporary name
-and renames it into place, so a kill at any moment leaves only whole files. Nothing is rewritten
+and renames it into place, so a kill at any moment leaves only whole files. No file is changed
 in place; a rerun or rescore appends, and `read` keeps the newest row per key (schema.KEYS).
 The parts are the `*.parquet` files of the table's folder whose names start with neither `.`
 nor `_` (the files pyarrow and pandas read from the folder too).
@@ -13,39 +13,54 @@ Any other file, and one that cannot be read at all (truncated, garbage), is neve
 merged: it is moved to `data/<table>/.quarantine/` with a WARNING naming it and why, and the
 good parts are read. Move it back by hand once it is repaired.
 
-`compact` merges a table's parts into one file (written whole and checked to hold every key of
-the parts it read, then those parts are removed): a crash between the steps leaves duplicates
-that `read` already ignores. Several processes may share a data dir: appends only add files;
-a lock file (`.compact.lock`) lets one compaction run at a time per table; a reader that finds
-a listed part gone lists the folder again, because the compaction that removed it wrote its
-merged file first.
+Merging keeps the parts few, since reading costs about 0.2 ms per part whatever its rows (its
+footer): a merge writes one file whole, checks that it holds every key of the parts it read,
+then removes those parts; a crash between the steps leaves duplicates that `read` ignores.
+- `compact` merges all of a table's parts into one (the end of a sweep): cost O(rows + parts).
+- `compact_tiers`, run by `append` every ROLL_EVERY_PARTS parts or ROLL_EVERY_S seconds while
+  a sweep goes on, merges size tiers: a merged file is named with its row count, its tier is
+  floor(log_FANOUT(rows)) (an appended part is tier 0), and once a tier holds FANOUT files they
+  are merged into one of a higher tier. A row is rewritten at most once per tier, so n rows
+  cost O(n log n) writes in all, and a table holds O(FANOUT log n) files, not n / batch.
+Several processes may share a data dir: an append adds one file (its rolling merge is a merge
+like any other); a lock file (`.compact.lock`) lets one merge run at a time per table (a rolling
+merge skips its turn when the lock is held, and one that fails is logged, never raised from the
+append); a reader that finds a listed part gone lists the folder again, because the merge that
+removed it wrote its merged file first (a merge, under the lock, skips it: it was moved aside). Merged files carry a random part in their
+names too, so two hosts whose clocks agree to the microsecond still never write the same name.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from bench.errors import StorageError
 from bench.files import atomic_write
-from bench.schema import KEYS, ORDER_BY, TABLES
+from bench.schema import KEYS, TABLES
+from bench.store_parts import QUARANTINE, Unfit, needed_columns, newest, quarantine, try_load
 
 log = logging.getLogger(__name__)
-QUARANTINE = ".quarantine"
+__all__ = ["QUARANTINE", "append", "compact", "compact_tiers", "read", "write_atomic"]
 COMPACT_LOCK = ".compact.lock"
-
-
-class _Unfit(Exception):
-    """A file in a table's folder that is not one of its parts; the message says why."""
+FANOUT = 8  # files of one tier merged together: more means fewer rewrites but more files to read
+ROLL_EVERY_PARTS = 32  # parts this process appends to a table between two rolling merges ...
+ROLL_EVERY_S = 60.0  # ... or seconds, whichever comes first
+_MERGED = re.compile(r"-m(\d+)\.parquet$")  # a merged file's name ends with its row count
 
 
 def _table_dir(data_dir: Path, table: str) -> Path:
@@ -79,12 +94,40 @@ def _stamp() -> str:
 
 
 def append(data_dir: Path, table: str, rows: list[dict]) -> Path | None:
-    """Append rows to a table as one new part file; returns its path (None for no rows)."""
+    """Append rows to a table as one new part file; returns its path (None for no rows).
+
+    Every ROLL_EVERY_PARTS appends of this process to the table, or ROLL_EVERY_S seconds, it
+    then merges full tiers of small parts (compact_tiers), on the caller's thread: the sweep's
+    background writer. A merge that fails is logged and leaves the parts as they were.
+    """
     if not rows:
         return None
     path = _table_dir(data_dir, table) / f"{_stamp()}-{uuid.uuid4().hex[:8]}.parquet"
     write_atomic(path, _to_arrow(table, rows))
+    if _roll_due(path.parent):
+        try:
+            compact_tiers(data_dir, table)
+        except Exception as e:  # noqa: BLE001 - the rows are safe on disk; a merge can wait for the next turn
+            log.warning(
+                "merging the parts of %s failed (%s: %s); they are kept and read as before",
+                path.parent,
+                type(e).__name__,
+                e,
+            )
     return path
+
+
+_roll_lock = threading.Lock()
+_roll_state: dict[Path, tuple[int, float]] = {}  # folder: (parts appended since the last merge, its time)
+
+
+def _roll_due(folder: Path) -> bool:
+    now = time.monotonic()
+    with _roll_lock:
+        count, since = _roll_state.get(folder, (0, now))
+        due = count + 1 >= ROLL_EVERY_PARTS or now - since >= ROLL_EVERY_S
+        _roll_state[folder] = (0, now) if due else (count + 1, since)
+    return due
 
 
 def _part_names(folder: Path) -> list[str]:
@@ -97,126 +140,90 @@ def _part_names(folder: Path) -> list[str]:
     return sorted(names)
 
 
-def _check_columns(table: str, found: pa.Schema) -> None:
-    schema = TABLES[table]
-    unknown = [n for n in found.names if schema.get_field_index(n) < 0]
-    if unknown:
-        raise _Unfit(f"columns not in the {table} schema: {unknown}")
-    if len(set(found.names)) != len(found.names):
-        raise _Unfit(f"repeated column names: {found.names}")
-    missing = [n for n in [*KEYS[table], ORDER_BY[table]] if n not in found.names]
-    if missing:
-        raise _Unfit(f"lacks the {table} column(s) {missing} that identify its rows")
+def _load_all(folder: Path, table: str, names: list[str], columns: list[str]) -> tuple[dict[str, pa.Table], bool]:
+    """The parts `names` that belong, by name, and whether any was gone; unfit ones moved aside."""
+    found, vanished = {}, False
+    # Parts are decoded in threads (pyarrow lets go of the GIL), each on one thread: a part is
+    # too small for pyarrow's own threads to pay, and there may be 100,000 of them, handed out
+    # in runs so that handing them out costs little beside reading them.
+    runs = [names[i : i + 64] for i in range(0, len(names), 64)]
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        loaded = chain.from_iterable(pool.map(lambda run: [try_load(folder / n, table, columns) for n in run], runs))
+        for name, t in zip(names, loaded, strict=True):
+            if isinstance(t, Unfit):
+                quarantine(folder / name, str(t))
+            elif t is None:
+                vanished = True
+            else:
+                found[name] = t
+    return found, vanished
 
 
-def _conform(table: str, t: pa.Table) -> pa.Table:
-    """The part's rows with the table's schema exactly; _Unfit when they cannot have it."""
-    schema = TABLES[table]
-    if t.schema.metadata:
-        t = t.replace_schema_metadata(None)  # pandas' notes on a file it wrote must not steer to_pandas
-    if not t.schema.equals(schema):
-        # Older parts may lack newer columns: add them as typed nulls.
-        for field in schema:
-            if field.name not in t.column_names:
-                t = t.append_column(field, pa.nulls(len(t), field.type))
-        try:
-            t = t.select(schema.names).cast(schema)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
-            raise _Unfit(f"values that do not fit the {table} schema: {e}") from e
-    null_keys = [k for k in KEYS[table] if t.column(k).null_count]
-    if null_keys:
-        raise _Unfit(f"rows with a null key in {null_keys}")
-    return t
-
-
-def _load(path: Path, table: str) -> pa.Table | None:
-    """One part's rows, None if the file is gone (merged by a compaction, or moved aside)."""
-    try:
-        # One read of the bytes: a part removed from now on cannot fail us half-way, and any
-        # error below comes from the file's content, not from the file system.
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError as e:
-        raise _Unfit("a folder, not a file") from e
-    try:
-        pf = pq.ParquetFile(pa.BufferReader(data))
-        _check_columns(table, pf.schema_arrow)
-        t = pf.read(use_threads=False)
-    except (pa.ArrowException, OSError, ValueError, TypeError) as e:
-        raise _Unfit(f"not a readable Parquet file: {e}") from e
-    return _conform(table, t)
-
-
-def _quarantine(path: Path, reason: str) -> None:
-    """Move a file that is not a part out of the table's folder: kept for a person, never read."""
-    aside = path.parent / QUARANTINE
-    dest = aside / path.name
-    try:
-        aside.mkdir(exist_ok=True)
-        if dest.exists():
-            dest = aside / f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix}"
-        os.rename(path, dest)
-    except FileNotFoundError:
-        if not path.exists():
-            return  # another reader moved it aside first, and said so
-        raise
-    except OSError as e:
-        log.warning(
-            "%s is not a part of its table (%s); it is skipped, and could not be moved aside: %s", path, reason, e
-        )
-        return
-    log.warning("%s is not a part of its table (%s); moved aside to %s", path, reason, dest)
-
-
-def _try_load(path: Path, table: str) -> pa.Table | _Unfit | None:
-    try:
-        return _load(path, table)
-    except _Unfit as e:
-        return e
-
-
-def _gather(folder: Path, table: str) -> tuple[list[pa.Table], list[Path]]:
+def _gather(folder: Path, table: str, columns: list[str]) -> tuple[list[pa.Table], list[Path]]:
     """The rows of every good part in the folder, in file-name order, and the parts read."""
     found: dict[str, pa.Table] = {}
     seen: set[str] = set()
-    # Parts are decoded in threads (pyarrow lets go of the GIL), each on one thread: a part is
-    # too small for pyarrow's own threads to pay, and there may be 100,000 of them.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        while True:
-            names = [n for n in _part_names(folder) if n not in seen]
-            seen.update(names)
-            vanished = False
-            for name, t in zip(names, pool.map(lambda n: _try_load(folder / n, table), names), strict=True):
-                if isinstance(t, _Unfit):
-                    _quarantine(folder / name, str(t))
-                elif t is None:
-                    vanished = True
-                else:
-                    found[name] = t
-            # A part listed but gone was merged by a compaction that wrote its merged file before
-            # removing it: list again to read that file (or the one a later compaction made of
-            # it). A part only disappears that way or by being moved aside, so no row is missed.
-            if not vanished:
-                break
+    while True:
+        names = [n for n in _part_names(folder) if n not in seen]
+        seen.update(names)
+        more, vanished = _load_all(folder, table, names, columns)
+        found.update(more)
+        # A part listed but gone was merged by a compaction that wrote its merged file before
+        # removing it: list again to read that file (or the one a later compaction made of
+        # it). A part only disappears that way or by being moved aside, so no row is missed.
+        if not vanished:
+            break
     names = sorted(found)
     return [found[n] for n in names], [folder / n for n in names]
 
 
-def _newest(table: str, parts: list[pa.Table]) -> pd.DataFrame:
+def _concat(table: str, parts: list[pa.Table], columns: list[str]) -> pa.Table:
     if not parts:
-        return TABLES[table].empty_table().to_pandas()
-    # One chunk per column: to_pandas is far slower over thousands of tiny chunks.
-    df = pa.concat_tables(parts).combine_chunks().to_pandas()
-    # Stable, on rows in file-name order: of two versions stamped alike, the later file wins.
-    df = df.sort_values(ORDER_BY[table], kind="stable")
-    return df.drop_duplicates(KEYS[table], keep="last").reset_index(drop=True)
+        return pa.schema([TABLES[table].field(n) for n in columns]).empty_table()
+    return pa.concat_tables(parts)
 
 
-def read(data_dir: Path, table: str) -> pd.DataFrame:
-    """The whole table, newest row per key, with every schema column present."""
-    parts, _ = _gather(_table_dir(data_dir, table), table)
-    return _newest(table, parts)
+def read(data_dir: Path, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """The table, newest row per key, with every schema column present, or only `columns`
+    (in that order; the plan needs 2 or 3 of 45, and reads that many times faster)."""
+    needed = needed_columns(table, columns)
+    parts, _ = _gather(_table_dir(data_dir, table), table, needed)
+    t = newest(table, _concat(table, parts, needed))
+    return t.select(list(columns) if columns is not None else needed).to_pandas()
+
+
+def _tier(name: str) -> int:
+    rows = _MERGED.search(name)
+    return 0 if rows is None else int(math.log(max(int(rows.group(1)), 1), FANOUT) + 1e-9)
+
+
+def _merge(folder: Path, table: str, names: list[str]) -> Path | None:
+    """Merge the parts `names` into one file (None when fewer than two are left to merge)."""
+    everything = TABLES[table].names
+    found, _ = _load_all(folder, table, names, everything)  # under the lock, a part goes only when moved aside
+    if len(found) < 2:
+        return None
+    parts = [found[n] for n in sorted(found)]
+    merged = newest(table, pa.concat_tables(parts))
+    path = folder / f"{_stamp()}-{uuid.uuid4().hex[:8]}-m{merged.num_rows}.parquet"
+    write_atomic(path, merged)
+    try:
+        # Read back from disk: the file the parts are about to be replaced by must hold them.
+        written = pq.read_table(path, columns=KEYS[table])
+        same = written.num_rows == merged.num_rows and all(written[k].equals(merged[k]) for k in KEYS[table])
+        lost = set() if same else _keys(table, merged) - _keys(table, written)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    if not same:
+        path.unlink(missing_ok=True)
+        raise StorageError(
+            f"compacting {folder}: the merged file lacked {len(lost)} key(s) of its parts "
+            f"(e.g. {sorted(lost, key=str)[:3]}) or rows; it was removed and the {len(parts)} parts kept"
+        )
+    for name in found:
+        (folder / name).unlink(missing_ok=True)
+    return path
 
 
 def _keys(table: str, t: pa.Table) -> set[tuple]:
@@ -224,7 +231,7 @@ def _keys(table: str, t: pa.Table) -> set[tuple]:
 
 
 def compact(data_dir: Path, table: str) -> Path | None:
-    """Merge a table's part files into one; the result reads exactly as before.
+    """Merge all of a table's part files into one; the result reads exactly as before.
 
     Parts appended while it runs are left as they are; a merged file that does not hold every
     key of the parts it read is removed again, the parts kept, and a StorageError raised.
@@ -233,25 +240,36 @@ def compact(data_dir: Path, table: str) -> Path | None:
     if len(_part_names(folder)) < 2:
         return None
     with FileLock(folder / COMPACT_LOCK):
-        parts, paths = _gather(folder, table)
-        if len(paths) < 2:
-            return None  # another compaction merged them while this one waited for the lock
-        merged = pa.Table.from_pandas(_newest(table, parts), schema=TABLES[table], preserve_index=False)
-        path = folder / f"{_stamp()}-compact.parquet"
-        write_atomic(path, merged)
-        try:
-            # Read back from disk: the file the parts are about to be replaced by must hold them.
-            written = pq.read_table(path, columns=KEYS[table])
-            lost = set().union(*(_keys(table, t) for t in parts)) - _keys(table, written)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        if lost or written.num_rows != merged.num_rows:
-            path.unlink(missing_ok=True)
-            raise StorageError(
-                f"compacting {folder}: the merged file lacked {len(lost)} key(s) of its parts "
-                f"(e.g. {sorted(lost, key=str)[:3]}) or rows; it was removed and the {len(paths)} parts kept"
-            )
-        for part in paths:
-            part.unlink(missing_ok=True)
-    return path
+        return _merge(folder, table, _part_names(folder))  # None: another compaction merged them meanwhile
+
+
+def _full_tier(names: list[str]) -> list[str]:
+    """The files of the lowest tier that holds FANOUT of them, or none."""
+    tiers: dict[int, list[str]] = {}
+    for name in names:
+        tiers.setdefault(_tier(name), []).append(name)
+    full = [tier for tier, files in tiers.items() if len(files) >= FANOUT]
+    return tiers[min(full)] if full else []
+
+
+def compact_tiers(data_dir: Path, table: str) -> list[Path]:
+    """Merge every tier that holds FANOUT files, lowest first, each into one file of a higher
+    tier; the merged files made. Skipped (nothing merged) while another merge holds the lock."""
+    folder = _table_dir(data_dir, table)
+    if not _full_tier(_part_names(folder)):
+        return []
+    lock, made = FileLock(folder / COMPACT_LOCK), []
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return []  # another process is merging this table; this one tries again at its next turn
+    try:
+        # Each merge takes FANOUT or more files out of a tier and adds one file above it.
+        while names := _full_tier(_part_names(folder)):
+            merged = _merge(folder, table, names)
+            if merged is None:
+                break
+            made.append(merged)
+    finally:
+        lock.release()
+    return made

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import claims, parity, scoring, store
+from bench import claims, parity, scoring, shard, store
 from bench.backends import backend_class
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
 from bench.config import Suite
@@ -50,6 +50,8 @@ def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
         "prompt_id": cell.prompt_id,
         "prompt": cell.prompt,
         "negative_prompt": cell.negative_prompt,
+        "category": cell.category,
+        "challenge": cell.challenge,
         "model": cell.model,
         "family": cell.family,
         "hub_id": cell.hub_id,
@@ -80,7 +82,7 @@ def _is_oom(error: BaseException) -> bool:
     return "out of memory" in text or "outofmemory" in text or "failed to allocate memory" in text
 
 
-def _failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
+def failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
     message = f"{type(error).__name__}: {error}".strip()[:2000]
     return [_row(run_id, c, load, status="failed", error=message) for c in cells]
 
@@ -155,11 +157,57 @@ def _save_job(data_dir: Path, images_dir: Path, rows: list[dict], saves: list[tu
 def _still_todo(data_dir: Path, group: list[Cell], retry_failed: bool) -> list[Cell]:
     """The cells of a group that no sweep has made since the plan was read (another sweep may
     have worked on the group while this one waited for it)."""
-    done = store.read(data_dir, "generations")
+    done = store.read(data_dir, "generations", columns=["cell_id", "status"])
     if retry_failed:
         done = done[done["status"] != "failed"]
     done_ids = set(done["cell_id"])
     return [c for c in group if c.cell_id not in done_ids]
+
+
+_UNSET = object()
+
+
+@dataclass
+class Loaded:
+    """One model loaded on one backend, and what its next calls need to know (a Ray worker
+    keeps several of these between units of work)."""
+
+    backend: Backend
+    load: LoadInfo
+    warm: bool = False  # the first call after a load pays for lazy init: recorded, not counted
+    scheduler: object = _UNSET  # the scheduler set now: swapped in place only when it changes
+
+    @classmethod
+    def of(cls, spec, cell: Cell) -> Loaded:
+        """Load the model of `cell`'s group (raises what the backend's load raises)."""
+        backend = backend_class(cell.backend, spec.family)(spec, cell.runtime)
+        return cls(backend, backend.load())
+
+    def make(self, cells: list[Cell], batch_size: int, run_id: str):
+        """Generate `cells` (one group, in plan order) in batches; yields (batch, rows, saves)
+        per batch, where saves are (row, image) pairs still to write. A failing call becomes
+        failed rows and the rest goes on."""
+        for batch in batches(cells, batch_size):
+            raise_if_stopped()
+            if batch[0].scheduler != self.scheduler:
+                self.scheduler = batch[0].scheduler
+                self.backend.set_scheduler(self.scheduler)
+            rows, saves = [], []
+            for made, result in _generate(self.backend, batch):
+                if isinstance(result, BaseException):
+                    first = made[0]
+                    log.error(
+                        "%s [%s] %s: %s: %s", first.model, first.backend, first.scheduler, type(result).__name__, result
+                    )
+                    rows += failed_rows(run_id, made, self.load, result)
+                else:
+                    made_rows, made_saves = _batch_rows(run_id, made, result, self.load, self.warm)
+                    rows, saves = rows + made_rows, saves + made_saves
+                    self.warm = True
+            yield batch, rows, saves
+
+    def close(self) -> None:
+        self.backend.close()
 
 
 def _run_group(
@@ -168,42 +216,25 @@ def _run_group(
     """Load one model on one backend, swap schedulers in place, make the group's cells in
     batches; the writer saves each batch while the next one generates."""
     model, backend_name = group[0].group
-    spec = plan.specs[model]
-    backend = backend_class(backend_name, spec.family)(spec, group[0].runtime)
     if progress:
         progress.update(task, description=f"loading {model} [{backend_name}]")
     try:
-        load = backend.load()
+        loaded = Loaded.of(plan.specs[model], group[0])
     except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
         log.error("%s [%s] did not load: %s: %s", model, backend_name, type(e).__name__, e)
-        writer.submit(_save_job(data_dir, images_dir, _failed_rows(report.run_id, group, None, e), [], report))
+        writer.submit(_save_job(data_dir, images_dir, failed_rows(report.run_id, group, None, e), [], report))
         if progress:
             progress.advance(task, len(group))
         return
     try:
-        warm, scheduler = False, object()
-        for batch in batches(group, suite.batch_size):
-            raise_if_stopped()
-            if batch[0].scheduler != scheduler:
-                scheduler = batch[0].scheduler
-                backend.set_scheduler(scheduler)
+        for batch, rows, saves in loaded.make(group, suite.batch_size, report.run_id):
             if progress:
-                progress.update(task, description=f"{model} [{backend_name}] {scheduler or ''}".strip())
-            rows, saves = [], []
-            for made, result in _generate(backend, batch):
-                if isinstance(result, BaseException):
-                    log.error("%s [%s] %s: %s: %s", model, backend_name, scheduler, type(result).__name__, result)
-                    rows += _failed_rows(report.run_id, made, load, result)
-                else:
-                    # The first call after a load pays for lazy init: recorded, not counted.
-                    made_rows, made_saves = _batch_rows(report.run_id, made, result, load, warm)
-                    rows, saves = rows + made_rows, saves + made_saves
-                    warm = True
+                progress.update(task, description=f"{model} [{backend_name}] {batch[0].scheduler or ''}".strip())
             writer.submit(_save_job(data_dir, images_dir, rows, saves, report))
             if progress:
                 progress.advance(task, len(batch))
     finally:
-        backend.close()
+        loaded.close()
 
 
 def run(
@@ -214,9 +245,11 @@ def run(
     retry_failed: bool = True,
     score: bool = True,
     progress=None,
+    part: shard.Shard = shard.WHOLE,
 ) -> SweepReport:
-    """Run every cell of `suite` not yet done, then score what this sweep made (`score=False`
-    leaves scoring to a later `bench score`). Messages go to the `bench` logger."""
+    """Run every cell of `suite` (of its shard `part`) not yet done, then score what this sweep
+    made (`score=False` leaves scoring to a later `bench score`). Messages go to the `bench`
+    logger."""
     report = SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
     started = datetime.now(UTC)
 
@@ -224,7 +257,7 @@ def run(
     # spends hours on results it cannot save
     writable_dir(data_dir)
     writable_dir(images_dir)
-    plan = make_plan(suite, data_dir, retry_failed)
+    plan = shard.narrow(make_plan(suite, data_dir, retry_failed), part)
     report.planned, report.skipped_done, report.notes = len(plan.cells), len(plan.cells) - len(plan.todo), plan.notes
     for note in report.notes:
         log.info("note: %s", note)
@@ -245,7 +278,7 @@ def run(
             group_args = (plan, suite, data_dir, images_dir, report, retry_failed, progress, task, writer)
             deferred = []
             for key, group in groups.items():
-                claim = claims.try_claim(data_dir, key)
+                claim = claims.try_claim(data_dir, key, part)
                 if claim is None:
                     log.info("another sweep is making %s [%s]; doing the other models first", *key)
                     deferred.append((key, group))
@@ -254,7 +287,7 @@ def run(
                     _claimed_group(group, *group_args)
             for key, group in deferred:
                 log.info("waiting for the other sweep to finish %s [%s]", *key)
-                with claims.wait_claim(data_dir, key):
+                with claims.wait_claim(data_dir, key, part):
                     _claimed_group(group, *group_args)
         if progress:
             progress.update(task, description=f"generated: {len(groups)} model x backend groups")
@@ -269,27 +302,33 @@ def run(
         report.interrupted = True
         raise
     finally:
-        # 5. the run's record, written even when interrupted; a rerun that did nothing leaves none
-        if report.ok or report.failed or report.other or report.scored or report.interrupted:
-            store.append(
-                data_dir,
-                "runs",
-                [
-                    dict(
-                        describe(),
-                        run_id=report.run_id,
-                        suite=suite.name,
-                        started_at=started,
-                        finished_at=datetime.now(UTC),
-                        images_ok=report.ok,
-                        images_failed=report.failed,
-                    )
-                ],
-            )
+        # 5. the run's record, written even when interrupted
+        record_run(data_dir, report, suite.name, started, part)
         if not report.interrupted:
             for table in ("generations", "scores"):
-                store.compact(data_dir, table)
+                store.compact_tiers(data_dir, table)
     return report
+
+
+def record_run(
+    data_dir: Path, report: SweepReport, suite_name: str, started, part: shard.Shard, launch=None, workers: int = 1
+) -> None:
+    """The run's row in `runs` (environment, counts, shard); a rerun that did nothing leaves none."""
+    if not (report.ok or report.failed or report.other or report.scored or report.interrupted):
+        return
+    row = dict(
+        describe(),
+        run_id=report.run_id,
+        suite=suite_name,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        images_ok=report.ok,
+        images_failed=report.failed,
+        shard=None if part.whole else str(part),
+        launch_id=launch or shard.launch_id(),
+        workers=workers,
+    )
+    store.append(data_dir, "runs", [row])
 
 
 def _claimed_group(group, plan, suite, data_dir, images_dir, report, retry_failed, progress, task, writer) -> None:

@@ -289,6 +289,10 @@ def _ensure(name: str, build) -> Path:
     return final
 
 
+# Builders registered by other modules (bench.tiny_scorers' scorer twins, which build on the
+# recipes above): tiny name -> build(out, scratch).
+BUILDERS: dict = {}
+
 # Tiny names become folder names under the cache: plain names only, never a path.
 _TINY_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -305,6 +309,8 @@ def tiny_path(hub_id: str) -> Path:
         return _ensure("tiny-clip", _build_clip)
     if hub_id.startswith("tiny-biggan") and _TINY_NAME.fullmatch(hub_id):
         return _ensure(hub_id, _build_biggan)
+    if hub_id in BUILDERS:
+        return _ensure(hub_id, BUILDERS[hub_id])
     raise KeyError(f"no tiny model named {hub_id!r}")
 
 

@@ -3,9 +3,10 @@
 Each batch is one job, run in order on one thread: encode and write its images (atomically),
 then append its rows. A row is therefore on disk only after its image is, exactly as when the
 sweep wrote in line, so a kill -9 loses at most the batches in the queue and never leaves a row
-without its image. The queue is bounded (`max_pending`), so a slow disk slows the sweep rather
-than filling memory with images. An error in a job (a full disk) is raised in the sweep at its
-next submit or drain.
+without its image. Every few batches an append also merges small part files (the store's
+rolling merge, bench.store.append), here on this thread too, so neither holds up the GPU.
+The queue is bounded (`max_pending`), so a slow disk slows the sweep rather than filling memory
+with images. An error in a job (a full disk) is raised in the sweep at its next submit or drain.
 """
 
 from __future__ import annotations

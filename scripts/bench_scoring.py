@@ -13,13 +13,20 @@ tiny CLIP with --tiny), in batches of the same size, on whatever device is prese
   batch is first decoded by a thread pool with as many threads as the scorer has workers.
 
 Runs alternate between the sides after one warm-up pass each, and the median of the repeats is
-reported. --baseline FILE also times the `ClipScorer` defined in FILE, e.g. the committed one
+reported.
+
+Then every quality family (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA): its
+scorer's `stream` over the PNGs, as `bench score` runs it, in images/s; first the tiny twins, then
+(unless --skip-full-size) each family's full-size architecture with random weights, one at a
+time, memory freed between; a family whose model would not fit comfortably in the memory
+available now (MemAvailable) is skipped and the line says so. --baseline FILE also times the `ClipScorer` defined in FILE, e.g. the committed one
 (`git show HEAD:bench/scorers/clip.py > /tmp/old_clip.py`); a scorer without `stream` gets the
 PNGs decoded in the main thread first, as `bench score` used to. Prints figures; asserts nothing
 about speed.
 
     python scripts/bench_scoring.py [--images 256|32] [--size 512] [--batch-size 32] [--prompts 16]
                                     [--repeats 3] [--workers N] [--tiny] [--baseline FILE]
+                                    [--family-images 16] [--skip-full-size]
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import inspect
+import logging
 import os
 import statistics
 import tempfile
@@ -148,6 +156,8 @@ def main() -> None:
         "--baseline", default=None, help="also time the ClipScorer in this file (the committed one, say)"
     )
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--family-images", type=int, default=None, help="images per quality-family pass (16 on a CPU)")
+    parser.add_argument("--skip-full-size", action="store_true", help="time the quality families' tiny twins only")
     args, _ = parser.parse_known_args()  # `nox -s benchmark` passes every script the same arguments
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -220,6 +230,120 @@ def main() -> None:
                 f"  (runs: {', '.join(f'{x:.1f}' for x in runs)})"
             )
     print("  target: scorer >= 60% of bare")
+    families(args, device, workers)
+
+
+# Full-size architectures of the quality families, random weights: (GB of fp32 weights, model).
+FULL_SIZE = {
+    "pickscore_tiny": (3.9, "CLIP ViT-H/14 (transformers)"),
+    "hpsv2_tiny": (3.9, "CLIP ViT-H/14 (open_clip)"),
+    "imagereward_tiny": (1.8, "BLIP ViT-L/16 + BERT-base"),
+    "laion_aesthetic_tiny": (1.7, "CLIP ViT-L/14 (open_clip) + MLP"),
+    "clip_iqa_tiny": (0.6, "CLIP ViT-B/16 (transformers)"),
+}
+
+
+def mem_available_gb() -> float:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("MemAvailable")) / 1e6
+
+
+def to_full_size(metric: str, scorer) -> None:
+    """Swap the tiny twin's model (and its preprocess) for the family's full-size architecture with
+    random weights; the scorer's own stream, batching and text caches stay as they are."""
+    import open_clip
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    from bench.scorers import batching, imagereward
+    from bench.tiny_scorers import mlp_head
+
+    def hf_clip(text: dict, vision: dict, projection_dim: int):
+        config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
+        ip = scorer.processor.image_processor
+        ip.size, ip.crop_size = {"shortest_edge": 224}, {"height": 224, "width": 224}
+        return CLIPModel(config).to(scorer.device).eval()
+
+    if metric == "pickscore_tiny":  # laion/CLIP-ViT-H-14-laion2B-s32B-b79K's config
+        text = dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, num_hidden_layers=24)
+        vision = dict(
+            hidden_size=1280, intermediate_size=5120, num_attention_heads=16, num_hidden_layers=32, patch_size=14
+        )
+        scorer.model = hf_clip(text, vision, 1024)
+    elif metric == "clip_iqa_tiny":  # openai/clip-vit-base-patch16
+        text = dict(hidden_size=512, intermediate_size=2048, num_attention_heads=8, num_hidden_layers=12)
+        vision = dict(
+            hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12, patch_size=16
+        )
+        scorer.model = hf_clip(text, vision, 512)
+        from torchmetrics.functional.multimodal.clip_iqa import _clip_iqa_get_anchor_vectors
+
+        with torch.inference_mode():
+            scorer.anchors = _clip_iqa_get_anchor_vectors(
+                "hf", scorer.model, scorer.processor, ["Good photo.", "Bad photo."], scorer.device
+            )
+    elif metric == "imagereward_tiny":  # THUDM/ImageReward's med_config.json, vit="large"
+        med = dict(vocab_size=30524, hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                   max_position_embeddings=512, layer_norm_eps=1e-12, hidden_act="gelu", pad_token_id=0)  # fmt: skip
+        scorer.model = imagereward.build_model(med, 224, 1024, 24, 16).to(scorer.device)
+        scorer._pixels = batching.Pixels(imagereward.reference_transform(224), scorer.device)
+    else:  # open_clip: HPS v2.1's ViT-H-14, the aesthetic's ViT-L-14
+        arch = "ViT-H-14" if metric == "hpsv2_tiny" else "ViT-L-14"
+        logging.disable(logging.WARNING)  # open_clip's "initialized randomly": random is the point here
+        try:
+            scorer.model = open_clip.create_model(arch).to(scorer.device).eval()
+        finally:
+            logging.disable(logging.NOTSET)
+        scorer._pixels = batching.Pixels(open_clip.image_transform(224, is_train=False), scorer.device)
+        if metric == "laion_aesthetic_tiny":
+            scorer.head = mlp_head(768).to(scorer.device).eval()
+
+
+def families(args, device: str, workers: int) -> None:
+    """Images/s of each quality family's scorer, from PNGs, tiny twins then full size."""
+    import gc
+
+    from bench.scoring import make_scorer
+
+    n = args.family_images or (64 if device.startswith("cuda") else 16)
+    images = make_images(n, args.size)
+    prompts = [f"prompt {i % args.prompts}: a lighthouse on a rocky coast at dusk" for i in range(n)]
+    batch = min(args.batch_size, 8)
+    sizes = ["tiny"] + ([] if args.skip_full_size else ["full"])
+    # A full-size ViT-H scores about 0.1 image/s on a 2-core CPU: one batch per pass there.
+    n_full = n if device.startswith("cuda") else min(n, batch)
+    print(
+        f"\nquality families: {n} PNGs ({n_full} at full size) of {args.size} px, batch {batch}, "
+        f"{workers} workers, median of {args.repeats}"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f"{i}.png" for i in range(n)]
+        for im, path in zip(images, paths):
+            im.save(path)
+        for size in sizes:
+            for metric, (gb, arch) in FULL_SIZE.items():
+                label = f"{metric.removesuffix('_tiny'):16} {size:4}"
+                if size == "full" and mem_available_gb() < 3 * gb + 2:  # weights + activations + headroom
+                    print(
+                        f"  {label}: skipped, {arch} ({gb} GB fp32) would not fit comfortably in {mem_available_gb():.1f} GB available"
+                    )
+                    continue
+                scorer = make_scorer(metric, device=device, batch_size=batch, workers=workers)
+                if size == "full":
+                    to_full_size(metric, scorer)
+                list(scorer.stream(paths[:batch], prompts[:batch], load=open_rgb))  # warm-up
+                rates, count = [], n if size == "tiny" else n_full
+                for _ in range(args.repeats):
+                    started = time.perf_counter()
+                    list(scorer.stream(paths[:count], prompts[:count], load=open_rgb))
+                    sync(device)
+                    rates.append(count / (time.perf_counter() - started))
+                what = arch if size == "full" else "tiny twin"
+                print(
+                    f"  {label}: {statistics.median(rates):8.2f} images/s  ({what}; runs: {', '.join(f'{x:.2f}' for x in rates)})"
+                )
+                del scorer
+                gc.collect()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ HOSTILE_PROMPT = (
 )
 HOSTILE_TRUNCATED_TOKENS = 12  # what CLIP "did not see" of the hostile prompt: the page must say so
 BACKENDS = ["pytorch", "pytorch-compile", "onnxruntime"]
+SECOND_METRIC = "clip_vit_l_14"
 MODELS = {
     "sd15": ModelSpec("sd", ["euler-a", "ddim"], BACKENDS, 2.0, 0.31),  # GPU: energy, optimized ORT graph
     "sd21-base": ModelSpec("sd", ["euler-a", "ddim"], BACKENDS, 9.7, 0.33),  # CPU: no energy
@@ -93,6 +94,13 @@ def write_dataset(
     sweep = synthetic.make_sweep(prompts, models or MODELS, seeds=seeds, metric=metric, run_id=out.run_id)
     sweep.run.update(suite="fixture", command="bench run --suite fixture <not a tag>")
     clip = {s["cell_id"]: s for s in sweep.scores if s["metric"] == metric}
+    # A second quality metric that disagrees a little, for the in-page switch and the agreement view.
+    # (Only beside the default metric: the tiny-suite test needs clip_tiny to be the only CLIP.)
+    if metric == "clip_vit_b_32":
+        sweep.scores += [
+            {**s, "metric": SECOND_METRIC, "value": s["value"] * 0.9 + 0.02 * ((int(s["cell_id"], 16) % 7) / 7)}
+            for s in list(clip.values())
+        ]
     for row in sweep.generations:
         if row["prompt_id"] == HOSTILE_ID:
             clip[row["cell_id"]]["truncated_tokens"] = HOSTILE_TRUNCATED_TOKENS

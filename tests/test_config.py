@@ -20,7 +20,7 @@ def suite_file(tmp_path, body: str, prompts: str = PROMPT):
     return str(path)
 
 
-@pytest.mark.parametrize("name", ["seed", "tiny"])
+@pytest.mark.parametrize("name", ["seed", "tiny", "parti", "parti-200"])
 def test_shipped_suites_are_valid(name):
     suite = load_suite(name)
     assert suite.prompts and suite.models and suite.seeds
@@ -206,6 +206,24 @@ def test_several_problems_give_one_line_each(tmp_path):
         "colour",
     ]
     assert "'tiny-sd' appears twice" in lines[1] and "allowed: name, prompts, models" in lines[4]
+
+
+def test_inline_prompts_may_carry_a_category_and_a_challenge(tmp_path):
+    labelled = PROMPT + 'category = "Animals"\nchallenge = "Basic"\n'
+    (prompt,) = load_suite(suite_file(tmp_path, TINY, labelled)).prompts
+    assert (prompt.category, prompt.challenge) == ("Animals", "Basic")
+    assert one_line_error(suite_file(tmp_path, TINY, PROMPT + 'category = ""\n')).startswith(
+        "prompts[0].category: must be a non-empty line of text"
+    )
+    unknown = one_line_error(suite_file(tmp_path, TINY, PROMPT + "kind = 1\n"))
+    assert unknown == "prompts[0].kind: unknown key; allowed: id, text, negative, category, challenge"
+
+
+def test_a_suite_reads_its_prompts_from_a_file_or_a_shipped_set(tmp_path):
+    (tmp_path / "mine.csv").write_text("text,category\na red cube,Shapes\na blue ball,Shapes\n")
+    mine = load_suite(suite_file(tmp_path, f'{TINY}\nprompts_file = "mine.csv"', ""))
+    assert [(p.text, p.category) for p in mine.prompts] == [("a red cube", "Shapes"), ("a blue ball", "Shapes")]
+    assert len(load_suite("parti").prompts) == 1632 and len(load_suite("parti-200").prompts) == 200
 
 
 def test_seed_ranges_are_bounded():

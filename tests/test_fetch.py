@@ -234,3 +234,78 @@ def test_fetching_biggan_downloads_verifies_and_reports_the_hash(tmp_path, monke
 def test_fetch_without_a_valid_target_exits_2(argv, capsys):
     assert main(argv) == EXIT_CONFIG
     assert capsys.readouterr().err.startswith("bench: error:")
+
+
+# --- the quality scorers' weights (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA) --
+
+QUALITY = ["pickscore", "hpsv2", "imagereward", "laion_aesthetic", "clip_iqa"]
+
+
+def quality_weights(metric: str):
+    from bench.metrics import METRICS
+
+    return METRICS[metric].weights
+
+
+def test_dry_run_lists_every_quality_metrics_repos_files_and_pins(hf_cache, capsys):
+    assert main(["fetch", "--models", "sd15", "--metrics", ",".join(QUALITY), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for repo, name in [
+        ("yuvalkirstain/PickScore_v1", "model.safetensors"),
+        ("laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "preprocessor_config.json"),
+        ("xswu/HPSv2", "HPS_v2.1_compressed.pt"),
+        ("THUDM/ImageReward", "med_config.json"),
+        ("google-bert/bert-base-uncased", "vocab.txt"),
+        ("camenduru/improved-aesthetic-predictor", "sac+logos+ava1-l14-linearMSE.pth"),
+        ("openai/clip-vit-base-patch16", "model.safetensors"),
+    ]:
+        assert f"metric {repo} @ default branch" in out and name in out
+    # the aesthetic head's CLIP ViT-L/14 comes through open_clip's own repo
+    assert "metric laion_aesthetic: clip timm/vit_large_patch14_clip_224.openai" in out
+    assert "sha256 pinned: 21dd590f3ccdc646" in out  # the aesthetic head
+    assert out.count("pickle, no sha256 pinned") == 2  # HPS v2.1 and ImageReward: fetch prints the hash
+    assert "total: 9 downloads" in out
+
+
+def test_preflight_names_every_quality_metric_not_cached_and_passes_tiny_twins(hf_cache):
+    from bench.weights.check import missing_metrics
+
+    problems = missing_metrics(QUALITY)
+    for metric in QUALITY:
+        assert any(p.startswith(f"{metric} (") for p in problems), metric
+    assert missing_metrics([f"{m}_tiny" for m in QUALITY]) == []
+
+
+def test_preflight_passes_cached_pinned_weights_and_refuses_an_unpinned_pickle(hf_cache):
+    from bench.weights.check import missing_metrics
+
+    for w in quality_weights("imagereward"):
+        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files})
+    (problem,) = missing_metrics(["imagereward"])  # all there, but ImageReward.pt is not pinned
+    assert problem.startswith("imagereward (THUDM/ImageReward): ImageReward.pt is a pickle with no sha256 pinned")
+    for w in quality_weights("pickscore"):
+        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files})
+    assert missing_metrics(["pickscore"]) == []
+
+
+def test_fetching_a_metric_pickle_verifies_its_pin(hf_cache, monkeypatch):
+    import hashlib
+
+    import huggingface_hub
+
+    from bench.metrics import METRICS
+
+    data = b"pretend pickle"
+    cache_repo(hf_cache, "camenduru/improved-aesthetic-predictor", {"sac+logos+ava1-l14-linearMSE.pth": data})
+    folder = hf_cache / "models--camenduru--improved-aesthetic-predictor" / "snapshots" / ("c" * 40)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(folder))
+    items, _ = fetch.plan([], ["laion_aesthetic"])
+    (item,) = [i for i in items if i.kind == "metric"]
+    assert item.files[0].cached and item.sha256 == METRICS["laion_aesthetic"].weights[0].sha256
+    with pytest.raises(Exception, match="sha256 mismatch"):  # our bytes are not the pinned file
+        fetch.download(item)
+    item.sha256 = hashlib.sha256(data).hexdigest()
+    assert fetch.download(item) == f"commit {'c' * 40}, sha256 {item.sha256}"
+    digest, item.sha256 = item.sha256, None
+    with pytest.raises(Exception, match=f"its sha256 {digest} is not pinned"):  # fetched, then the hash to pin
+        fetch.download(item)

@@ -92,38 +92,119 @@ def page(browser, site_url):
     assert not errors, f"JavaScript errors: {errors}"
 
 
-def column(table, title: str) -> list[str]:
+def field_of(scope, title: str) -> str:
+    """The Tabulator field of the column whose header reads `title`."""
+    header = scope.locator(".tabulator-col", has=scope.page.locator(".tabulator-col-title", has_text=title)).first
+    return header.get_attribute("tabulator-field")
+
+
+def column(scope, title: str) -> list[str]:
     """The texts of a column, found by its header, in the order the rows are shown now."""
-    titles = [t.strip() for t in table.locator("thead th").all_inner_texts()]
-    i = titles.index(title)
-    return [t.strip() for t in table.locator(f"tbody tr td:nth-child({i + 1})").all_inner_texts()]
+    field = field_of(scope, title)
+    cells = scope.locator(f".tabulator-row .tabulator-cell[tabulator-field='{field}']").all_inner_texts()
+    return [" ".join(t.split()) for t in cells]
+
+
+QUALITY = "CLIP ViT-B/32 (OpenAI) (raw cosine)"
+
+
+def board(page):
+    table = page.locator(".bench-tabulator").first
+    table.locator(".tabulator-row").first.wait_for()
+    return table
 
 
 def test_clicking_a_numeric_header_sorts_the_rows_numerically(page, site_url, shots):
     page.goto(site_url)
-    table = page.locator(".bench-table table").first
-    table.locator("thead th").first.wait_for()
-    page.screenshot(path=str(shots / "leaderboard.png"), full_page=True)
-    rows_before = sorted(zip(column(table, "Model"), column(table, "p50 s")))
+    table = board(page)
+    page.screenshot(path=str(shots / "leaderboard-desktop.png"))
+    page.screenshot(path=str(shots / "leaderboard-desktop-full.png"), full_page=True)
+    rows_before = sorted(zip(column(table, "Model / scheduler"), column(table, "p50 pytorch (s)")))
 
-    header = table.locator("thead th", has_text="p50 s").first
+    header = table.locator(".tabulator-col", has_text="p50 pytorch (s)").first
     header.click()
-    values = [float(v) for v in column(table, "p50 s")]
+    values = [float(v.rstrip(" ★")) for v in column(table, "p50 pytorch (s)")]
     assert values == sorted(values)
-    as_text = sorted(column(table, "p50 s"))
-    assert [float(v) for v in as_text] != values  # the fixture has 10+ s and 2 s latencies
     assert header.get_attribute("aria-sort") == "ascending"
-    assert sorted(zip(column(table, "Model"), column(table, "p50 s"))) == rows_before  # whole rows moved
+    assert sorted(zip(column(table, "Model / scheduler"), column(table, "p50 pytorch (s)"))) == rows_before
 
     header.click()
-    values = [float(v) for v in column(table, "p50 s")]
-    assert values == sorted(values, reverse=True)
+    values = [float(v.rstrip(" ★")) for v in column(table, "p50 pytorch (s)")]
+    assert values == sorted(values, reverse=True) and max(values) > 10 > min(values)  # numbers, not text
     assert header.get_attribute("aria-sort") == "descending"
 
-    clip = table.locator("thead th", has_text="CLIP best").first
-    clip.click()  # quality columns sort best first on the first click
-    best = [float(v) for v in column(table, "CLIP best")]
-    assert best == sorted(best, reverse=True) and clip.get_attribute("aria-sort") == "descending"
+
+def test_missing_values_sort_last_both_ways(page, site_url):
+    page.goto(site_url)
+    table = board(page)
+    header = table.locator(".tabulator-col", has_text="p50 onnxruntime (s)").first
+    for direction in ("ascending", "descending"):
+        header.click()
+        assert header.get_attribute("aria-sort") == direction
+        values = column(table, "p50 onnxruntime (s)")
+        dashes = [v == "—" for v in values]
+        assert any(dashes) and not all(dashes)
+        assert dashes == sorted(dashes), f"{direction}: a dash before a number in {values}"
+
+
+def test_at_390_px_the_quality_column_is_visible_and_the_first_column_stays(browser, site_url, shots):
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+        pg = context.new_page()
+        pg.goto(site_url)
+        table = board(pg)
+        quality = table.locator(".tabulator-col", has_text=QUALITY).first
+        box = quality.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+        table.scroll_into_view_if_needed()
+        pg.screenshot(path=str(shots / f"leaderboard-phone-{scheme}.png"))
+        first = table.locator(".tabulator-row .tabulator-cell.tabulator-frozen").first
+        x0 = first.bounding_box()["x"]
+        table.locator(".tabulator-tableholder").evaluate("e => { e.scrollLeft = 400; }")
+        pg.wait_for_timeout(100)
+        assert abs(first.bounding_box()["x"] - x0) < 1  # frozen: it does not scroll away
+        context.close()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, color_scheme="dark")
+    pg = context.new_page()
+    pg.goto(site_url)
+    board(pg)
+    pg.locator(".bench-vega svg").first.wait_for()  # the interactive chart, drawn for the dark palette
+    pg.screenshot(path=str(shots / "leaderboard-desktop-dark.png"), full_page=True)
+    context.close()
+
+
+def test_filters_narrow_the_rows_and_survive_a_reload(page, site_url):
+    page.goto(site_url)
+    table = board(page)
+    total = table.locator(".tabulator-row").count()
+    page.select_option("form.bench-filters select[name=model]", "sd15")
+    assert table.locator(".tabulator-row").count() == 2 < total
+    assert "model=sd15" in page.url
+    page.fill("form.bench-filters input[name=q]", "ddim")
+    assert column(table, "Model / scheduler") == ["sd15 ddim"] and "q=ddim" in page.url
+    table.locator(".tabulator-col", has_text="p50 pytorch (s)").first.click()
+    page.reload()
+    table = board(page)
+    assert column(table, "Model / scheduler") == ["sd15 ddim"]
+    assert page.input_value("form.bench-filters select[name=model]") == "sd15"
+    assert page.input_value("form.bench-filters input[name=q]") == "ddim"
+    assert table.locator(".tabulator-col", has_text="p50 pytorch (s)").first.get_attribute("aria-sort") == "ascending"
+    assert page.locator(".bench-count").inner_text() == f"1 of {total} rows shown"
+
+
+def test_a_row_anchor_and_the_column_picker(page, site_url):
+    page.goto(site_url + "#row-sd21-base--ddim")
+    table = board(page)
+    target = page.locator(".tabulator-row#row-sd21-base--ddim")
+    assert target.count() == 1 and "bench-target" in target.get_attribute("class")
+    page.locator("details.bench-columns summary").evaluate("e => e.click()")  # under the sticky page header
+    page.locator("details.bench-columns label", has_text="Family").locator("input").evaluate("e => e.click()")
+    assert (
+        table.locator(".tabulator-col", has_text="Family").count() == 0
+        or not table.locator(".tabulator-col", has_text="Family").first.is_visible()
+    )
+    assert "cols=" in page.url
 
 
 def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, shots):
@@ -144,8 +225,15 @@ def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, 
     )
     assert shown.evaluate("i => i.src") == full  # the full image, not the WebP thumbnail
     caption = page.locator(".gslide.current .gslide-desc").inner_text()
-    for word in ["Backend:", "seed", "steps", "guidance", "CLIP", "latency"]:
+    for word in ["Backend:", "seed", "steps", "guidance", "CLIP", "latency", "A futuristic city in the clouds"]:
         assert word in caption
+    # Every metric of each image: the twins of other backends carry their parity with eager PyTorch.
+    assert first.evaluate(
+        "a => JSON.parse(a.dataset.slides).some(s => s.description.includes('PSNR vs eager PyTorch'))"
+    )
+    assert page.locator(".gslide.current .bench-counter").inner_text() == f"1 of {slides_expected}"
+    assert page.locator(".gslide.current a.bench-download").get_attribute("download") is not None
+    assert "A futuristic city" in shown.get_attribute("alt")
     assert page.locator(".glightbox-container .gslide").count() == slides_expected
     page.wait_for_timeout(400)  # let the zoom-in effect finish before the picture
     page.screenshot(path=str(shots / "lightbox.png"))
@@ -193,3 +281,44 @@ def test_a_hostile_prompt_shows_as_text_and_runs_nothing(page, site_url):
     page.keyboard.press("Escape")
     # A 1,200-character word must wrap, not widen the page.
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_the_compare_page_switches_seed_and_shows_the_twins_difference(page, site_url, shots):
+    page.goto(site_url + "compare/")
+    grid = page.locator(".bench-compare")
+    cell = grid.locator("td[data-key='sd21-base|ddim']")
+    cell.locator("img.bench-a").wait_for()
+    first_src = cell.locator("img.bench-a").get_attribute("src")
+    page.select_option(".bench-compare select[name=prompt]", "futuristic-city")
+    page.select_option(".bench-compare select[name=seed]", "1")
+    page.wait_for_function("() => location.search.includes('seed=1')")
+    page.wait_for_function(
+        "() => { const i = document.querySelector(\"td[data-key='sd21-base|ddim'] img.bench-a\"); return i && i.alt.includes('seed 1'); }"
+    )
+    assert cell.locator("img.bench-a").get_attribute("src") != first_src
+    assert cell.locator(".bench-badge").inner_text().strip() not in ("", "—")
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+    page.reload()
+    cell.locator("img.bench-a").wait_for()
+    page.wait_for_function("() => document.querySelector(\".bench-compare select[name=seed]\").value === '1'")
+    page.select_option(".bench-compare select[name=backend]", "diff:pytorch:onnxruntime")
+    top = cell.locator("img.bench-b")
+    top.wait_for(state="visible")
+    assert top.evaluate("i => getComputedStyle(i).mixBlendMode") == "difference"
+    page.screenshot(path=str(shots / "compare-difference.png"), full_page=True)
+
+
+def test_the_ranking_metric_switches_in_the_page_and_stays_in_the_url(page, site_url):
+    page.goto(site_url)
+    table = board(page)
+    page.select_option("form.bench-filters select[name=metric]", "clip_vit_l_14")
+    assert "metric=clip_vit_l_14" in page.url
+    header = table.locator(".tabulator-col", has_text="CLIP ViT-L/14 (OpenAI) (raw cosine)").first
+    assert header.get_attribute("aria-sort") == "descending"
+    values = [float(v.split()[0]) for v in column(table, "CLIP ViT-L/14 (OpenAI) (raw cosine)")]
+    assert values == sorted(values, reverse=True)
+    page.reload()
+    table = board(page)
+    assert page.input_value("form.bench-filters select[name=metric]") == "clip_vit_l_14"
+    ranks = table.locator(".tabulator-col", has_text="Rank")
+    assert ranks.count() == 2 and [ranks.nth(i).is_visible() for i in range(2)].count(True) == 1  # one per metric

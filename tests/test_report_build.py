@@ -58,11 +58,11 @@ def test_strict_build_writes_every_page(built):
         *[f"prompts/{pid}/index.html" for pid in written.prompts],
         "speed/index.html",
         "methodology/index.html",
-        "assets/bench/tablesort.min.js",
-        "assets/bench/tablesort.number.min.js",
+        "assets/bench/tabulator.min.js",
+        "assets/bench/tabulator_simple.min.css",
         "assets/bench/bench.js",
         "assets/bench/bench.css",
-        "assets/bench/LICENSE-tablesort.txt",
+        "assets/bench/LICENSE-tabulator.txt",
         "assets/bench/pareto.svg",
         "assets/bench/speed.svg",
         "assets/javascripts/glightbox.min.js",
@@ -87,16 +87,35 @@ def test_the_build_imports_no_torch(built):
 def test_leaderboard_rows_metric_and_failures(built):
     root, _, _ = built
     html = page(root, "index.html")
-    assert "<caption>CLIP: CLIP ViT-B/32 (OpenAI), raw cosine." in html
+    assert "CLIP ViT-B/32 (OpenAI)" in html and "clip_scale" not in html  # no maintainer hints for visitors
     rows = rows_of(html)
-    assert len(rows) == 14  # sd15 and sd21-base: 2 schedulers x 3 backends; dalle3-xl; BigGAN
-    means = [float(r["CLIP mean"]) for r in rows]
+    # One row per image set (model x scheduler): sd15 and sd21-base 2 each, dalle3-xl, BigGAN.
+    assert len(rows) == 6
+    title = "CLIP ViT-B/32 (OpenAI) (raw cosine)"
+    means = [float(r[title].split()[0]) for r in rows]
     assert means == sorted(means, reverse=True)
-    failed = {(r["Model"].rstrip(" ◆"), r["Scheduler"], r["Backend"].split()[0]): int(r["failed"]) for r in rows}
-    assert failed[("sd15", "ddim", "pytorch")] == 1 and sum(failed.values()) == 1
-    gan = [r for r in rows if r["Model"].startswith("biggan")]
-    assert gan[0]["Scheduler"] == "—"
-    assert "◆" in html and 'src="assets/bench/pareto.svg"' in html
+    assert all("±" in r[title] for r in rows)  # every quality cell carries its interval
+    failed = {r["Model / scheduler"]: int(r["Failed"]) for r in rows}
+    assert failed["sd15 ddim"] == 1 and sum(failed.values()) == 1
+    assert {r["Quality from"] for r in rows} == {"pytorch"}  # the twins' quality is not repeated
+    gan = [r for r in rows if r["Model / scheduler"].startswith("biggan")]
+    assert gan[0]["Scheduler"] == "—" and gan[0]["p50 onnxruntime (s)"] == "—"
+    assert all(r["Rank"] for r in rows) and "★" in html  # ranks and the best marks, with their legend
+    assert "best value of its column" in html
+    assert 'id="row-sd15--ddim"' in html and 'data-url-state="1"' in html
+    assert 'src="assets/bench/pareto.svg"' in html
+
+
+def test_search_index_separates_table_cells(built):
+    root, _, _ = built
+    index = json.loads(page(root, "search/search_index.json"))
+    text = " ".join(doc["text"] for doc in index["docs"])
+    assert "sd15ddim" not in text and "pytorchonnxruntime" not in text and "sd15 ddim" in text
+
+
+def test_synthetic_data_get_no_demo_banner(built):
+    root, _, _ = built
+    assert "Demo data: random-weight models" not in page(root, "index.html")
 
 
 def test_prompt_pages_have_text_table_and_gallery(built):
@@ -157,7 +176,17 @@ def test_methodology_shows_runs_settings_and_the_seed_table(built):
     html = page(root, "methodology/index.html")
     assert "Synthetic CPU" in html and "bench run --suite fixture &lt;not a tag&gt;" in html
     assert "Student t-interval" in html
-    seed = [r for r in rows_of(html, 2) if r["Prompt"] == "futuristic-city" and r["Model"] == "sd21-base"]
+    # Tables: settings, metrics, the metrics' agreement (two quality metrics here), anchors, the seed study.
+    (agree,) = rows_of(html, 2)
+    assert (agree["Metric"], agree["and metric"], agree["image sets"]) == (
+        "CLIP ViT-B/32 (OpenAI)",
+        "CLIP ViT-L/14 (OpenAI)",
+        "6",
+    )
+    assert 0.5 < float(agree["Spearman ρ"]) <= 1  # the second metric follows the first, with noise
+    anchors = {r["Model"]: r for r in rows_of(html, 3)}  # published scores, beside ours where we have some
+    assert anchors["dreamlike-photoreal-2"]["Published"] == "27.86" and anchors["sd15"]["Ours"] == "—"
+    seed = [r for r in rows_of(html, 4) if r["Prompt"] == "futuristic-city" and r["Model"] == "sd21-base"]
     assert {r["Scheduler"]: r["seed study"] for r in seed}["euler-a"] == "0.3972"
     assert next(r for r in seed if r["Scheduler"] == "ddim")["ours mean"] != "—"  # matched our runs
 
@@ -188,6 +217,8 @@ def test_rebuild_reuses_the_thumbnails(built):
     charts = sorted(p.name for p in (root / ".cache" / "charts").iterdir())
     assert len(charts) == 2 and charts[0].startswith("pareto_svg-")  # drawn once, reused
     assert (root / "public/assets/bench/pareto.svg").read_text() == (root / ".cache/charts" / charts[0]).read_text()
+    # Each prompt page's fragment is cached under the hash of its inputs: the rebuild read them back.
+    assert len(list((root / ".cache" / "pages").glob("*.html"))) == len(written.prompts)
 
 
 def test_no_data_gives_a_page_that_says_how_to_make_some(tmp_path):
@@ -199,15 +230,17 @@ def test_no_data_gives_a_page_that_says_how_to_make_some(tmp_path):
     assert "0.3972" in page(root, "methodology/index.html")  # the seed's table needs no data
 
 
-def test_tiny_suite_metric_falls_back_and_says_so(tmp_path):
+def test_tiny_suite_metric_falls_back_and_says_so_under_a_demo_banner(tmp_path):
     root = copy_site_sources(tmp_path)
-    models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    models = {"tiny-sd": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
     write_dataset(root / "data", root / "images", models=models, seeds=2, metric="clip_tiny", faults=False)
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-2000:]
     html = page(root, "index.html")
     assert "No scores for clip_vit_b_32" in html and "CLIP tiny (random weights, tests only)" in html
-    assert rows_of(html)[0]["CLIP mean"] != "—"
+    assert rows_of(html)[0]["CLIP tiny (random weights, tests only) (raw cosine)"] != "—"
+    for path in ["index.html", "speed/index.html", "prompts/index.html"]:
+        assert "Demo data: random-weight models" in page(root, path)
 
 
 def test_missing_images_warn_fails_a_strict_build(tmp_path):

@@ -19,7 +19,7 @@ from bench.report import stats
 from bench.report.html import DASH, Col, Num, fmt, table
 from bench.report.sections.common import Scale, empty_state, metric_header
 from bench.report.sections.leaderboard import leaderboard_table
-from bench.report.sections.methodology import runs_table, seed_table, settings_table
+from bench.report.sections.methodology import launches, runs_table, seed_table, settings_table
 from bench.report.sections.prompts import MISSING_SVG, SiteImage, gallery_grid, prompt_block, prompts_table
 from bench.report.sections.speed import speed_table
 
@@ -37,7 +37,13 @@ SCALE = Scale("raw", "CLIP ViT-B/32 (OpenAI)")
 ALLOWED_TAGS = {
     "div", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "figure",
     "figcaption", "p", "blockquote", "code", "strong", "ul", "li", "br", "caption",
+    "form", "label", "select", "option", "input",  # the filters: the renderer's own, values escaped
 }  # fmt: skip
+
+
+# The markup a slide's caption may hold, all of it the renderer's: the counter, the prompt and the
+# download link (whose address is escaped); never a tag from the data.
+SLIDE_TAGS = {"span": {"class"}, "br": set(), "a": {"class", "href", "download"}}
 
 
 class Collect(HTMLParser):
@@ -64,8 +70,10 @@ def assert_inert(fragment: str, hostile: str | None = None) -> Collect:
         assert tag in ALLOWED_TAGS, tag
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
         for slide in json.loads(attrs.get("data-slides", "[]")):
-            for name in ("title", "description"):  # GLightbox parses these as HTML: text there too
-                assert not Collect(slide[name]).tags, (name, slide[name])
+            for name in ("title", "description"):  # GLightbox parses these as HTML: only our own tags there
+                for t, a in Collect(slide[name]).tags:
+                    assert t in SLIDE_TAGS and set(a) <= SLIDE_TAGS[t], (name, slide[name])
+                    assert a.get("class", "bench-").startswith("bench-"), (name, slide[name])
                 assert not slide[name].lstrip().startswith(".")  # GLightbox reads ".x" as a selector
     if hostile is not None:
         assert hostile[:200] in "".join(doc.text) or hostile[:200] in str([a for _, a in doc.tags])
@@ -136,7 +144,7 @@ def test_fmt_and_num_cells():
     assert fmt(float("inf")) == "∞"
     assert fmt(0.31234, 4) == "0.3123"
     cell = Num(4, 100.0)(0.00001234, {})
-    assert cell.html == "0.0012" and cell.sort == "0.001234"  # no exponent for tablesort to misread
+    assert cell.html == "0.0012" and cell.sort == "0.001234"  # plain digits where they fit
     assert Num()(None, {}).sort == ""
 
 
@@ -221,7 +229,7 @@ def test_hostile_prompt_in_gallery_captions_and_alt_text(hostile):
     assert (img["width"], img["height"]) == ("256", "256")
 
 
-def test_gallery_placeholder_for_a_missing_image_and_dash_for_no_scheduler():
+def test_gallery_placeholder_for_a_missing_image_and_one_cell_for_no_scheduler():
     images = pd.DataFrame(
         [
             image_row(image_path="gone.png"),
@@ -239,7 +247,8 @@ def test_gallery_placeholder_for_a_missing_image_and_dash_for_no_scheduler():
     assert gone["href"] == MISSING_SVG  # the lightbox shows a placeholder too
     assert html.unescape(gone["description"]).startswith("Image missing: gone.png")
     headers = [d for d in doc.text if d in ("ddim", DASH)]
-    assert DASH in headers  # the GAN's column is headed by a dash
+    assert DASH not in headers  # the GAN has no column of its own: one cell across its row, no dashes
+    assert [a.get("colspan") for t, a in doc.tags if t == "td" and "bench-alone" in a.get("class", "")] == ["1"]
 
 
 def test_gallery_flags_a_changed_image_and_an_undecodable_one():
@@ -299,7 +308,7 @@ def test_runs_and_settings_and_seed_tables_escape_their_values():
             }
         ]
     )
-    out = runs_table(runs)
+    out = runs_table(runs, pd.DataFrame(columns=["run_id", "status"]))
     assert_inert(out)
     assert "bench run --x &#x27;&lt;script&gt;&#x27;" in out and "2026-11-25 12:00:00" in out
     frame = pd.DataFrame([image_row(family="sd", hub_id="<i>org/x</i>", revision=None, lora=None, dtype="float16")])
@@ -370,3 +379,49 @@ def test_hostile_text_in_the_speed_table_stays_text(hostile):
     out = speed_table(rows)
     assert_inert(out, hostile)
     assert all(r["Backend"].startswith(("pytorch", "onnxruntime")) for r in cells_by_header(out))
+
+
+def test_the_shards_of_a_launch_add_up_as_one_run_and_a_cell_made_twice_counts_once():
+    t = pd.Timestamp("2026-11-27 12:00", tz="UTC")
+    runs = pd.DataFrame(
+        [
+            {"run_id": "r1", "launch_id": "slurm_array_job_id:7", "shard": "0/2", "workers": 1, "started_at": t,
+             "finished_at": t + pd.Timedelta("1h"), "images_ok": 3, "gpu_name": "H100"},
+            {"run_id": "r2", "launch_id": "slurm_array_job_id:7", "shard": "1/2", "workers": 1,
+             "started_at": t + pd.Timedelta("1min"), "finished_at": t + pd.Timedelta("2h"), "images_ok": 3,
+             "gpu_name": "H200"},
+            {"run_id": "r3", "started_at": t + pd.Timedelta("3h"), "finished_at": t + pd.Timedelta("4h"), "images_ok": 1},
+        ]
+    )  # fmt: skip
+    # r3 made cell a again (a retry): the generations table keeps its row, not r1's
+    generations = pd.DataFrame(
+        {"cell_id": list("abcdef"), "run_id": ["r3", "r1", "r1", "r2", "r2", "r2"], "status": ["ok"] * 5 + ["failed"]}
+    )
+    newest, launch = launches(runs, generations)
+    assert (newest["title"], newest["images_ok"], newest["runs"]) == ("r3", 1, 1)
+    assert launch["title"] == "slurm_array_job_id:7" and launch["runs"] == 2 and launch["shard"] == "0/2, 1/2"
+    assert (launch["images_ok"], launch["images_failed"], launch["workers"]) == (4, 1, 2)
+    assert launch["started_at"] == t and launch["finished_at"] == t + pd.Timedelta("2h")
+    assert launch["gpu_name"] == "H100, H200"  # where shards disagree, both are shown
+    html = runs_table(runs, generations)
+    assert "2 runs" in html and html.count("<th><code>") == 2
+
+
+def test_published_anchors_sit_beside_our_mean_on_their_scale():
+    from bench.report.sections.methodology import anchors_table, read_anchors
+
+    anchors = read_anchors()
+    assert {"dreamlike-photoreal-2", "openjourney-v4"} <= set(anchors.loc[anchors["metric"] == "hpsv2", "model"])
+    frame = pd.DataFrame(
+        {
+            "cell_id": ["a", "b", "c", "d"],
+            "model": ["dreamlike-photoreal-2"] * 3 + ["sd15"],
+            "backend": ["pytorch", "pytorch", "onnxruntime", "pytorch"],
+            "status": ["ok", "ok", "ok", "failed"],
+        }
+    )
+    scores = pd.DataFrame({"cell_id": ["a", "b", "c"], "metric": "hpsv2", "value": [0.27, 0.29, 0.5]})
+    html = anchors_table(anchors, frame, scores)
+    row = next(r for r in html.split("<tr") if "dreamlike-photoreal-2" in r)
+    assert "27.86" in row and "28.00" in row  # the ORT twin is not counted twice
+    assert_inert(html)

@@ -5,18 +5,25 @@ data dir: test_store_processes.py)."""
 from __future__ import annotations
 
 import logging
+import math
+import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench import store
 from bench.errors import StorageError
-from bench.schema import GENERATIONS, SCORES, TABLES
+from bench.schema import GENERATIONS, KEYS, ORDER_BY, SCORES, TABLES
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -254,3 +261,172 @@ def test_one_compaction_at_a_time_per_table(tmp_path):
         assert len(list((tmp_path / "generations").glob("*.parquet"))) == 3
     worker.join(10)
     assert result and list((tmp_path / "generations").glob("*.parquet")) == [result[0]]
+
+
+# Reads at scale: only the columns asked for, and merges (rolling tiers, or all at once) that
+# never change what reads back.
+
+
+def reference_read(folder, table: str) -> pd.DataFrame:
+    """An independent route to what `read` must return: each part read whole with pyarrow,
+    missing columns added as nulls, then pandas finds the last row per key in time order."""
+    schema = TABLES[table]
+    tables = []
+    for path in sorted(folder.glob("*.parquet")):
+        t = pq.read_table(path).replace_schema_metadata(None)
+        for field in schema:
+            if field.name not in t.column_names:
+                t = t.append_column(field, pa.nulls(len(t), field.type))
+        tables.append(t.select(schema.names).cast(schema))
+    t = pa.concat_tables(tables) if tables else schema.empty_table()
+    versions = t.select([*KEYS[table], ORDER_BY[table]]).to_pandas().sort_values(ORDER_BY[table], kind="stable")
+    # The rows kept, converted alone: a superseded row's null does not make an int column float.
+    return t.take(versions.drop_duplicates(KEYS[table], keep="last").index.to_numpy()).to_pandas()
+
+
+OPTIONAL = {"scores": ["value", "truncated_tokens"], "generations": ["status", "seed", "latency_s"]}
+
+
+@st.composite
+def tables_of_parts(draw):
+    """A table and its parts: few keys (so versions collide), few times (so stamps tie), and
+    parts that lack some optional columns, as parts written before a column was added do."""
+    table = draw(st.sampled_from(["scores", "generations"]))
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        dropped = draw(st.sets(st.sampled_from(OPTIONAL[table])))
+        rows = []
+        for _ in range(draw(st.integers(1, 5))):
+            row = {
+                "cell_id": draw(st.sampled_from("abc")),
+                "created_at": T0 + timedelta(minutes=draw(st.integers(0, 2))),
+            }
+            if table == "scores":
+                row |= {"metric": draw(st.sampled_from(["m1", "m2"])), "value": draw(st.floats(-1, 1)),
+                        "truncated_tokens": draw(st.none() | st.integers(0, 9))}  # fmt: skip
+            else:
+                row |= {"status": draw(st.sampled_from(["ok", "failed"])), "seed": draw(st.integers(0, 3)),
+                        "latency_s": draw(st.none() | st.floats(0, 9))}  # fmt: skip
+            rows.append({k: v for k, v in row.items() if k not in dropped})
+        parts.append(rows)
+    columns = draw(st.lists(st.sampled_from(TABLES[table].names), min_size=1, max_size=3, unique=True))
+    return table, parts, columns
+
+
+def write_parts(folder, table: str, parts: list[list[dict]]) -> None:
+    folder.mkdir(parents=True)
+    for i, rows in enumerate(parts):
+        names = [n for n in TABLES[table].names if any(n in r for r in rows)]
+        schema = pa.schema([TABLES[table].field(n) for n in names])
+        t = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
+        pq.write_table(t, folder / f"20260101T0000{i:02d}000000Z-{i:08x}.parquet")  # older than any merge
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables_of_parts())
+def test_read_equals_a_file_by_file_read_before_and_after_merges(case):
+    table, parts, columns = case
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(store, "FANOUT", 2):
+        data = Path(tmp)
+        write_parts(data / table, table, parts)
+        expected = reference_read(data / table, table)
+        pd.testing.assert_frame_equal(store.read(data, table), expected)
+        pd.testing.assert_frame_equal(store.read(data, table, columns=columns), expected[columns])
+        store.compact_tiers(data, table)  # merges the parts tier by tier (two files make a tier)
+        pd.testing.assert_frame_equal(store.read(data, table), expected)
+        store.append(data, table, [])  # nothing to append: still nothing merged or lost
+        store.compact(data, table)
+        pd.testing.assert_frame_equal(store.read(data, table, columns=columns), expected[columns])
+        assert len(list((data / table).glob("*.parquet"))) == 1
+
+
+def test_read_only_some_columns_in_the_order_asked_still_keeps_the_newest_row(tmp_path):
+    store.append(tmp_path, "generations", [gen("a", "failed", 0, latency_s=1.0), gen("b", "ok", 0)])
+    store.append(tmp_path, "generations", [gen("a", "ok", 5, latency_s=3.0)])
+    df = store.read(tmp_path, "generations", columns=["status", "cell_id"])
+    assert list(df.columns) == ["status", "cell_id"]  # created_at was read to order the versions, not returned
+    assert sorted(df.values.tolist()) == [["ok", "a"], ["ok", "b"]]
+    assert list(store.read(tmp_path / "empty", "generations", columns=["cell_id"]).columns) == ["cell_id"]
+    with pytest.raises(ValueError, match="colour"):
+        store.read(tmp_path, "generations", columns=["cell_id", "colour"])
+
+
+def test_a_read_of_a_few_columns_moves_aside_what_a_full_read_would(tmp_path, caplog):
+    """A file whose unread columns do not fit is not a part either: a plan reading two columns
+    must not count rows that the next full read drops."""
+    store.append(tmp_path, "scores", [{"cell_id": "x", "metric": "clip", "value": 0.9, "created_at": T0}])
+    pq.write_table(scores_part(value=pa.array(["high", "low"])), tmp_path / "scores" / "zz-odd.parquet")
+    pq.write_table(scores_part(colour=pa.array(["red", "blue"])), tmp_path / "scores" / "zz-foreign.parquet")
+    with caplog.at_level(logging.WARNING, logger="bench.store"):
+        df = store.read(tmp_path, "scores", columns=["cell_id", "metric"])
+    assert df.values.tolist() == [["x", "clip"]]
+    assert quarantined(tmp_path / "scores") == ["zz-foreign.parquet", "zz-odd.parquet"]
+    assert "do not fit the scores schema" in caplog.text and "not in the scores schema" in caplog.text
+
+
+def rows_written(monkeypatch) -> list[int]:
+    written, real = [], store.write_atomic
+    monkeypatch.setattr(store, "write_atomic", lambda path, t: (written.append(t.num_rows), real(path, t))[1])
+    return written
+
+
+def test_rolling_merges_keep_reads_whole_and_the_files_few(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "FANOUT", 3)
+    monkeypatch.setattr(store, "ROLL_EVERY_PARTS", 2)
+    expected = {}
+    for i in range(90):
+        rows = [gen(f"c{i}-{r}", "failed", i) for r in range(2)]
+        if i:  # each append reruns the last one's cells: the newest row must win through merges
+            rows += [gen(f"c{i - 1}-{r}", "ok", i) for r in range(2)]
+        store.append(tmp_path, "generations", rows)
+        expected |= {r["cell_id"]: r["status"] for r in rows}
+        got = store.read(tmp_path, "generations", columns=["cell_id", "status"])
+        assert dict(zip(got["cell_id"], got["status"], strict=True)) == expected
+    names = [p.name for p in (tmp_path / "generations").glob("*.parquet")]
+    assert any("-m" in n for n in names)  # merged files carry their row count
+    # At most FANOUT - 1 files per tier (log_3 of 180 rows: 5 tiers) and the parts since the last merge.
+    assert len(names) <= 2 * 6 + 2
+    assert not (tmp_path / "generations" / store.QUARANTINE).exists()
+
+
+@pytest.mark.parametrize("fanout", [2, 4, 8])
+def test_tiered_merges_rewrite_each_row_about_log_n_times(tmp_path, monkeypatch, fanout):
+    """The cost the tiers are for: n rows appended one part at a time are rewritten at most
+    once per tier, O(n log n) in all, where merging everything each time would be O(n^2)."""
+    monkeypatch.setattr(store, "FANOUT", fanout)
+    monkeypatch.setattr(store, "ROLL_EVERY_PARTS", 1)
+    written, n = rows_written(monkeypatch), 256
+    for i in range(n):
+        store.append(tmp_path, "generations", [gen(f"c{i}", minutes=i)])
+    tiers = math.log(n, fanout) + 1
+    merged = sum(written) - n  # the appends themselves wrote n rows
+    assert merged <= n * tiers, (merged, n * tiers)
+    assert len(list((tmp_path / "generations").glob("*.parquet"))) <= (fanout - 1) * tiers
+    assert len(store.read(tmp_path, "generations")) == n
+
+
+def test_a_rolling_merge_skips_its_turn_while_another_merge_holds_the_lock(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "FANOUT", 2)
+    for i in range(4):
+        store.append(tmp_path, "generations", [gen(f"c{i}")])
+    with FileLock(tmp_path / "generations" / store.COMPACT_LOCK):
+        started = time.monotonic()
+        assert store.compact_tiers(tmp_path, "generations") == []
+        assert time.monotonic() - started < 5  # it did not wait for the lock
+    assert len(list((tmp_path / "generations").glob("*.parquet"))) == 4
+    [merged] = store.compact_tiers(tmp_path, "generations")
+    assert list((tmp_path / "generations").glob("*.parquet")) == [merged] and merged.name.endswith("-m4.parquet")
+
+
+def test_a_failed_rolling_merge_is_logged_and_the_append_still_stands(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(store, "FANOUT", 2)
+    monkeypatch.setattr(store, "ROLL_EVERY_PARTS", 2)
+
+    def full_disk(*args):
+        raise StorageError("no space left on device")
+
+    monkeypatch.setattr(store, "_merge", full_disk)
+    with caplog.at_level(logging.WARNING, logger="bench.store"):
+        paths = [store.append(tmp_path, "generations", [gen(f"c{i}")]) for i in range(2)]
+    assert all(p.exists() for p in paths) and "no space left" in caplog.text
+    assert sorted(store.read(tmp_path, "generations")["cell_id"]) == ["c0", "c1"]

@@ -113,7 +113,11 @@ def test_tiny_sweep_end_to_end(tmp_path):
     # SDXL rows carry their LoRA
     assert gen.loc[gen["family"] == "sdxl", "lora"].notna().all()
     # scores: one per ok image and metric, and the long prompt is reported as truncated
-    scores = store.read(data, "scores").merge(gen[["cell_id", "prompt_id"]], on="cell_id")
+    every = store.read(data, "scores")
+    # every family the tiny suite names scored every image, each row with its scorer's versions
+    assert every.groupby("metric").size().to_dict() == dict.fromkeys(suite.metrics, planned)
+    assert every["scorer_version"].str.len().gt(0).all()
+    scores = every[every["metric"] == "clip_tiny"].merge(gen[["cell_id", "prompt_id"]], on="cell_id")
     assert len(scores) == planned and scores["value"].between(-1, 1).all()
     truncated = scores.groupby("prompt_id")["truncated_tokens"].max()
     assert truncated["city-long"] > 0 and truncated["lighthouse"] == 0

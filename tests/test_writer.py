@@ -52,3 +52,23 @@ def test_stopping_still_saves_the_batches_already_queued():
             writer.submit(lambda i=i: (time.sleep(0.05), saved.append(i)))
         raise KeyboardInterrupt
     assert saved == [0, 1, 2]
+
+
+def test_rolling_merges_run_on_the_writer_thread_after_its_appends(tmp_path, monkeypatch):
+    """The sweep's jobs append through bench.store, which merges full tiers every few parts:
+    on the writer's one thread, so the sweep never waits for a merge."""
+    from datetime import UTC, datetime
+
+    from bench import store
+
+    monkeypatch.setattr(store, "FANOUT", 2)
+    monkeypatch.setattr(store, "ROLL_EVERY_PARTS", 2)
+    merged_on, real = set(), store.compact_tiers
+    monkeypatch.setattr(store, "compact_tiers", lambda *a: (merged_on.add(threading.get_ident()), real(*a))[1])
+    row = lambda i: {"run_id": "r", "cell_id": f"c{i}", "status": "ok", "created_at": datetime.now(UTC)}  # noqa: E731
+    with BatchWriter() as writer:
+        for i in range(12):
+            writer.submit(lambda i=i: store.append(tmp_path, "generations", [row(i)]))
+    assert merged_on and threading.get_ident() not in merged_on
+    assert len(list((tmp_path / "generations").glob("*.parquet"))) < 12
+    assert sorted(store.read(tmp_path, "generations")["cell_id"]) == sorted(f"c{i}" for i in range(12))

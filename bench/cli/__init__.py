@@ -74,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", type=Path, default=Path("data"), help="Parquet tables")
         p.add_argument("--images-dir", type=Path, default=Path("images"), help="PNG images")
 
+    def scale_out(p, what: str):
+        p.add_argument(
+            "--shard",
+            metavar="K/N",
+            help=f"make only shard K of N of the {what} (K from 0); without it, torchrun's RANK/WORLD_SIZE "
+            "or a Slurm array's SLURM_ARRAY_TASK_ID/COUNT pick the shard",
+        )
+        p.add_argument(
+            "--ray",
+            nargs="?",
+            const="",
+            metavar="ADDRESS",
+            help="spread the work over a Ray cluster's workers (one per GPU): no ADDRESS starts a local "
+            "cluster (or joins RAY_ADDRESS), 'auto' joins `ray start`'s, ray://host:10001 a remote one",
+        )
+        p.add_argument("--workers", type=int, help="Ray workers to start (default: one per GPU of the cluster)")
+
     def output(p):
         p.add_argument(
             "--format", choices=FORMATS, default="table", help="a table fitted to the terminal, or csv / json"
@@ -100,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan: cells, weights present, disk; load nothing"
     )
     run.add_argument("--no-retry-failed", action="store_true", help="treat failed cells as done")
+    scale_out(run, "cells")
     dirs(run)
     output(run)
     run.set_defaults(func=commands.cmd_run)
@@ -107,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = add("score", help="score images not yet scored (or rescore) with a metric")
     score.add_argument("--metrics", default="clip_vit_b_32", help="comma-separated metrics")
     score.add_argument("--rescore", action="store_true", help="score again even where a score exists")
+    scale_out(score, "images")
     dirs(score)
     score.set_defaults(func=commands.cmd_score)
 

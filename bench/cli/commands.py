@@ -41,17 +41,38 @@ def cmd_run(args) -> int:
     from bench.config import load_suite
 
     suite = load_suite(args.suite, _suite_overrides(args))
+    part = _shard(args)
     err = console(stderr=True)
     if args.dry_run:
-        return _dry_run(suite, args, err)
+        return _dry_run(suite, args, err, part)
     quiet_libraries(progress_bars=True)
     progress = progress_bar(err)
     setup_logging(progress.console, args.debug)
+    if not part.whole:
+        log.info("shard %s (from %s)", part, part.source)
     try:
         with stop_on_signals(), progress:
-            report = sweep.run(
-                suite, args.data_dir, args.images_dir, retry_failed=not args.no_retry_failed, progress=progress
-            )
+            if args.ray is not None:
+                from bench import ray_driver
+
+                report = ray_driver.run(
+                    suite,
+                    args.data_dir,
+                    args.images_dir,
+                    address=args.ray,
+                    workers=args.workers,
+                    retry_failed=not args.no_retry_failed,
+                    progress=progress,
+                )
+            else:
+                report = sweep.run(
+                    suite,
+                    args.data_dir,
+                    args.images_dir,
+                    retry_failed=not args.no_retry_failed,
+                    progress=progress,
+                    part=part,
+                )
     except KeyboardInterrupt as stop:
         reason = escape(str(stop) or "SIGINT")
         err.print(f"[yellow]stopped ({reason})[/yellow]: finished batches are saved; run the same command to resume.")
@@ -67,13 +88,34 @@ def cmd_run(args) -> int:
     return 0 if report.failed == 0 else EXIT_FAILED_CELLS
 
 
-def _dry_run(suite, args, err) -> int:
+def _shard(args):
+    """This process's shard: --shard, else the launcher's environment; and its GPU, chosen
+    before torch starts CUDA (torchrun's LOCAL_RANK)."""
+    from bench import shard
+
+    part = shard.parse(args.shard) if args.shard else shard.from_env()
+    if args.ray is not None and not part.whole:
+        raise ConfigError(
+            f"--ray spreads the whole sweep over the cluster; it takes no shard (got {part} from {part.source})"
+        )
+    if args.workers is not None and (args.ray is None or args.workers < 1):
+        raise ConfigError("--workers: a number of Ray workers (1 or more), with --ray")
+    gpu = shard.pick_gpu()
+    if gpu is not None:
+        log.info("LOCAL_RANK picks GPU %s (CUDA_VISIBLE_DEVICES)", gpu)
+    return part
+
+
+def _dry_run(suite, args, err, part) -> int:
     """The plan without loading anything: cells per model and backend, whether each model's
     weights are here, and about how much disk the images will take."""
     from bench.plan import make_plan
+    from bench.shard import narrow
     from bench.weights.check import missing, missing_metrics
 
-    plan = make_plan(suite, args.data_dir)
+    plan = narrow(make_plan(suite, args.data_dir), part)
+    if not part.whole:
+        err.print(Text(f"shard {part} (from {part.source}): {len(plan.cells)} cells of the suite's plan"))
     for note in plan.notes:
         err.print(Text(f"note: {note}"))
     specs = [plan.specs[m] for m in suite.models]
@@ -127,15 +169,35 @@ def cmd_score(args) -> int:
     check_choices("metrics", metrics, SCORABLE)
     quiet_libraries(progress_bars=True)
     err = console(stderr=True)
+    part = _shard(args)
     try:
         with stop_on_signals(), progress_bar(err) as progress:
             setup_logging(progress.console, args.debug)
-            n = scoring.score(args.data_dir, args.images_dir, metrics, rescore=args.rescore, progress=progress)
+            if args.ray is not None:
+                from bench import ray_driver
+
+                n = ray_driver.score(
+                    args.data_dir, args.images_dir, metrics, args.rescore, args.ray, args.workers, progress
+                )
+            else:
+                ids = None if part.whole else _shard_ids(args.data_dir, part)
+                n = scoring.score(
+                    args.data_dir, args.images_dir, metrics, rescore=args.rescore, cell_ids=ids, progress=progress
+                )
     except KeyboardInterrupt as stop:
         err.print("[yellow]stopped[/yellow]: scores written so far are saved; run the same command to go on.")
         return exit_code(stop)
     err.print(Text(f"{n} scores written to {args.data_dir}/scores/"))
     return 0
+
+
+def _shard_ids(data_dir, part) -> set[str]:
+    """The generations' cell ids that are this shard's to score (a split by id: every image
+    costs a scorer about the same)."""
+    from bench import shard, store
+
+    ids = store.read(data_dir, "generations", columns=["cell_id"])["cell_id"]
+    return {cid for cid in ids if shard.owns(cid, part)}
 
 
 def cmd_list(args) -> int:

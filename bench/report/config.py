@@ -24,6 +24,19 @@ class _Pixels(c.Type):
         return value
 
 
+class _BaseUrl(c.Type):
+    """An http(s) address that ends with "/"."""
+
+    def __init__(self) -> None:
+        super().__init__(str)
+
+    def run_validation(self, value: object) -> str:
+        value = super().run_validation(value)
+        if not value.startswith(("https://", "http://")) or not value.endswith("/"):
+            raise c.ValidationError(f"expected an http(s) address ending with '/', got {value!r}")
+        return value
+
+
 class ReportConfig(base.Config):
     enabled = c.Type(bool, default=True)
     # Sweep outputs: Parquet tables (data/) and the images they point to (images/).
@@ -47,3 +60,7 @@ class ReportConfig(base.Config):
     # does not decode. "warn" makes `mkdocs build --strict` fail on it; "info" lets a partial
     # images/ publish.
     missing_images = c.Choice(("warn", "info"), default="warn")
+    # Where full-size images are served from when they are not copied into the site (a site of
+    # 20,000 PNGs outgrows GitHub Pages' 1 GB): e.g. a Hugging Face dataset's resolve/main/images/
+    # URL or any static host holding a copy of images/. Thumbnails (WebP) stay in the site.
+    images_base_url = c.Optional(_BaseUrl())

@@ -121,6 +121,13 @@ def load(data_dir: Path, metric: str, reference: Path | None) -> ReportData:
     return ReportData(frame, scores, runs, read_reference(reference), shown, note, pages)
 
 
+def is_demo(data: ReportData) -> bool:
+    """The data come from the tiny suite (random weights): by the runs' suite or the model names."""
+    suites = set(data.runs["suite"].dropna()) if "suite" in data.runs.columns else set()
+    models = set(data.frame["model"]) if not data.frame.empty else set()
+    return "tiny" in suites or (bool(models) and all(m.startswith("tiny-") for m in models))
+
+
 def image_file(images_dir: Path, image_path: str, table_dir: Path) -> Path:
     """The file an `image_path` names, refusing any path that leaves images/."""
     root = images_dir.resolve()

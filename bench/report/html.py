@@ -7,7 +7,7 @@ never escapes by hand. The plugin inserts the HTML after Markdown has run, so `*
 
 A table is a list of `Col`: a title, the row key (or a function of the row) that gives the
 value, the format that prints it, a tooltip, and which way is better. `table` renders such a
-list over rows (dicts or a DataFrame) as a table that bench.js makes sortable with tablesort.
+list over rows (dicts or a DataFrame) as a table that bench.js makes interactive with Tabulator.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from html import escape
 from typing import ClassVar, Literal, NamedTuple, Protocol
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 
 DASH = "—"
@@ -52,9 +51,17 @@ def show(value: object) -> str:
     return str(value)
 
 
+def url(root: str, site_path: str) -> str:
+    """The address of `site_path` of the site from a page `root` ("../" ...) below it; an
+    absolute address (full-size images on an external host: `images_base_url`) stays as it is."""
+    if site_path.startswith(("https://", "http://")):
+        return site_path
+    return root + quote(site_path)
+
+
 def href(root: str, site_path: str) -> str:
-    """An attribute value linking to `site_path` of the site from a page `root` ("../" ...) below it."""
-    return esc(root + quote(site_path))
+    """url() as an attribute value."""
+    return esc(url(root, site_path))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -65,7 +72,7 @@ def shorten(text: str, limit: int) -> str:
 
 
 class Td(NamedTuple):
-    """A table cell: its HTML (escaped) and the `data-sort` value tablesort reads instead of it."""
+    """A table cell: its HTML (escaped) and the `data-sort` value the table sorts by instead of it."""
 
     html: str
     sort: str
@@ -94,8 +101,8 @@ class Num:
         if missing(value):
             return _EMPTY
         v = float(value) * self.scale
-        # Plain positional digits: tablesort's number parser drops letters, so "1e-05" would read as 1.
-        key = np.format_float_positional(min(max(v, -1e18), 1e18), precision=12, fractional=False, trim="-")
+        # 12 significant digits; bench.js reads it with parseFloat, which takes an exponent too.
+        key = f"{min(max(v, -1e18), 1e18):.12g}"
         return Td(fmt(v, self.digits), key)
 
 
@@ -189,29 +196,60 @@ class Col:
     format: Format = TEXT
     tooltip: str = ""  # the header's title
     better: Literal["higher", "lower"] | None = None  # "higher": the first click sorts best (highest) first
-    default: bool = False  # the rows arrive sorted by this column (tablesort marks it)
+    default: bool = False  # the rows arrive sorted by this column (the table library marks it)
+    name: str = ""  # a stable id for the URL state and the column picker (default: the key or the title)
+    hidden: bool = False  # hidden until the reader picks it (the column picker)
+    data: tuple[tuple[str, str], ...] = ()  # extra data-* attributes of the header cell
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower", None):
             raise ValueError(f"column {self.title!r}: better must be 'higher', 'lower' or None, not {self.better!r}")
 
+    @property
+    def id(self) -> str:
+        return self.name or (self.key if isinstance(self.key, str) else self.title)
+
     def th(self) -> str:
-        attrs = ' data-sort-method="number"' if self.format.numeric else ""
+        attrs = f' data-col="{esc(self.id)}"'
+        attrs += ' data-sort-method="number"' if self.format.numeric else ""
         attrs += " data-sort-reverse" if self.better == "higher" else ""
         attrs += " data-sort-default" if self.default else ""
+        attrs += " data-hidden" if self.hidden else ""
+        attrs += "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in self.data)
         attrs += f' title="{esc(self.tooltip)}"' if self.tooltip else ""
         return f"<th{attrs}>{esc(self.title)}</th>"
 
+    def value(self, row: dict) -> object:
+        return row.get(self.key) if isinstance(self.key, str) else self.key(row)
+
     def td(self, row: dict) -> str:
-        value = row[self.key] if isinstance(self.key, str) else self.key(row)
-        cell = self.format(value, row)
+        cell = self.format(self.value(row), row)
         return f'<td data-sort="{cell.sort}">{cell.html}</td>'
 
 
-def table(columns: list[Col], rows: pd.DataFrame | Iterable[dict], caption: str = "") -> str:
-    """A table that bench.js makes sortable: a header per column, then a cell per column and row."""
+def _attrs(values: dict[str, str]) -> str:
+    return "".join(f' {esc(k)}="{esc(v)}"' for k, v in values.items())
+
+
+def table(
+    columns: list[Col],
+    rows: pd.DataFrame | Iterable[dict],
+    caption: str = "",
+    row_attrs: Callable[[dict], dict[str, str]] | None = None,
+    attrs: dict[str, str] | None = None,
+) -> str:
+    """A table that bench.js turns into an interactive one (sorting, a sticky header and first
+    column, a column picker); without JavaScript it stays a plain table in one scroll box.
+
+    row_attrs: the attributes of a row's <tr> (an id for its anchor, data-* for the filters).
+    attrs: the attributes of the wrapping <div> (data-url-state: keep sort and filters in the URL).
+    Cells are separated by whitespace so that the search index does not glue their texts."""
     records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows
-    head = "".join(col.th() for col in columns)
-    body = "".join("<tr>" + "".join(col.td(row) for col in columns) + "</tr>" for row in records)
+    head = " ".join(col.th() for col in columns)
+    body = "\n".join(
+        f"<tr{_attrs(row_attrs(row)) if row_attrs else ''}>" + " ".join(col.td(row) for col in columns) + "</tr>"
+        for row in records
+    )
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f'<div class="bench-table"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    div = _attrs({"class": "bench-table", **(attrs or {})})
+    return f"<div{div}><table>{cap}<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"

@@ -1,10 +1,11 @@
 """The `bench-report` MkDocs plugin: Parquet tables in, leaderboard pages out.
 
 Hooks, in build order:
-- on_config: read the tables (bad data stops here, naming the file), add our CSS/JS, list one
-  nav entry per prompt under the nav item that points at prompts/index.md.
-- on_files: generate the prompt pages (a title and a marker each), check and link the images,
-  make cached thumbnails, draw (or reuse) the charts, ship the vendored JavaScript.
+- on_config: read the tables (bad data stops here, naming the file), add our CSS/JS.
+- on_files: generate the prompt and model pages (a title and a marker each; reached from their
+  index pages, not the nav, so no page grows with the number of prompts), check and link the
+  images, make cached thumbnails, draw (or reuse) the static charts, write each prompt's JSON for
+  the compare page and the downloads, ship the vendored JavaScript (Tabulator, Vega).
 - on_page_content: replace each `<!-- bench:NAME -->` marker with its HTML, made by the method
   that FRAGMENTS names for it (the sections build the HTML). This runs after Markdown, so
   untrusted text never meets the Markdown parser and big tables cost nothing there.
@@ -28,27 +29,31 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from bench.metrics import METRICS
-from bench.report import charts, site_images, stats
+from bench.report import board, charts, downloads, pagecache, site_images, stats
 from bench.report import data as report_data
 from bench.report.config import ReportConfig
-from bench.report.sections import leaderboard, methodology, prompts, speed
+from bench.report.sections import breakdown, compare, leaderboard, methodology, models, prompts, quality_speed, speed
 from bench.report.sections.common import Scale, empty_state, metric_header
 
 log = get_plugin_logger(__name__)
 
-ASSETS = [
-    "tablesort.min.js",
-    "tablesort.number.min.js",
-    "bench.js",
-    "bench.css",
-    "LICENSE-tablesort.txt",
-    "missing.svg",
-]
+# Tabulator (tabulator-tables on npm, MIT) is vendored: the site makes no request to another host.
+SCRIPTS = ["tabulator.min.js", "bench.js"]
+STYLES = ["tabulator_simple.min.css", "bench.css"]
+# Vega, Vega-Lite and vega-embed (BSD-3-Clause) draw the chart; only the leaderboard loads them.
+LICENSES = ["LICENSE-tabulator.txt", "LICENSE-vega.txt", "LICENSE-vega-lite.txt", "LICENSE-vega-embed.txt"]
+ASSETS = [*SCRIPTS, *STYLES, *quality_speed.VEGA_SCRIPTS, *LICENSES, "missing.svg"]
 ASSET_DIR = "assets/bench"
 PROMPTS_INDEX = "prompts/index.md"
+MODELS_INDEX = "models/index.md"
 HIDE_TOC = "hide:\n  - toc\n"  # Material: wide tables need the room of the (empty) table of contents
 MARKER = re.compile(r"<!--\s*bench:([a-z-]+)\s*-->")
 PARETO_SVG = f"{ASSET_DIR}/pareto.svg"
+DEMO_BANNER = (
+    '<p class="bench-demo" role="note"><strong>Demo data: random-weight models.</strong> These results come from '
+    "the tiny suite, which runs every code path with untrained models: the pictures are noise and the numbers "
+    "mean nothing about real models.</p>"
+)
 SPEED_SVG = f"{ASSET_DIR}/speed.svg"
 
 
@@ -92,12 +97,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         reference = root / self.config.seed_reference if self.config.seed_reference else None
         self.data = report_data.load(self.data_dir, self.config.metric, reference)
         self.scale = Scale(self.config.clip_scale, METRICS[self.data.metric].title)
+        self.demo = report_data.is_demo(self.data)
 
-        config.extra_css.append(f"{ASSET_DIR}/bench.css")
-        for script in ("tablesort.min.js", "tablesort.number.min.js", "bench.js"):
-            config.extra_javascript.append(f"{ASSET_DIR}/{script}")
-        if config.nav:
-            config.nav = _with_prompt_pages(config.nav, self.data.prompt_pages)
+        config.extra_css.extend(f"{ASSET_DIR}/{style}" for style in STYLES)
+        config.extra_javascript.extend(f"{ASSET_DIR}/{script}" for script in SCRIPTS)
         return config
 
     def on_files(self, files: Files, config):
@@ -111,15 +114,45 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 config, PROMPTS_INDEX, content=f"---\ntitle: Prompts\n{HIDE_TOC}---\n\n<!-- bench:prompts -->\n"
             )
         )
+        # Prompt and model pages are reached from their index pages, not the navigation: every page
+        # carries the navigation, so listing 1,632 prompts there would make each page grow with them.
+        files.append(
+            File.generated(
+                config, MODELS_INDEX, content=f"---\ntitle: Models\n{HIDE_TOC}---\n\n<!-- bench:models -->\n"
+            )
+        )
+        self.page_model = {}
+        for model in sorted(self.data.frame["model"].unique()) if not self.data.empty else []:
+            slug = models.model_slug(model)
+            files.append(
+                File.generated(
+                    config,
+                    f"models/{slug}.md",
+                    content=f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}---\n\n<!-- bench:model -->\n",
+                )
+            )
+            self.page_model[f"models/{slug}.md"] = model
         for slug in self.data.prompt_pages.values():
             # The title is the slug (letters, digits, - and _ only): MkDocs puts titles into
             # templates unescaped, so no prompt text may go there.
-            md = f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}---\n\n<!-- bench:prompt -->\n"
+            # Out of the search index: its tables and gallery would make the index grow with the
+            # prompts; the Prompts page (searchable, with every prompt's text) leads to it.
+            md = f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}search:\n  exclude: true\n---\n\n<!-- bench:prompt -->\n"
             files.append(File.generated(config, f"prompts/{slug}.md", content=md))
         self.page_prompt = {f"prompts/{slug}.md": pid for pid, slug in self.data.prompt_pages.items()}
         self.site_images = self._images(files, config)
         self._tables()
         self._charts(files, config)
+        self.published = downloads.files(self.data_dir, self.data.runs)
+        for site_path, src in self.published.items():
+            files.append(LinkedFile.generated(config, site_path, abs_src_path=str(src)))
+        if not self.data.empty:
+            files.append(File.generated(config, downloads.CSV, content=downloads.leaderboard_csv(self.sets)))
+        for pid, slug in self.data.prompt_pages.items():
+            records = self.records.get(pid)
+            if records:
+                body = compare.prompt_json(records, self.site_images, self.scale)
+                files.append(File.generated(config, f"{compare.JSON_DIR}/{slug}.json", content=body))
         return files
 
     def on_page_content(self, html, page, config, files):
@@ -135,7 +168,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 )
             return fragment(self, page, root, files)
 
-        return MARKER.sub(replace, html)
+        html = MARKER.sub(replace, html)
+        if self.demo:  # random-weight models: every page says so, before anything else
+            html = DEMO_BANNER + html
+        return html
 
     def on_serve(self, server, config, builder):
         if not self.config.enabled:
@@ -160,6 +196,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 self.data_dir / "generations",
                 self.thumbs_dir,
                 self.config.thumb_px,
+                self.config.images_base_url,
             )
         except OSError as exc:  # an unreadable file, a full disk under the cache: one line, no traceback
             raise PluginError(f"bench-report: {exc}") from exc
@@ -178,10 +215,34 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         """Every aggregate the pages need, computed once per build."""
         frame = self.data.frame
         self.board = stats.leaderboard(frame)
+        self.metrics = board.quality_metrics(self.data.scores)
+        self.categories = board.categories(frame)
+        # The configured metric ranks by default; failing that (no scores of it) the first present.
+        self.rank_by = self.data.metric if self.data.metric in self.metrics or not self.metrics else self.metrics[0]
+        self.sets = board.image_sets(frame, self.data.scores, self.data.runs, self.rank_by)
         self.boards = stats.leaderboards_by_prompt(frame)
         self.summary = stats.prompt_summary(frame, self.boards)
-        self.galleries = dict(tuple(stats.gallery_images(frame).groupby("prompt_id", sort=False)))
+        self.summary_by_id = self.summary.set_index("prompt_id")
+        images = stats.gallery_images(frame)
+        images["scores_html"] = images["cell_id"].map(board.score_texts(self.data.scores, self.data.metric))
+        self.images = images  # every gallery image: the compare and model pages take their part
+        self.galleries = dict(tuple(images.groupby("prompt_id", sort=False)))
+        # Per prompt, once per build rather than once per page: its best images and its gallery
+        # rows as dicts (one to_dict for all of them; a sweep can hold 1,632 prompts).
+        self.best: dict[str, list[dict]] = {}
+        for r in prompts._records(stats.best_images(images, by=("prompt_id",))):
+            self.best.setdefault(r["prompt_id"], []).append(r)
+        self.records: dict[str, list[dict]] = {}
+        for r in prompts._records(images):
+            self.records.setdefault(r["prompt_id"], []).append(r)
         self.comparison = stats.backend_comparison(self.board, self.data.scores, frame)
+        # The machine and day beside every latency: on the speed page and each prompt's table.
+        where = board.measured_on(frame, self.data.runs, stats.GROUP)
+        if not where.empty:
+            self.comparison = self.comparison.join(where, on=stats.GROUP)
+            on = where.to_dict()  # a dict lookup per row: 1,632 prompts' joins would cost seconds
+            for b in self.boards.values():
+                b["measured_on"] = [on.get(k) for k in zip(b["model"], b["scheduler"], b["backend"])]
 
     def _charts(self, files: Files, config) -> None:
         if not self.board.empty and self.board["clip_mean"].notna().any() and self.board["latency_p50_s"].notna().any():
@@ -199,15 +260,20 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     @_needs_data
     def _leaderboard(self, page: Page, root: str, files: Files) -> str:
-        html = metric_header(self.scale, self.data.metric_note) + leaderboard.leaderboard_table(self.board, self.scale)
-        if files.get_file_from_path(PARETO_SVG):
-            html += leaderboard.pareto_chart(root, PARETO_SVG)
+        html = metric_header(self.scale, self.data.metric_note) + leaderboard.board_table(
+            self.sets, self.metrics, self.rank_by, self.scale
+        )
+        svg = PARETO_SVG if files.get_file_from_path(PARETO_SVG) else None
+        html += quality_speed.quality_speed(self.sets, self.rank_by, self.scale, root, svg)
+        if self.categories:
+            wide = board.by_category(self.data.frame, self.data.scores, self.rank_by)
+            html += breakdown.category_table(wide, self.rank_by, self.scale)
         return html
 
     @_needs_data
     def _prompts(self, page: Page, root: str, files: Files) -> str:
         urls = {pid: files.get_file_from_path(f"prompts/{slug}.md").url for pid, slug in self.data.prompt_pages.items()}
-        return metric_header(self.scale) + prompts.prompts_table(self.summary, urls, root, self.scale)
+        return metric_header(self.scale) + prompts.prompts_table(self.summary, urls, root, self.scale, self.categories)
 
     @_needs_data
     def _prompt(self, page: Page, root: str, files: Files) -> str:
@@ -216,25 +282,68 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             raise PluginError(
                 f"bench-report: <!-- bench:prompt --> is only for generated prompt pages, not {page.file.src_uri}"
             )
-        summary = self.summary.set_index("prompt_id").loc[prompt_id]
-        images = self.galleries.get(prompt_id, pd.DataFrame(columns=self.data.frame.columns))
-        return "".join(
-            [
-                prompts.prompt_block(summary["prompt"], summary["truncated_tokens"]),
-                metric_header(self.scale),
-                leaderboard.leaderboard_table(self.boards[prompt_id], self.scale),
-                "<h2>Gallery</h2>",
-                prompts.best_rule(self.scale),
-                prompts.gallery_grid(
-                    stats.best_images(images),
-                    images,
-                    self.site_images,
-                    root,
-                    self.scale,
-                    summary["prompt"],
-                    self.config.thumb_px,
-                ),
-            ]
+        summary = self.summary_by_id.loc[prompt_id]
+        board_rows, best, records = (
+            self.boards[prompt_id],
+            self.best.get(prompt_id, []),
+            self.records.get(prompt_id, []),
+        )
+
+        def render() -> str:
+            return "".join(
+                [
+                    prompts.prompt_block(summary["prompt"], summary["truncated_tokens"]),
+                    metric_header(self.scale),
+                    leaderboard.leaderboard_table(board_rows, self.scale),
+                    "<h2>Gallery</h2>",
+                    prompts.best_rule(self.scale),
+                    prompts.gallery_grid(
+                        best, records, self.site_images, root, self.scale, summary["prompt"], self.config.thumb_px
+                    ),
+                ]
+            )
+
+        # Everything the fragment is made of, so that a rebuild of unchanged data reads it back.
+        shown = [self.site_images.get(r["image_path"]) for r in records]
+        inputs = (prompt_id, root, self.scale, self.config.thumb_px, tuple(summary), board_rows, best, records, shown)
+        return pagecache.cached(self.charts_dir.parent / "pages", inputs, render)
+
+    @_needs_data
+    def _compare(self, page: Page, root: str, files: Files) -> str:
+        if not self.galleries:
+            return prompts.gallery_grid(pd.DataFrame(), pd.DataFrame(), {}, root, self.scale, "", self.config.thumb_px)
+        images = self.images
+        first = next(iter(self.data.prompt_pages))
+        first = first if first in self.galleries else next(iter(self.galleries))
+        return compare.compare_page(images, self.data.prompt_pages, first, self.site_images, root, self.scale)
+
+    def _page_urls(self, files: Files, paths: dict[str, str]) -> dict[str, str]:
+        """key -> the page's URL relative to the site root, for the pages in `paths` (key -> src path)."""
+        return {key: files.get_file_from_path(src).url for key, src in paths.items()}
+
+    @_needs_data
+    def _models(self, page: Page, root: str, files: Files) -> str:
+        urls = {m: root + u for m, u in self._page_urls(files, {m: p for p, m in self.page_model.items()}).items()}
+        return models.models_index(self.sets, f"{self.rank_by}__mean", urls, self.scale)
+
+    @_needs_data
+    def _model(self, page: Page, root: str, files: Files) -> str:
+        model = self.page_model[page.file.src_uri]
+        rows = self.comparison[self.comparison["model"].eq(model)]
+        speed_html = (
+            speed.speed_table(rows)
+            if not rows.empty
+            else leaderboard.leaderboard_table(self.board[self.board["model"].eq(model)], self.scale)
+        )
+        images = self.images
+        pages = {pid: f"prompts/{slug}.md" for pid, slug in self.data.prompt_pages.items()}
+        urls = {pid: root + u for pid, u in self._page_urls(files, pages).items()}
+        mine = images[images["model"].eq(model)]
+        return models.model_page(model, self.data.frame, speed_html, mine, self.site_images, root, urls, self.scale)
+
+    def _downloads(self, page: Page, root: str, files: Files) -> str:
+        return (
+            downloads.downloads_page(self.published, root) if not self.data.empty else empty_state(self.config.data_dir)
         )
 
     @_needs_data
@@ -245,7 +354,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     @_needs_data
     def _runs(self, page: Page, root: str, files: Files) -> str:
-        return methodology.runs_table(self.data.runs)
+        return methodology.runs_table(self.data.runs, self.data.frame)
 
     @_needs_data
     def _settings(self, page: Page, root: str, files: Files) -> str:
@@ -253,7 +362,13 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     def _metrics(self, page: Page, root: str, files: Files) -> str:
         present = set(self.data.scores["metric"]) | {self.data.metric}
-        return methodology.metrics_table([m for m in METRICS.values() if m.name in present], self.data.metric)
+        html = methodology.metrics_table([m for m in METRICS.values() if m.name in present], self.data.metric)
+        if len(self.metrics) > 1:
+            html += breakdown.agreement_table(board.agreement(self.data.frame, self.data.scores, self.metrics))
+        return html
+
+    def _anchors(self, page: Page, root: str, files: Files) -> str:
+        return methodology.anchors_table(methodology.read_anchors(), self.data.frame, self.data.scores)
 
     def _seed_reference(self, page: Page, root: str, files: Files) -> str:
         return methodology.seed_table(stats.seed_comparison(self.data.reference, self.data.frame), self.scale)
@@ -267,25 +382,13 @@ FRAGMENTS: dict[str, Fragment] = {
     "prompts": ReportPlugin._prompts,
     "prompt": ReportPlugin._prompt,
     "speed": ReportPlugin._speed,
+    "compare": ReportPlugin._compare,
+    "models": ReportPlugin._models,
+    "model": ReportPlugin._model,
+    "downloads": ReportPlugin._downloads,
     "runs": ReportPlugin._runs,
     "settings": ReportPlugin._settings,
     "metrics": ReportPlugin._metrics,
     "seed-reference": ReportPlugin._seed_reference,
+    "anchors": ReportPlugin._anchors,
 }
-
-
-def _with_prompt_pages(nav: list, pages: dict[str, str]) -> list:
-    """Turn the nav entry that points at prompts/index.md into a section listing every prompt."""
-    children = [PROMPTS_INDEX] + [{slug: f"prompts/{slug}.md"} for slug in pages.values()]
-    out = []
-    for item in nav:
-        if isinstance(item, dict) and len(item) == 1:
-            ((title, target),) = item.items()
-            if target == PROMPTS_INDEX:
-                item = {title: children}
-            elif isinstance(target, list):
-                item = {title: _with_prompt_pages(target, pages)}
-        elif item == PROMPTS_INDEX:
-            item = {"Prompts": children}
-        out.append(item)
-    return out

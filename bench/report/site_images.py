@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from bench.report import hashcache, thumbs
 from bench.report.data import image_file
@@ -37,9 +38,15 @@ class SiteImages:
 
 
 def collect(
-    shown: Iterable[tuple[str, object]], images_dir: Path, table_dir: Path, thumbs_dir: Path, px: int
+    shown: Iterable[tuple[str, object]],
+    images_dir: Path,
+    table_dir: Path,
+    thumbs_dir: Path,
+    px: int,
+    base_url: str | None = None,
 ) -> SiteImages:
-    """`shown`: (image_path, recorded image_sha256) of the rows the pages show."""
+    """`shown`: (image_path, recorded image_sha256) of the rows the pages show. With `base_url`
+    the full-size files are not published: their address is base_url + their path under images/."""
     where: dict[str, Path | None] = {}  # image_path -> its file, None if missing
     recorded: dict[str, set[str]] = {}  # image_path -> every sha256 the rows recorded for it
     for rel, sha in shown:
@@ -70,9 +77,11 @@ def collect(
             out.undecodable.append(rel)
             out.site[rel] = SiteImage(None, None, "; ".join(flags))  # garbage is not published
             continue
-        full = "images/" + path.relative_to(images_root).as_posix()
+        rel_path = path.relative_to(images_root).as_posix()
+        full = "images/" + rel_path if base_url is None else base_url + quote(rel_path)
         thumb = "thumbs/" + thumbnails[path].name
-        out.links[full] = path
+        if base_url is None:
+            out.links[full] = path
         out.links[thumb] = thumbnails[path]  # identical images share one thumbnail
         out.site[rel] = SiteImage(full, thumb, "; ".join(flags))
     for names in (out.missing, out.changed, out.undecodable):

@@ -37,24 +37,36 @@ def missing(specs: list[ModelSpec]) -> list[str]:
 
 
 def missing_metrics(metrics: list[str]) -> list[str]:
-    """One line per CLIP metric whose pretrained weights cannot be reached now."""
+    """One line per metric whose weights cannot be reached now: open_clip's pretrained tag (CLIP,
+    the LAION aesthetic's CLIP), the files of each of its hub repos, and a pickle's sha256 pin."""
     problems = []
     for metric in metrics:
         info = METRICS[metric]
-        if info.kind != "clip" or info.options.get("pretrained") == "tiny":
-            continue
-        repo = hub.open_clip_repo(info.options)
-        if not repo:
-            continue  # fetched by URL into open_clip's own cache: nothing to check cheaply
-        reasons = []
-        for filename in hub.OPEN_CLIP_FILES:
+        if info.options.get("pretrained") not in (None, "tiny") and (repo := hub.open_clip_repo(info.options)):
+            # (no repo: open_clip fetches it by URL into its own cache: nothing to check cheaply)
+            reasons = []
+            for filename in hub.OPEN_CLIP_FILES:
+                try:
+                    hub.hub_file(repo, filename, None)
+                    break
+                except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
+                    reasons.append(first_line(e))
+            else:
+                problems.append(f"{metric} ({repo}): {reasons[-1][:200]}")
+        for w in info.weights:
+            if w.tiny:
+                continue
             try:
-                hub.hub_file(repo, filename, None)
-                break
+                for filename in w.files:
+                    hub.hub_file(w.hub_id, filename, w.revision)
             except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
-                reasons.append(first_line(e))
-        else:
-            problems.append(f"{metric} ({repo}): {reasons[-1][:200]}")
+                problems.append(f"{metric} ({w.hub_id}): {first_line(e)[:200]}")
+                continue
+            if w.pickled and not w.sha256:
+                problems.append(
+                    f"{metric} ({w.hub_id}): {w.files[0]} is a pickle with no sha256 pinned, so it would not "
+                    "be loaded; `bench fetch` prints its hash: pin it as the metric's sha256 in bench/metrics.py"
+                )
     return problems
 
 

@@ -52,7 +52,7 @@ class RemoteFile:
 class Item:
     """One download: a set of files from one hub repo (or BigGAN's URL), for some models."""
 
-    kind: str  # pipeline, vae, lora, gan, clip
+    kind: str  # pipeline, vae, lora, gan, clip, metric (a quality scorer's own weights)
     source: str  # hub repo id, or the URL template of BigGAN's package weights
     revision: str | None
     models: list[str]
@@ -64,6 +64,9 @@ class Item:
     note: str = ""
     spec: ModelSpec | None = None  # gan: the spec that says where and what to verify
     weight_name: str | None = None  # lora: the one file
+    wanted: tuple[str, ...] = ()  # metric: the files its scorer reads
+    sha256: str | None = None  # metric: the pinned hash of wanted[0] when it is a pickle
+    pickled: bool = False
 
     @property
     def is_url(self) -> bool:
@@ -227,7 +230,7 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
 
     def add_clip(metric: str, user: str) -> None:
         options = METRICS[metric].options
-        if METRICS[metric].kind != "clip" or options.get("pretrained") == "tiny":
+        if options.get("pretrained") in (None, "tiny"):  # no open_clip tag (or the tiny CLIP)
             return
         import open_clip
 
@@ -276,6 +279,12 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             )
     for metric in metrics:
         add_clip(metric, f"metric {metric}")
+        for w in METRICS[metric].weights:  # a quality scorer's own repos (PickScore, HPS, ...)
+            if w.tiny:
+                notes.append(f"{metric}: tiny, built locally; nothing to fetch")
+                continue
+            add(Item("metric", w.hub_id, w.revision, [f"metric {metric}"], licence=w.licence, wanted=w.files,
+                     sha256=w.sha256, pickled=w.pickled))  # fmt: skip
 
     for item in items.values():
         if item.kind == "pipeline":
@@ -286,6 +295,14 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             _list_files(item, [[item.weight_name]])
         elif item.kind == "clip":
             _list_files(item, [list(hub.OPEN_CLIP_FILES)])
+        elif item.kind == "metric":
+            _list_files(item, [[name] for name in item.wanted])
+            if item.pickled:
+                item.note = (
+                    f"sha256 pinned: {item.sha256[:16]}... (checked before loading)"
+                    if item.sha256
+                    else "pickle, no sha256 pinned: fetch prints the hash to pin (bench/metrics.py)"
+                )
         elif item.is_url:
             _list_gan_url(item)
         else:
@@ -317,7 +334,22 @@ def download(item: Item) -> str:
     from huggingface_hub import snapshot_download
 
     folder = snapshot_download(item.source, revision=item.revision, allow_patterns=[f.path for f in item.files])
+    if item.kind == "metric" and item.pickled:
+        return f"commit {Path(folder).name}, {_verified(Path(folder) / item.wanted[0], item.sha256)}"
     return f"commit {Path(folder).name}"
+
+
+def _verified(path: Path, pinned: str | None) -> str:
+    """'sha256 <digest>' of a fetched pickle that matches its pin; raises with the digest otherwise
+    (the file stays in the cache: it is never unpickled unpinned)."""
+    from bench.files import sha256_file
+
+    digest = sha256_file(path)
+    if pinned is None:
+        raise WeightsError(f"{path.name} fetched, but its sha256 {digest} is not pinned: check its origin, then pin it")
+    if digest != pinned:
+        raise WeightsError(f"sha256 mismatch for {path.name}: pinned {pinned}, fetched {digest}")
+    return f"sha256 {digest}"
 
 
 def pin_snippet(fetched: list[tuple[Item, str]]) -> str:

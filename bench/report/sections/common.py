@@ -47,7 +47,7 @@ def metric_header(scale: Scale, note: str = "") -> str:
     )
     out = (
         f'<p class="bench-metric">Quality is the CLIP score with <strong>{esc(scale.metric_title)}</strong>: the '
-        f"{how}; set <code>clip_scale</code> in <code>mkdocs.yml</code> to switch. Higher is better.</p>"
+        f"{how}. Higher is better.</p>"
     )
     if note:
         out += f'<div class="admonition note"><p class="admonition-title">Metric</p><p>{esc(note)}</p></div>'

@@ -1,11 +1,19 @@
-"""The leaderboard: one row per model x scheduler x backend, and the quality-speed chart."""
+"""The leaderboards: the site's main one (an image set per row, with filters) and each prompt's one
+(one row per model x scheduler x backend), and the quality-speed chart."""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
+from typing import ClassVar
+
 import pandas as pd
 
-from bench.report.html import Col, Flag, Num, Text, missing, table
+from bench.metrics import METRICS
+from bench.report.html import Code, Col, Flag, Num, Td, Text, esc, missing, table
 from bench.report.sections.common import Scale, chart, note
+from bench.report.stats import BACKEND_ORDER
 
 PARETO = Flag("pareto", "◆", "on the quality-speed Pareto front", "bench-front")
 
@@ -26,6 +34,7 @@ def columns(scale: Scale) -> list[Col]:
         Col("CLIP best", "clip_best", scale.num, "best single image", "higher"),
         Col("p50 s", "latency_p50_s", Num(3), "median latency per image, warm calls", "lower"),
         Col("p90 s", "latency_p90_s", Num(3), "90th percentile latency per image, warm calls", "lower"),
+        Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"),
         Col("img/s", "images_per_s", Num(3), "images per second of generation time (warm)", "higher"),
         Col("load s", "load_s", Num(1), "model load (and ONNX export) time", "lower"),
         Col("peak MB", "peak_mem_mb", Num(0), "peak memory: CUDA allocated, or process RSS on CPU", "lower"),
@@ -47,3 +56,200 @@ def pareto_chart(root: str, site_path: str) -> str:
         + chart(root, site_path, "mean CLIP against p50 latency; the dashed line is the Pareto front")
         + note("◆ marks the Pareto front: no other row is both faster (p50) and better (mean CLIP).")
     )
+
+
+# --- the main leaderboard: one row per image set (board.image_sets) --------------------------
+
+BEST = "★"  # after the best value of a column; the legend under the table says so
+
+
+@dataclass(frozen=True)
+class Best:
+    """A number format that stars the column's best value (ties included)."""
+
+    num: Num
+    best: float | None
+    numeric: ClassVar[bool] = True
+
+    def __call__(self, value: object, row: dict) -> Td:
+        cell = self.num(value, row)
+        if self.best is None or missing(value) or not math.isclose(float(value), self.best, rel_tol=1e-12):
+            return cell
+        return Td(f'{cell.html} <span class="bench-best" title="best in this column">{BEST}</span>', cell.sort)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """A metric's mean with the half-width of its 95% interval in small print; starred when best."""
+
+    mean: Best
+    metric: str
+    numeric: ClassVar[bool] = True
+
+    def __call__(self, value: object, row: dict) -> Td:
+        cell = self.mean(value, row)
+        hi = row.get(f"{self.metric}__hi")
+        if missing(value) or missing(hi):
+            return cell
+        half = self.mean.num(float(hi) - float(value), row).html
+        return Td(f'{cell.html}<small class="bench-ci"> ±{half}</small>', cell.sort)
+
+
+@dataclass(frozen=True)
+class ModelCell:
+    """The model and, under it, the scheduler: the frozen first column names the whole row."""
+
+    numeric: ClassVar[bool] = False
+
+    def __call__(self, value: object, row: dict) -> Td:
+        sched = row["scheduler"] or "no scheduler"
+        html = f'<a class="bench-anchor" href="#{esc(row_id(row))}">{esc(value)}</a> <br><small>{esc(sched)}</small>'
+        return Td(html, esc(f"{value} {row['scheduler']}"))
+
+
+def row_id(row: dict) -> str:
+    """The anchor of an image set's row: model and scheduler, made safe for an id."""
+    return "row-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{row['model']}--{row['scheduler'] or 'none'}")
+
+
+def _best(values: pd.Series, higher: bool) -> float | None:
+    values = values.dropna().astype(float)
+    return None if values.empty else float(values.max() if higher else values.min())
+
+
+def metric_num(metric: str, scale: Scale) -> Num:
+    return scale.num if METRICS[metric].kind == "clip" else Num(3)
+
+
+def metric_title(metric: str, scale: Scale) -> str:
+    info = METRICS[metric]
+    unit = scale.unit if info.kind == "clip" else info.unit
+    return f"{info.title} ({unit})"
+
+
+def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> list[Col]:
+    """The leaderboard's columns: name, rank and every quality metric, then speed per backend."""
+    cols = [Col("Model / scheduler", "model", ModelCell(), "model, and under it the scheduler", name="model")]
+    for m in metrics:
+        cols.append(
+            Col(
+                "Rank",
+                f"{m}__rank",
+                Num(0),
+                f"rank by {METRICS[m].title}: rows with the same rank cannot be told "
+                "apart at 95% (1 + the rows whose whole interval is better)",
+                "lower",
+                name=f"rank:{m}",
+                hidden=m != rank_by,
+                data=(("rank-for", m),),
+            )  # fmt: skip
+        )
+    for m in metrics:
+        higher = METRICS[m].higher_is_better
+        fmt_ = Quality(Best(metric_num(m, scale), _best(board[f"{m}__mean"], higher)), m)
+        cols.append(
+            Col(
+                metric_title(m, scale),
+                f"{m}__mean",
+                fmt_,
+                f"mean {METRICS[m].title} ± the half-width of its 95% "
+                "t-interval, over the prompts and seeds of one backend's images",
+                "higher" if higher else "lower",
+                default=m == rank_by,
+                name=m,
+                data=(("metric", m),),
+            )  # fmt: skip
+        )
+    backends = [c.split("__", 1)[1] for c in board.columns if c.startswith("p50__")]
+    for b in sorted(backends, key=lambda b: (BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99, b)):
+        num = Best(Num(3), _best(board[f"p50__{b}"], higher=False))
+        cols.append(Col(f"p50 {b} (s)", f"p50__{b}", num, f"median seconds per image on {b}, warm calls", "lower"))
+    cols.append(Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"))
+    cols += [
+        Col("Scheduler", "scheduler"),
+        Col("Family", "family"),
+        Col("Steps", "steps", tooltip="denoising steps"),
+        Col("Size (px)", "size"),
+        Col("dtype", "dtype"),
+        Col("Images", "n_images", Num(0), "images with status ok, every backend", "higher"),
+        Col("Failed", "n_failed", Num(0), "failed, NaN or NSFW images", "lower"),
+        Col("Quality from", "quality_backend", tooltip="the backend whose images were scored (the others are twins)"),
+    ]
+    for b in backends:
+        cols.append(
+            Col(f"p90 {b} (s)", f"p90__{b}", Num(3), f"90th percentile seconds per image on {b}", "lower", hidden=True)
+        )
+        cols.append(Col(f"peak MB {b}", f"peak__{b}", Num(0), f"peak memory on {b} (MB)", "lower", hidden=True))
+    cols.append(Col("Providers", "providers", tooltip="devices or execution providers that really ran", hidden=True))
+    cols.append(Col("Reproduce", "command", Code(), "the bench run command that makes this row again", hidden=True))
+    return cols
+
+
+def _filter_attrs(row: dict) -> dict[str, str]:
+    return {
+        "id": row_id(row),
+        "data-model": row["model"],
+        "data-family": str(row.get("family") or ""),
+        "data-scheduler": row["scheduler"],
+        "data-backend": row.get("backends") or "",
+        "data-provider": row.get("providers") or "",
+    }
+
+
+FILTERS = [
+    ("model", "Model"),
+    ("family", "Family"),
+    ("scheduler", "Scheduler"),
+    ("backend", "Backend"),
+    ("provider", "Provider"),
+]
+
+
+def filter_form(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> str:
+    """Selects for each filter and the ranking metric, and a search box; bench.js wires them to
+    the table and the URL. Without JavaScript they do nothing, so they start hidden."""
+    fields = []
+    if len(metrics) > 1:
+        opts = " ".join(
+            f'<option value="{esc(m)}"{" selected" if m == rank_by else ""}>{esc(METRICS[m].title)}</option>'
+            for m in metrics
+        )
+        fields.append(f'<label>Rank by <select name="metric">{opts}</select></label>')
+    source = {
+        "model": "model",
+        "family": "family",
+        "scheduler": "scheduler",
+        "backend": "backends",
+        "provider": "providers",
+    }
+    for key, label in FILTERS:
+        values = sorted(
+            {
+                v
+                for cell in board[source[key]].fillna("")
+                for v in str(cell).split(" " if key in ("backend", "provider") else "\0")
+            }
+            - {""}
+        )
+        if len(values) < 2:
+            continue
+        opts = '<option value="">all</option> ' + " ".join(
+            f'<option value="{esc(v)}">{esc(v)}</option>' for v in values
+        )
+        fields.append(f'<label>{label} <select name="{key}">{opts}</select></label>')
+    fields.append('<label>Search <input type="search" name="q" placeholder="model, scheduler …"></label>')
+    return f'<form class="bench-filters" hidden>{" ".join(fields)}</form>'
+
+
+def board_table(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> str:
+    """The board (board.image_sets) with its filters and the legend of its marks."""
+    table_html = table(
+        board_columns(board, metrics, rank_by, scale), board, row_attrs=_filter_attrs, attrs={"data-url-state": "1"}
+    )
+    legend = note(
+        f"{BEST} best value of its column. Rank: rows that share a rank cannot be told apart at 95% "
+        "(1 + the number of rows whose whole interval is better). Quality is measured once per image set "
+        "(model and scheduler): the backends' images are twins, compared on the Speed page. "
+        "A dash (no value) sorts last both ways."
+    )
+    return filter_form(board, metrics, rank_by, scale) + table_html + legend

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from importlib import resources
 
 import pandas as pd
 
 from bench.metrics import MetricInfo
-from bench.report.html import DASH, Code, Col, Num, esc, fmt, missing, show, table
+from bench.report.html import DASH, Code, Col, Link, Num, esc, fmt, missing, show, table
 from bench.report.sections.common import Scale
 from bench.report.stats import options_text
 
@@ -30,8 +31,10 @@ RUN_FIELDS = [
     ("cpu_count", "CPU cores"),
     ("ram_gb", "RAM GB"),
     ("platform", "platform"),
-    ("images_ok", "images ok"),
-    ("images_failed", "images failed"),
+    ("shard", "shards"),
+    ("workers", "workers"),
+    ("images_ok", "images ok (in the tables)"),
+    ("images_failed", "images failed (in the tables)"),
     ("command", "command"),
 ]
 RUN_CODE_FIELDS = ("command", "git_commit")  # shown as code: copied more often than read
@@ -48,17 +51,62 @@ def _plain(value: object) -> str:
     return esc(value)
 
 
-def runs_table(runs: pd.DataFrame) -> str:
-    """The environment of each run, one column per run (newest first), one row per field."""
+def launches(runs: pd.DataFrame, generations: pd.DataFrame) -> list[dict]:
+    """One record per launch, newest first: the runs that share a `launch_id` (the shards of
+    one torchrun, Slurm array or Ray sweep) as one, else each run alone.
+
+    Image counts come from the generations table, not from the runs' own counters: a cell made
+    twice (a failed cell retried, two sweeps that raced) is counted once, for the run whose row
+    the table keeps. Fields the runs disagree on list their distinct values."""
     if runs.empty:
+        return []
+    # Tables written before a column existed read it as nulls; a hand-made frame may lack it.
+    runs = runs.reindex(
+        columns=list(dict.fromkeys([*runs.columns, "launch_id", "shard", "workers", "started_at", "finished_at"]))
+    )
+    runs = runs.assign(_launch=runs["launch_id"].fillna(runs["run_id"]))
+    status = generations.groupby(["run_id", "status"]).size() if not generations.empty else pd.Series(dtype=int)
+    out = []
+    for launch, part in runs.groupby("_launch", sort=False):
+        ids = set(part["run_id"])
+        record = {key: _joined(part[key]) for key, _ in RUN_FIELDS if key in part}
+        record["started_at"], record["finished_at"] = part["started_at"].min(), part["finished_at"].max()
+        counts: dict[str, int] = {}
+        for (rid, st), n in status.items():
+            if rid in ids:
+                counts[st] = counts.get(st, 0) + int(n)
+        record["images_ok"] = counts.get("ok", 0)
+        record["images_failed"] = counts.get("failed", 0)
+        record["shard"] = ", ".join(sorted(part["shard"].dropna())) or None
+        record["workers"] = int(part["workers"].fillna(1).sum())
+        record["title"] = launch
+        record["runs"] = len(part)
+        out.append(record)
+    return sorted(out, key=lambda r: (pd.isna(r["started_at"]), r["started_at"]), reverse=True)
+
+
+def _joined(values: pd.Series) -> object:
+    """One value where the runs agree (or there is one run), else their distinct values."""
+    distinct = list(dict.fromkeys(v for v in values if not missing(v)))
+    if len(distinct) <= 1:
+        return distinct[0] if distinct else None
+    return ", ".join(_plain(v) for v in distinct)
+
+
+def runs_table(runs: pd.DataFrame, generations: pd.DataFrame) -> str:
+    """The environment of each launch, one column per launch (newest first), one row per field."""
+    records = launches(runs, generations)
+    if not records:
         return '<p class="bench-note">No run recorded in the <code>runs</code> table.</p>'
-    runs = runs.sort_values("started_at", ascending=False, na_position="last").to_dict("records")
-    head = "<th>run</th>" + "".join(f"<th><code>{esc(r['run_id'])}</code></th>" for r in runs)
+    head = "<th>run</th>" + "".join(
+        f"<th><code>{esc(r['title'])}</code>" + (f"<br>{r['runs']} runs" if r["runs"] > 1 else "") + "</th>"
+        for r in records
+    )
     body = []
     for key, label in RUN_FIELDS:
         code = key in RUN_CODE_FIELDS
         tds = "".join(
-            f"<td><code>{_plain(r.get(key))}</code></td>" if code else f"<td>{_plain(r.get(key))}</td>" for r in runs
+            f"<td><code>{_plain(r.get(key))}</code></td>" if code else f"<td>{_plain(r.get(key))}</td>" for r in records
         )
         body.append(f'<tr><th scope="row">{esc(label)}</th>{tds}</tr>')
     return f'<div class="bench-grid bench-kv"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -173,3 +221,46 @@ def seed_table(comparison: pd.DataFrame, scale: Scale) -> str:
         Col("images", "ours_n", Num(0), "our scored PyTorch images", "higher"),
     ]
     return table(columns, comparison)
+
+
+def read_anchors() -> pd.DataFrame:
+    """Published scores to check a real run against (bench/data/anchors.csv)."""
+    with (resources.files("bench") / "data" / "anchors.csv").open("rb") as f:
+        return pd.read_csv(f)
+
+
+def anchors_table(anchors: pd.DataFrame, frame: pd.DataFrame, scores: pd.DataFrame) -> str:
+    """Each published anchor beside our mean for the same metric and model (eager PyTorch
+    images, on the anchor's scale), with the number of images behind it. The prompts differ
+    from the anchor's unless a suite uses the same set: the anchor says what a score of that
+    model usually is, not what this run must give."""
+    ok = frame[(frame["status"] == "ok") & (frame["backend"] == "pytorch")][["cell_id", "model"]]
+    rows = []
+    for a in anchors.itertuples():
+        mine = scores[scores["metric"] == a.metric].merge(ok, on="cell_id")
+        mine = mine[mine["model"] == a.model]["value"]
+        scale = 100.0 if a.published_scale.startswith("100 x") else 1.0
+        rows.append(
+            {
+                "metric": a.metric,
+                "model": a.model,
+                "theirs": f"{a.their_model}, {a.checkpoint}",
+                "published": a.published,
+                "ours": mine.mean() * scale if len(mine) else None,
+                "n": len(mine),
+                "prompts": a.prompts,
+                "source": "source",
+                "url": a.source,
+            }
+        )
+    columns = [
+        Col("Metric", "metric", Code()),
+        Col("Model", "model", Code()),
+        Col("Published for", "theirs"),
+        Col("Published", "published", Num(2), "the paper's or repository's number"),
+        Col("Ours", "ours", Num(2), "mean over our eager PyTorch images, on the published scale"),
+        Col("Images", "n", Num(0), "our scored eager PyTorch images of that model"),
+        Col("Their prompts", "prompts"),
+        Col("Source", "source", Link("url")),
+    ]
+    return table(columns, rows)

@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from bench.report.html import DASH, Col, Link, Num, Prose, esc, fmt, href, missing, shorten, show, table
+from bench.report.html import DASH, Col, Link, Num, Prose, esc, fmt, href, missing, shorten, show, table, url
 from bench.report.sections.common import Scale
+from bench.report.stats import as_objects
 
 MISSING_SVG = "assets/bench/missing.svg"  # shipped by the plugin with its other assets
 PROMPT_CHARS = 140  # of a prompt's text in the prompts table; the whole text is in the tooltip
@@ -36,8 +37,13 @@ def _best_row(row: dict) -> str:
     return DASH if best is None else " · ".join(v or DASH for v in best)
 
 
-def prompts_table(summary: pd.DataFrame, page_urls: dict[str, str], root: str, scale: Scale) -> str:
-    """One row per prompt (stats.prompt_summary) linking to its page, best mean CLIP first."""
+def prompts_table(
+    summary: pd.DataFrame, page_urls: dict[str, str], root: str, scale: Scale, categories: dict[str, str] | None = None
+) -> str:
+    """One row per prompt (stats.prompt_summary) linking to its page, best mean CLIP first, under
+    a search box (and a category filter when the prompts have categories, as PartiPrompts do).
+    This index, not the navigation, is how a reader reaches the prompt pages."""
+    categories = categories or {}
     columns = [
         Col("Prompt", "prompt_id", Link("url")),
         Col("Text", "prompt", Prose(PROMPT_CHARS)),
@@ -47,10 +53,24 @@ def prompts_table(summary: pd.DataFrame, page_urls: dict[str, str], root: str, s
         Col("CLIP mean", "best_clip_mean", scale.num, scale.label(), "higher", default=True),
         Col("truncated", "truncated_tokens", Num(0), "prompt tokens CLIP could not see", "lower"),
     ]
+    if categories:
+        columns.insert(2, Col("Category", "category"))
     rows = summary.sort_values("best_clip_mean", ascending=False, na_position="last").to_dict("records")
     for r in rows:
         r["url"] = root + quote(page_urls[r["prompt_id"]])
-    return table(columns, rows)
+        r["category"] = categories.get(r["prompt_id"], "")
+    fields = ['<label>Search <input type="search" name="q" placeholder="words of the prompt …"></label>']
+    if categories:
+        opts = " ".join(f'<option value="{esc(c)}">{esc(c)}</option>' for c in sorted(set(categories.values()) - {""}))
+        fields.insert(
+            0, f'<label>Category <select name="category"><option value="">all</option> {opts}</select></label>'
+        )
+    form = f'<form class="bench-filters" hidden>{" ".join(fields)}</form>'
+
+    def attrs(r: dict) -> dict[str, str]:
+        return {"data-category": r["category"]}
+
+    return form + table(columns, rows, row_attrs=attrs, attrs={"data-url-state": "1"})
 
 
 def best_rule(scale: Scale) -> str:
@@ -85,6 +105,8 @@ def caption_html(r: dict, scale: Scale) -> tuple[str, str]:
         f"{esc(show(r['steps']))} step{'' if r['steps'] == 1 else 's'}" if not missing(r.get("steps")) else "",
         f"guidance {fmt(r.get('guidance_scale'), 1)}" if not missing(r.get("guidance_scale")) else "",
         f"CLIP {scale.fmt(r['clip'])}",
+        # Every other metric of the image (bench.report.board.score_texts), already escaped.
+        r.get("scores_html") if isinstance(r.get("scores_html"), str) else "",
         f"latency {fmt(r.get('latency_s'), 2)} s",
     ]
     return title, " · ".join(p for p in parts if p)
@@ -100,29 +122,45 @@ def _thumb_size(r: dict, px: int) -> str:
 
 GALLERY_COLUMNS = [
     "cell_id", "model", "scheduler", "backend", "provider", "seed", "steps", "guidance_scale",
-    "clip", "latency_s", "image_path", "width", "height",
+    "clip", "latency_s", "image_path", "width", "height", "scores_html", "prompt_id",
 ]  # fmt: skip
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame[[c for c in GALLERY_COLUMNS if c in frame.columns]].to_dict("records")
+def _records(frame: pd.DataFrame | list[dict]) -> list[dict]:
+    """The gallery's fields of each row; a list of such dicts (made once per build) as it is."""
+    if isinstance(frame, list):
+        return frame
+    return as_objects(frame[[c for c in GALLERY_COLUMNS if c in frame.columns]]).to_dict("records")
 
 
-def slide(r: dict, site: SiteImage | None, root: str, scale: Scale) -> dict:
+def slide(
+    r: dict, site: SiteImage | None, root: str, scale: Scale, prompt: str = "", counter: tuple[int, int] = (1, 1)
+) -> dict:
     """One lightbox slide as GLightbox takes it. GLightbox puts title and description into the
-    page with innerHTML, so they hold escaped text (HTML that shows the text literally)."""
+    page with innerHTML, so they hold escaped text (HTML that shows the text literally).
+    counter: (this slide, of how many), shown in the title."""
     title, desc = caption_html(r, scale)
+    title += f' <span class="bench-counter">{counter[0]} of {counter[1]}</span>'
+    if prompt:
+        desc += f'<br><span class="bench-slide-prompt">{esc(shorten(prompt, ALT_PROMPT_CHARS * 2))}</span>'
     if site is None:
         desc = f"Image missing: {esc(r['image_path'])} · " + desc
     elif site.flag:
         desc = f"{FLAG_MARK} Image {esc(r['image_path'])} {esc(site.flag)} · " + desc
     shown = None if site is None else site.full
+    if shown is not None:
+        desc += f' <a class="bench-download" href="{href(root, shown)}" download>Download the original</a>'
     return {
-        "href": root + quote(MISSING_SVG if shown is None else shown),
+        "href": url(root, MISSING_SVG if shown is None else shown),
         "type": "image",
         "title": title,
         "description": desc,
+        "alt": _alt(r, prompt),
     }
+
+
+def _alt(r: dict, prompt: str) -> str:
+    return f"{r['model']} / {r['scheduler'] or DASH}, seed {show(r['seed'])}: {shorten(prompt, ALT_PROMPT_CHARS)}"
 
 
 def _grid_td(
@@ -137,14 +175,14 @@ def _grid_td(
     target = site.get(best["image_path"])
     others = [o for o in others if o["cell_id"] != best["cell_id"]]
     rest = [site.get(o["image_path"]) for o in others]
-    slides = [slide(best, target, root, scale)] + [slide(o, where, root, scale) for o, where in zip(others, rest)]
+    cells = [(best, target), *zip(others, rest)]
+    slides = [slide(r, where, root, scale, prompt, (i + 1, len(cells))) for i, (r, where) in enumerate(cells)]
     if target is None:
         content = _placeholder("image missing", best["image_path"])
     elif target.thumb is None:
         content = _placeholder("image unreadable", best["image_path"])
     else:
-        alt = f"{best['model']} / {best['scheduler'] or DASH}, seed {show(best['seed'])}: {shorten(prompt, ALT_PROMPT_CHARS)}"
-        content = f'<img src="{href(root, target.thumb)}" alt="{esc(alt)}" loading="lazy"{_thumb_size(best, px)}>'
+        content = f'<img src="{href(root, target.thumb)}" alt="{esc(_alt(best, prompt))}" loading="lazy"{_thumb_size(best, px)}>'
     caption = f"CLIP {scale.fmt(best['clip'])} · seed {show(best['seed'])} · {best['backend']}"
     link = f'<a class="bench-lightbox" href="{esc(slides[0]["href"])}" data-slides="{esc(json.dumps(slides, ensure_ascii=False))}">{content}</a>'
     # Flagged images are shown, not hidden: the reader sees what is on disk, and that it is not
@@ -166,8 +204,8 @@ def _placeholder(what: str, image_path: str) -> str:
 
 
 def gallery_grid(
-    best: pd.DataFrame,
-    images: pd.DataFrame,
+    best: pd.DataFrame | list[dict],
+    images: pd.DataFrame | list[dict],
     site: dict[str, SiteImage | None],
     root: str,
     scale: Scale,
@@ -179,19 +217,33 @@ def gallery_grid(
     file shows a placeholder, in the grid and in the lightbox; a flagged one (changed since its
     run, or undecodable: see site_images) shows its note in both, and a placeholder if it does
     not decode."""
-    if best.empty:
+    best = _records(best)
+    if not best:
         return '<p class="bench-note">No image of this prompt was generated successfully.</p>'
-    schedulers = sorted(best["scheduler"].unique(), key=lambda s: (s == "", s))
-    models = sorted(best["model"].unique())
+    models = sorted({r["model"] for r in best})
     by_cell: dict[tuple[str, str], list[dict]] = {}
     for r in _records(images):  # one conversion for the page: a page can hold thousands of images
         by_cell.setdefault((r["model"], r["scheduler"]), []).append(r)
-    best_by_cell = {(r["model"], r["scheduler"]): r for r in _records(best)}
+    best_by_cell = {(r["model"], r["scheduler"]): r for r in best}
+    # A model without schedulers (a GAN) gets one cell across the row, not a dash per scheduler.
+    alone = {m for m in models if {s for mm, s in best_by_cell if mm == m} == {""}}
+    schedulers = sorted({s for m, s in best_by_cell if m not in alone}, key=lambda s: (s == "", s)) or [""]
 
     head = "<th></th>" + "".join(f"<th>{esc(s or DASH)}</th>" for s in schedulers)
     rows = []
     for model in models:
         tds = [f'<th scope="row">{esc(model)}</th>']
+        if model in alone:
+            r = best_by_cell[(model, "")]
+            cell = _grid_td(r, by_cell.get((model, ""), []), site, root, scale, prompt, thumb_px)
+            span = f'<td colspan="{len(schedulers)}" class="bench-alone'
+            tds.append(
+                cell.replace('<td class="', span + " ", 1)
+                if cell.startswith('<td class="')
+                else cell.replace("<td", span + '"', 1)
+            )
+            rows.append(f"<tr>{''.join(tds)}</tr>")
+            continue
         for sched in schedulers:
             r = best_by_cell.get((model, sched))
             if r is None:
@@ -199,4 +251,5 @@ def gallery_grid(
             else:
                 tds.append(_grid_td(r, by_cell.get((model, sched), []), site, root, scale, prompt, thumb_px))
         rows.append(f"<tr>{''.join(tds)}</tr>")
-    return f'<div class="bench-grid"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+    # data-search-exclude: captions of images are no use in the search index (Material skips it).
+    return f'<div class="bench-grid" data-search-exclude><table class="bench-gallery"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'

@@ -59,6 +59,7 @@ COLUMNS = [
     Col("peak MB", "peak_mem_mb", Num(0), "peak memory: CUDA allocated, or process RSS on CPU", "lower"),
     Col("J/image", "energy_j", Num(1), "median GPU energy per image, warm calls (NVML counter)", "lower"),
     Col("images/kWh", "images_per_kwh", Num(0), "3.6 million ÷ J/image", "higher"),
+    Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"),
     Col("Provider", "provider", tooltip="the device or execution provider that really ran"),
     Col("Options", "options", tooltip="how the backend ran beyond device and dtype, as it recorded it"),
     Col("timed", "n_timed", Num(0), "warm ok images behind the latency and energy figures", "higher"),

@@ -1,0 +1,352 @@
+"""`bench run --ray`: one sweep over a Ray cluster's GPUs (or CPUs), driven from one process.
+
+The driver plans the cells, keeps one actor per GPU (`num_gpus=1`; `num_cpus` on a CPU-only
+cluster) and hands out units of work: up to `unit_cells` cells of one (model, backend,
+scheduler), largest first. An idle worker takes the largest unit of a model it has loaded, else
+the largest unit left, so models load few times and the long units do not come last. Workers
+send images (PNG bytes) and rows back through the object store, and only the driver writes
+`images/` and Parquet: a multi-node cluster needs no shared disk.
+
+A worker that dies (a node lost, a kill -9, an out-of-memory kill) has its unit given to a new
+worker, up to `max_retries` times per unit; after that the unit's cells are recorded as failed
+and the sweep goes on. Rows reach the disk only after their images and only from the driver, so
+no cell is lost or written twice. Ctrl-C kills the workers (the units in their hands are
+dropped) and keeps what finished; rerunning resumes as any sweep does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import parity, scoring, shard, store, sweep
+from bench.errors import BenchError, InstallError, first_line
+from bench.files import writable_dir
+from bench.images import safe_join, write_png
+from bench.interrupts import raise_if_stopped
+from bench.plan import Cell, make_plan
+from bench.ray_worker import Worker
+from bench.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Unit:
+    """Cells one worker makes in one call: one (model, backend, scheduler), in plan order."""
+
+    cells: list[Cell]
+    tries: int = 0
+
+    @property
+    def group(self) -> tuple[str, str]:
+        return self.cells[0].group
+
+    @property
+    def cost(self) -> float:
+        return sum(shard.cell_cost(c) for c in self.cells)
+
+
+def units_of(cells: list[Cell], unit_cells: int) -> list[Unit]:
+    """The cells cut into units, largest first (ties in plan order: the sort is stable)."""
+    runs: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        runs.setdefault((*cell.group, cell.scheduler), []).append(cell)
+    units = [Unit(run[i : i + unit_cells]) for run in runs.values() for i in range(0, len(run), unit_cells)]
+    return sorted(units, key=lambda u: -u.cost)
+
+
+@dataclass
+class Seat:
+    """One worker: its actor, the models it has, and what it has done (for the progress line)."""
+
+    actor: object
+    name: str
+    groups: set = field(default_factory=set)
+    images: int = 0
+    busy_s: float = 0.0
+    since: float = 0.0
+
+    def rate(self) -> str:
+        return f"{self.name} {self.images / self.busy_s:.2f}/s" if self.busy_s else f"{self.name} -"
+
+
+class Cluster:
+    """The Ray side: connect (or start a local cluster), place workers, replace dead ones."""
+
+    def __init__(self, address: str | None, workers: int | None, keep_models: int = 2):
+        try:
+            import ray
+        except ImportError:
+            raise InstallError("--ray needs Ray on the driver and every node: pip install -e '.[ray]'") from None
+
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            # No address: a local cluster on this machine (how the tests run). "auto" joins the
+            # cluster `ray start` made; ray://host:10001 a remote one through Ray Client.
+            ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        if gpus:
+            self.count, self.options = workers or gpus, {"num_gpus": 1}
+        else:
+            self.count = workers or max(1, cpus // 4)
+            self.options = {"num_cpus": max(1, cpus // self.count)}
+        # Two threads per actor: `pid` answers while `make` runs (the driver never sends a
+        # worker a second unit before the first comes back).
+        self.remote = ray.remote(max_concurrency=2, **self.options)(Worker)
+        self.keep_models = keep_models
+        self.seats = [self._seat(i) for i in range(self.count)]
+        self.made = self.count  # workers started, replacements included
+
+    def _seat(self, i: int) -> Seat:
+        return Seat(self.remote.remote(self.keep_models), f"w{i}")
+
+    def replace(self, seat: Seat) -> Seat:
+        """A new worker in a dead one's seat (its loaded models are gone with it)."""
+        self.ray.kill(seat.actor, no_restart=True)
+        new = self._seat(self.made)
+        self.made += 1
+        self.seats[self.seats.index(seat)] = new
+        return new
+
+    def close(self) -> None:
+        for seat in self.seats:
+            self.ray.kill(seat.actor, no_restart=True)
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def _pick(queue: deque[Unit], seat: Seat) -> Unit:
+    """The largest unit of a model this worker has loaded, else the largest unit left."""
+    for unit in queue:
+        if unit.group in seat.groups:
+            queue.remove(unit)
+            return unit
+    return queue.popleft()
+
+
+def _save(data_dir: Path, images_dir: Path, rows: list[dict], images: dict[str, bytes], report) -> None:
+    """A unit's images on disk first, then its rows (the writer thread runs this)."""
+    for row in rows:
+        if row.get("image_path") in images:
+            row["image_sha256"] = write_png(images[row["image_path"]], images_dir, row["image_path"])
+    store.append(data_dir, "generations", rows)
+    for r in rows:
+        key = r["status"] if r["status"] in ("ok", "failed") else "other"
+        setattr(report, key, getattr(report, key) + 1)
+
+
+def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, progress, task, max_retries, on_result):
+    """Keep every worker busy until every unit is made (or given up on)."""
+    ray = cluster.ray
+    queue = deque(units)
+    inflight: dict[object, tuple[Unit, Seat]] = {}
+    idle = list(cluster.seats)
+    done = 0
+    while queue or inflight:
+        raise_if_stopped()
+        while idle and queue:
+            seat = idle.pop(0)
+            unit = _pick(queue, seat)
+            seat.since = time.perf_counter()
+            ref = seat.actor.make.remote(unit.cells, specs[unit.cells[0].model], suite.batch_size, report.run_id)
+            inflight[ref] = (unit, seat)
+        ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+        for ref in ready:
+            unit, seat = inflight.pop(ref)
+            try:
+                rows, images = ray.get(ref)
+            except ray.exceptions.RayTaskError as e:  # a bug, not a death: the cells fail, the sweep goes on
+                log.error("%d cells failed in %s: %s", len(unit.cells), seat.name, first_line(e.cause or e))
+                save(sweep.failed_rows(report.run_id, unit.cells, None, e.cause or e), {})
+                idle.append(seat)
+                if progress:
+                    progress.advance(task, len(unit.cells))
+                continue
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                unit.tries += 1
+                seat = cluster.replace(seat)
+                if unit.tries <= max_retries:
+                    log.warning(
+                        "worker lost with %d cells in hand (%s); handing them to another",
+                        len(unit.cells),
+                        type(e).__name__,
+                    )
+                    queue.appendleft(unit)
+                else:
+                    log.error("%d cells failed: %d workers died making them", len(unit.cells), unit.tries)
+                    save(sweep.failed_rows(report.run_id, unit.cells, None, e), {})
+                    if progress:
+                        progress.advance(task, len(unit.cells))
+                idle.append(seat)
+                continue
+            seat.groups.add(unit.group)
+            seat.images += len(unit.cells)
+            seat.busy_s += time.perf_counter() - seat.since
+            save(rows, images)
+            done += 1
+            idle.append(seat)
+            if progress:
+                progress.advance(task, len(unit.cells))
+                progress.update(task, description="ray " + ", ".join(s.rate() for s in cluster.seats))
+            if on_result:
+                on_result(done, cluster, inflight)
+
+
+def run(
+    suite,
+    data_dir: Path,
+    images_dir: Path,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = True,
+    score: bool = True,
+    progress=None,
+    unit_cells: int | None = None,
+    max_retries: int = 2,
+    keep_models: int = 2,
+    on_result=None,
+) -> sweep.SweepReport:
+    """The suite's cells not yet done, made by a Ray cluster's workers; returns the report.
+
+    `on_result(units_done, cluster, inflight)` is called after each unit is saved (tests use it
+    to kill a worker mid-run)."""
+    report = sweep.SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + "ray-" + _token())
+    started = datetime.now(UTC)
+    writable_dir(data_dir)
+    writable_dir(images_dir)
+    cluster = Cluster(address, workers, keep_models)
+    try:
+        ray = cluster.ray
+        specs = {key: suite.model_spec(key) for key in suite.models}
+        first = cluster.seats[0].actor
+        plan = make_plan(suite, data_dir, retry_failed, runtimes=_get(ray, first.runtimes.remote(suite, specs)))
+        report.planned, report.skipped_done, report.notes = (
+            len(plan.cells),
+            len(plan.cells) - len(plan.todo),
+            plan.notes,
+        )
+        for note in plan.notes:
+            log.info("note: %s", note)
+        if plan.todo:
+            models = list(dict.fromkeys(c.model for c in plan.todo))
+            schedulers = {m: sorted({c.scheduler for c in plan.todo if c.model == m} - {None}) for m in models}
+            _get(
+                ray, first.preflight.remote([plan.specs[m] for m in models], schedulers, suite.metrics if score else [])
+            )
+        task = progress.add_task(f"ray: {cluster.count} workers", total=len(plan.todo)) if progress else None
+        units = units_of(plan.todo, unit_cells or 4 * suite.batch_size)
+        try:
+            with BatchWriter() as writer:
+
+                def save(rows, images):
+                    writer.submit(lambda: _save(data_dir, images_dir, rows, images, report))
+
+                _dispatch(cluster, units, suite, plan.specs, report, save, progress, task, max_retries, on_result)
+            ids = {c.cell_id for c in plan.cells}
+            if score:
+                report.scored = score_on(cluster, data_dir, images_dir, suite.metrics, ids, progress)
+            parity.record(data_dir, images_dir, ids)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            raise
+        finally:
+            sweep.record_run(data_dir, report, suite.name, started, shard.WHOLE, f"ray:{report.run_id}", cluster.count)
+            if not report.interrupted:
+                for table in ("generations", "scores"):
+                    store.compact_tiers(data_dir, table)
+    finally:
+        cluster.close()
+    return report
+
+
+def _get(ray, ref):
+    """ray.get, with an expected failure on the worker (weights missing, no GPU there) raised
+    as itself, so the CLI prints its one line and exit code."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        if isinstance(e.cause, BenchError):
+            raise e.cause from None
+        raise
+
+
+def _token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:6]
+
+
+def score(data_dir: Path, images_dir: Path, metrics: list[str], rescore, address, workers, progress=None) -> int:
+    """`bench score --ray`: what is pending for each metric (everything, with rescore)."""
+    cluster = Cluster(address, workers)
+    try:
+        return score_on(cluster, data_dir, images_dir, metrics, progress=progress, rescore=rescore)
+    finally:
+        cluster.close()
+
+
+def score_on(
+    cluster: Cluster,
+    data_dir: Path,
+    images_dir: Path,
+    metrics: list[str],
+    cell_ids=None,
+    progress=None,
+    rescore: bool = False,
+    chunk: int = 64,
+) -> int:
+    """Score what is pending with the cluster's workers, `chunk` images per call: the driver
+    reads each image's bytes and sends them with its prompt, and each worker loads a metric's
+    scorer once. Returns the number of scores written."""
+    ray = cluster.ray
+    generations = store.read(data_dir, "generations")
+    scores = store.read(data_dir, "scores")
+    written = 0
+    for metric in metrics:
+        todo = scoring.pending(generations, scores, metric, rescore, cell_ids)
+        if todo.empty:
+            continue
+        task = progress.add_task(f"scoring {metric} on {cluster.count} workers", total=len(todo)) if progress else None
+        parts = deque((todo.iloc[i : i + chunk], 0) for i in range(0, len(todo), chunk))
+        inflight: dict[object, tuple] = {}
+        idle = list(cluster.seats)
+        while parts or inflight:
+            raise_if_stopped()
+            while idle and parts:
+                part, tries = parts.popleft()
+                seat = idle.pop(0)
+                pngs = [_read(images_dir, p) for p in part["image_path"]]
+                inflight[seat.actor.score.remote(metric, list(part["prompt"]), pngs)] = (part, tries, seat)
+            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                part, tries, seat = inflight.pop(ref)
+                try:
+                    values = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
+                    if tries >= 2:
+                        raise
+                    idle.append(cluster.replace(seat))
+                    parts.appendleft((part, tries + 1))
+                    continue
+                idle.append(seat)
+                rows = scoring.score_rows(metric, part, *values)
+                store.append(data_dir, "scores", rows)
+                written += len(rows)
+                if progress:
+                    progress.advance(task, len(part))
+    return written
+
+
+def _read(images_dir: Path, relpath: str) -> bytes:
+    try:
+        return safe_join(images_dir, relpath).read_bytes()
+    except (OSError, ValueError):
+        return b""  # scored as unreadable (None), like a missing file in `bench score`

@@ -1,0 +1,84 @@
+"""What a Ray worker does: the sweep's own code, run in an actor that keeps its models loaded.
+
+This module never imports ray: `bench.ray_driver` wraps `Worker` with `ray.remote`, so the
+class stays a plain object that tests and the driver's own process can use directly. A worker
+returns encoded images and rows through the object store; the driver alone writes `images/`
+and Parquet, so the cluster needs no shared disk.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import OrderedDict
+
+from bench import scoring
+from bench.images import encode_png
+from bench.plan import Cell, resolve_runtimes
+from bench.sweep import Loaded, failed_rows
+from bench.weights.check import preflight
+
+
+class Worker:
+    def __init__(self, keep_models: int = 2):
+        # Models stay loaded between units, the least recently used let go first: a worker
+        # handed the same model again swaps schedulers instead of loading it again.
+        self.keep_models = keep_models
+        self.loaded: OrderedDict[tuple[str, str], Loaded] = OrderedDict()
+        self.scorers: dict[str, object] = {}
+        self.loads = 0  # models loaded by this worker, for the driver's log
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def runtimes(self, suite, specs) -> dict:
+        """What the suite's runtime means on a worker's machine (its GPU, its ONNX Runtime
+        build): the driver may well have neither."""
+        return resolve_runtimes(suite, specs)
+
+    def preflight(self, specs, schedulers, metrics) -> None:
+        preflight(specs, schedulers, metrics)
+
+    def _model(self, spec, cell: Cell) -> Loaded:
+        key = cell.group
+        if key in self.loaded:
+            self.loaded.move_to_end(key)
+            return self.loaded[key]
+        while len(self.loaded) >= self.keep_models:
+            _, old = self.loaded.popitem(last=False)
+            old.close()
+        self.loaded[key] = Loaded.of(spec, cell)
+        self.loads += 1
+        return self.loaded[key]
+
+    def make(self, cells: list[Cell], spec, batch_size: int, run_id: str) -> tuple[list[dict], dict[str, bytes]]:
+        """One unit: cells of one (model, backend, scheduler). Returns its rows and its images
+        as PNG bytes by relative path (a row's image_sha256 is set when the driver saves it)."""
+        try:
+            loaded = self._model(spec, cells[0])
+        except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
+            return failed_rows(run_id, cells, None, e), {}
+        rows, images = [], {}
+        for _batch, batch_rows, saves in loaded.make(cells, batch_size, run_id):
+            rows += batch_rows
+            images.update((row["image_path"], encode_png(image)) for row, image in saves)
+        return rows, images
+
+    def score(self, metric: str, prompts: list[str], pngs: list[bytes]) -> tuple[list[tuple], str]:
+        """(value, truncated prompt tokens) per image, None where an image does not decode;
+        and the scorer's version string."""
+        from PIL import Image
+
+        if metric not in self.scorers:
+            self.scorers[metric] = scoring.make_scorer(metric)
+        scorer = self.scorers[metric]
+
+        def load(i: int):
+            try:
+                with Image.open(io.BytesIO(pngs[i])) as im:
+                    return im.convert("RGB")
+            except (OSError, ValueError):
+                return None
+
+        values = list(scorer.stream(list(range(len(pngs))), prompts, load=load))
+        return scoring.with_truncation(scorer, values, prompts), scorer.version

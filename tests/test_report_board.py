@@ -1,0 +1,85 @@
+"""The site's main leaderboard (bench.report.board): image sets, ranks with ties, agreement."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.report import board, stats
+
+
+def gen(cell: str, **overrides) -> dict:
+    row = {
+        "run_id": "r1", "cell_id": cell, "prompt_id": "p", "prompt": "a prompt", "model": "sd15", "family": "sd",
+        "backend": "pytorch", "provider": "cuda", "scheduler": "ddim", "seed": 0, "status": "ok", "steps": 30,
+        "width": 512, "height": 512, "dtype": "float16", "image_path": f"{cell}.png", "latency_s": 1.0,
+        "peak_mem_mb": 1000.0, "warm": True, "created_at": pd.Timestamp("2026-11-25", tz="UTC"),
+    }  # fmt: skip
+    row.update(overrides)
+    return row
+
+
+def score(cell: str, metric: str, value: float) -> dict:
+    return {"cell_id": cell, "metric": metric, "value": value, "truncated_tokens": 0}
+
+
+RUNS = pd.DataFrame([{"run_id": "r1", "suite": "seed", "gpu_name": "NVIDIA H100", "cpu": "x"}])
+
+
+def test_twins_give_one_quality_row_and_speed_per_backend():
+    rows, scores = [], []
+    for seed in range(3):
+        for backend, latency in (("pytorch", 2.0), ("onnxruntime", 1.0)):
+            cell = f"{backend}-{seed}"
+            rows.append(gen(cell, backend=backend, seed=seed, latency_s=latency))
+            # The ORT twin scores a little lower: quality must come from eager PyTorch only.
+            scores.append(score(cell, "clip_vit_b_32", 0.30 + 0.01 * seed - (0.1 if backend == "onnxruntime" else 0)))
+    frame = stats.normalise(pd.DataFrame(rows))
+    sets = board.image_sets(frame, pd.DataFrame(scores), RUNS, "clip_vit_b_32")
+    (row,) = sets.to_dict("records")
+    assert row["quality_backend"] == "pytorch" and row["clip_vit_b_32__n"] == 3
+    assert row["clip_vit_b_32__mean"] == pytest.approx(0.31)
+    assert (row["p50__pytorch"], row["p50__onnxruntime"]) == (2.0, 1.0)
+    assert row["measured_on"] == "NVIDIA H100 · 2026-11-25"
+    assert (
+        row["command"]
+        == "bench run --suite seed --models sd15 --schedulers ddim --backends onnxruntime,pytorch --seeds 0-2"
+    )
+    assert row["backends"] == "pytorch onnxruntime" and row["size"] == "512×512"
+
+
+def test_ranks_tie_rows_whose_intervals_overlap():
+    mean = pd.Series([0.9, 0.85, 0.5, float("nan")])
+    lo = pd.Series([0.8, 0.80, 0.45, float("nan")])
+    hi = pd.Series([1.0, 0.90, 0.55, float("nan")])
+    ranks = board.tie_ranks(mean, lo, hi, higher_is_better=True)
+    assert ranks.tolist()[:3] == [1, 1, 3] and pd.isna(ranks[3])
+    assert board.tie_ranks(mean, lo, hi, higher_is_better=False).tolist()[:3] == [2, 2, 1]
+
+
+def test_every_quality_metric_is_found_and_parity_is_not():
+    scores = pd.DataFrame(
+        [score("a", "psnr_db_vs_pytorch", 40.0), score("a", "clip_vit_l_14", 0.3), score("a", "clip_vit_b_32", 0.3)]
+    )
+    assert board.quality_metrics(scores) == ["clip_vit_b_32", "clip_vit_l_14"]
+
+
+def test_agreement_is_spearman_over_image_sets_with_the_images_behind_it():
+    rows, scores = [], []
+    for k, sched in enumerate(["a", "b", "c", "d"]):
+        for seed in range(2):
+            cell = f"{sched}{seed}"
+            rows.append(gen(cell, scheduler=sched, seed=seed))
+            scores += [score(cell, "clip_vit_b_32", 0.1 * k), score(cell, "clip_vit_l_14", -0.1 * k)]
+    frame = stats.normalise(pd.DataFrame(rows))
+    (pair,) = board.agreement(frame, pd.DataFrame(scores), ["clip_vit_b_32", "clip_vit_l_14"]).to_dict("records")
+    assert pair["rho"] == pytest.approx(-1.0) and (pair["sets"], pair["images"]) == (4, 8)
+
+
+def test_the_breakdown_by_category_needs_categories():
+    rows = [gen("a", prompt_id="p1", category="Animals"), gen("b", prompt_id="p2", category=None)]
+    frame = stats.normalise(pd.DataFrame(rows))
+    scores = pd.DataFrame([score("a", "clip_vit_b_32", 0.3), score("b", "clip_vit_b_32", 0.2)])
+    wide = board.by_category(frame, scores, "clip_vit_b_32")
+    assert list(wide.columns) == ["model", "scheduler", "Animals"] and wide["Animals"].tolist() == [0.3]
+    assert board.by_category(frame.drop(columns="category"), scores, "clip_vit_b_32").empty
