@@ -23,7 +23,8 @@ KEYS = ["model", "scheduler"]
 
 def quality_metrics(scores: pd.DataFrame) -> list[str]:
     """The quality metrics that have scores, in registry order (parity is a speed-page matter)."""
-    present = set(scores["metric"].dropna())
+    # unique() first: iterating a 400,000-row Arrow column into a set costs half a second.
+    present = set(scores["metric"].dropna().unique())
     return [name for name, info in METRICS.items() if name in present and info.kind != "parity"]
 
 
@@ -83,7 +84,7 @@ def measured_on(frame: pd.DataFrame, runs: pd.DataFrame, keys: list[str]) -> pd.
     hardware = runs.set_index("run_id").apply(_machine, axis=1) if not runs.empty else pd.Series(dtype=object)
     machines = warm["run_id"].map(hardware).fillna("")
     by = [warm[k] for k in keys]
-    where = machines.groupby(by).agg(lambda s: ", ".join(sorted(set(s) - {""})))
+    where = machines.groupby(by).agg(lambda s: ", ".join(sorted(set(s.unique()) - {""})))
     when = pd.to_datetime(warm["created_at"]).groupby(by).max().dt.strftime("%Y-%m-%d")
     return (where + " · " + when).str.strip(" ·").rename("measured_on")
 
@@ -102,8 +103,8 @@ def _distinct(values: pd.Series) -> str:
 def _settings(frame: pd.DataFrame) -> pd.DataFrame:
     groups = frame.groupby(KEYS)
     out = groups.agg(family=("family", "first"))
-    out["backends"] = groups["backend"].agg(lambda s: " ".join(sorted(set(s), key=_backend_key)))
-    out["providers"] = groups["provider"].agg(lambda s: " ".join(sorted(set(s) - {""})))
+    out["backends"] = groups["backend"].agg(lambda s: " ".join(sorted(set(s.unique()), key=_backend_key)))
+    out["providers"] = groups["provider"].agg(lambda s: " ".join(sorted(set(s.unique()) - {""})))
     out["n_images"] = groups["status"].agg(lambda s: int(s.eq("ok").sum()))
     out["n_failed"] = groups["status"].agg(lambda s: int(s.ne("ok").sum()))
     out["steps"] = groups["steps"].agg(lambda s: _distinct(s.map(lambda v: int(v) if pd.notna(v) else None)))

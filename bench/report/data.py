@@ -87,7 +87,7 @@ def read_reference(path: Path | None) -> pd.DataFrame:
 
 
 def _choose_metric(scores: pd.DataFrame, wanted: str) -> tuple[str, str]:
-    present = set(scores["metric"].dropna())
+    present = set(scores["metric"].dropna().unique())
     if wanted in present or not present:
         return wanted, ""
     for name in of_kind("clip"):
@@ -124,7 +124,7 @@ def load(data_dir: Path, metric: str, reference: Path | None) -> ReportData:
 def is_demo(data: ReportData) -> bool:
     """The data come from the tiny suite (random weights): by the runs' suite or the model names."""
     suites = set(data.runs["suite"].dropna()) if "suite" in data.runs.columns else set()
-    models = set(data.frame["model"]) if not data.frame.empty else set()
+    models = set(data.frame["model"].unique()) if not data.frame.empty else set()
     return "tiny" in suites or (bool(models) and all(m.startswith("tiny-") for m in models))
 
 

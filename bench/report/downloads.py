@@ -17,7 +17,7 @@ CSV = f"{DIR}/leaderboard.csv"
 
 def _seeds(values: pd.Series) -> str:
     """Seeds as a suite writes them: "0-3" for a run of consecutive ones, else "0,5,9"."""
-    seeds = sorted({int(v) for v in values.dropna()})
+    seeds = sorted({int(v) for v in values.dropna().unique()})
     if not seeds:
         return ""
     if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 1:
@@ -33,7 +33,7 @@ def commands(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
     out = {}
     for (model, sched), part in frame.groupby(["model", "scheduler"], sort=False):
         suite = part["run_id"].map(suites).dropna()
-        backends = ",".join(sorted(set(part["backend"])))
+        backends = ",".join(sorted(set(part["backend"].unique())))
         cmd = f"bench run --suite {suite.iloc[0] if len(suite) else '<suite>'} --models {model}"
         cmd += f" --schedulers {sched}" if sched else ""
         out[(model, sched)] = cmd + f" --backends {backends} --seeds {_seeds(part['seed'])}"

@@ -361,7 +361,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         return methodology.settings_table(self.data.frame)
 
     def _metrics(self, page: Page, root: str, files: Files) -> str:
-        present = set(self.data.scores["metric"]) | {self.data.metric}
+        present = set(self.data.scores["metric"].unique()) | {self.data.metric}
         html = methodology.metrics_table([m for m in METRICS.values() if m.name in present], self.data.metric)
         if len(self.metrics) > 1:
             html += breakdown.agreement_table(board.agreement(self.data.frame, self.data.scores, self.metrics))

@@ -24,7 +24,8 @@ JSON_DIR = "compare"
 
 def layout(images: pd.DataFrame) -> tuple[list[str], list[str], set[str]]:
     """Models (rows), schedulers (columns) and the models without a scheduler (one cell each)."""
-    pairs = set(zip(images["model"], images["scheduler"]))
+    distinct = images[["model", "scheduler"]].drop_duplicates()
+    pairs = set(zip(distinct["model"], distinct["scheduler"]))
     models = sorted({m for m, _ in pairs})
     alone = {m for m in models if {s for mm, s in pairs if mm == m} == {""}}
     scheds = sorted({s for m, s in pairs if m not in alone}, key=lambda s: (s == "", s)) or [""]
