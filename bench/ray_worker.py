@@ -13,6 +13,7 @@ import os
 from collections import OrderedDict
 
 from bench import scoring
+from bench.console import quiet_libraries
 from bench.images import encode_png
 from bench.plan import Cell, resolve_runtimes
 from bench.sweep import Loaded, failed_rows
@@ -21,6 +22,9 @@ from bench.weights.check import preflight
 
 class Worker:
     def __init__(self, keep_models: int = 2):
+        # A worker is a process of its own: the driver's quieting of the libraries (their
+        # loading bars, import-time notes) does not reach it, and Ray forwards its output.
+        quiet_libraries(progress_bars=True)
         # Models stay loaded between units, the least recently used let go first: a worker
         # handed the same model again swaps schedulers instead of loading it again.
         self.keep_models = keep_models
