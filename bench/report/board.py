@@ -105,12 +105,18 @@ def _settings(frame: pd.DataFrame) -> pd.DataFrame:
     out = groups.agg(family=("family", "first"))
     out["backends"] = groups["backend"].agg(lambda s: " ".join(sorted(set(s.unique()), key=_backend_key)))
     out["providers"] = groups["provider"].agg(lambda s: " ".join(sorted(set(s.unique()) - {""})))
-    out["n_images"] = groups["status"].agg(lambda s: int(s.eq("ok").sum()))
-    out["n_failed"] = groups["status"].agg(lambda s: int(s.ne("ok").sum()))
-    out["steps"] = groups["steps"].agg(lambda s: _distinct(s.map(lambda v: int(v) if pd.notna(v) else None)))
-    size = frame["width"].map(_int) + "×" + frame["height"].map(_int)
-    out["size"] = size.where(frame["width"].notna()).groupby([frame[k] for k in KEYS]).agg(_distinct)
-    out["dtype"] = groups["dtype"].agg(_distinct) if "dtype" in frame.columns else ""
+    ok = frame["status"].eq("ok")
+    by = [frame[k] for k in KEYS]
+    out["n_images"] = ok.groupby(by).sum().astype(int)
+    out["n_failed"] = (~ok).groupby(by).sum().astype(int)
+    # Settings take few distinct values: format those, not one string per image (200,000 rows).
+    cols = [c for c in ("steps", "width", "height", "dtype") if c in frame.columns]
+    distinct = frame[[*KEYS, *cols]].drop_duplicates()
+    kinds = distinct.groupby(KEYS)
+    out["steps"] = kinds["steps"].agg(lambda s: _distinct(s.map(lambda v: int(v) if pd.notna(v) else None)))
+    size = distinct["width"].map(_int) + "×" + distinct["height"].map(_int)
+    out["size"] = size.where(distinct["width"].notna()).groupby([distinct[k] for k in KEYS]).agg(_distinct)
+    out["dtype"] = kinds["dtype"].agg(_distinct) if "dtype" in frame.columns else ""
     return out
 
 
