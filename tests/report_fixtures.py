@@ -10,6 +10,7 @@ wrote.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -20,7 +21,7 @@ from bench.report.synthetic import ModelSpec, mkdocs_build
 
 __all__ = [
     "BACKENDS", "HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "page", "rows_of",
-    "set_missing_images", "write_dataset",
+    "set_missing_images", "set_plugin_option", "write_dataset",
 ]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +59,7 @@ class Written:
     failed_cell: str | None = None
     run_id: str = "run-fixture"
     cells: list[dict] = field(default_factory=list)
+    scores: list[dict] = field(default_factory=list)  # the rows of the scores table, as written
 
 
 def copy_site_sources(root: Path) -> Path:
@@ -69,6 +71,19 @@ def set_missing_images(root: Path, level: str) -> None:
     """Set the plugin's `missing_images` level in root/mkdocs.yml (the repository's says info)."""
     config = root / "mkdocs.yml"
     text, n = re.subn(r"missing_images: \w+", f"missing_images: {level}", config.read_text())
+    assert n == 1, "mkdocs.yml no longer sets missing_images"
+    config.write_text(text)
+
+
+def set_plugin_option(root: Path, name: str, value: object) -> None:
+    """Add a `bench-report` option to root/mkdocs.yml, after its missing_images line (a JSON value is YAML)."""
+    config = root / "mkdocs.yml"
+    text, n = re.subn(
+        r"^( *)(missing_images: \w+.*)$",
+        lambda m: f"{m[0]}\n{m[1]}{name}: {json.dumps(value)}",
+        config.read_text(),
+        flags=re.M,
+    )
     assert n == 1, "mkdocs.yml no longer sets missing_images"
     config.write_text(text)
 
@@ -87,11 +102,15 @@ def write_dataset(
     image_px: int = 64,
     metric: str = "clip_vit_b_32",
     faults: bool = True,
+    categories: dict[str, str] | None = None,
 ) -> Written:
-    """Write the three tables and the images; faults: one failed row and one missing image file."""
+    """Write the three tables and the images; faults: one failed row and one missing image file.
+    categories: prompt_id -> the `category` of its rows (PartiPrompts has one); none by default."""
     prompts = dict(prompts or {**SEED_PROMPTS, HOSTILE_ID: HOSTILE_PROMPT})
     out = Written(prompts=prompts)
-    sweep = synthetic.make_sweep(prompts, models or MODELS, seeds=seeds, metric=metric, run_id=out.run_id)
+    sweep = synthetic.make_sweep(
+        prompts, models or MODELS, seeds=seeds, metric=metric, run_id=out.run_id, categories=categories
+    )
     sweep.run.update(suite="fixture", command="bench run --suite fixture <not a tag>")
     clip = {s["cell_id"]: s for s in sweep.scores if s["metric"] == metric}
     # A second quality metric that disagrees a little, for the in-page switch and the agreement view.
@@ -123,6 +142,7 @@ def write_dataset(
         out.images -= 1
     out.rows = len(sweep.generations)
     out.cells = sweep.generations
+    out.scores = sweep.scores
     return out
 
 

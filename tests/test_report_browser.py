@@ -182,11 +182,11 @@ def test_filters_narrow_the_rows_and_survive_a_reload(page, site_url):
     assert table.locator(".tabulator-row").count() == 2 < total
     assert "model=sd15" in page.url
     page.fill("form.bench-filters input[name=q]", "ddim")
-    assert column(table, "Model / scheduler") == ["sd15 ddim"] and "q=ddim" in page.url
+    assert column(table, "Model / scheduler") == ["sd15 ddim · images"] and "q=ddim" in page.url
     table.locator(".tabulator-col", has_text="p50 pytorch (s)").first.click()
     page.reload()
     table = board(page)
-    assert column(table, "Model / scheduler") == ["sd15 ddim"]
+    assert column(table, "Model / scheduler") == ["sd15 ddim · images"]
     assert page.input_value("form.bench-filters select[name=model]") == "sd15"
     assert page.input_value("form.bench-filters input[name=q]") == "ddim"
     assert table.locator(".tabulator-col", has_text="p50 pytorch (s)").first.get_attribute("aria-sort") == "ascending"
@@ -205,6 +205,25 @@ def test_a_row_anchor_and_the_column_picker(page, site_url):
         or not table.locator(".tabulator-col", has_text="Family").first.is_visible()
     )
     assert "cols=" in page.url
+
+
+def test_a_chart_point_leads_to_its_row_and_the_row_to_its_images(page, site_url, shots):
+    page.goto(site_url)
+    board(page)
+    point = page.locator(".bench-vega svg .mark-symbol path").first
+    point.wait_for()
+    point.click(force=True)  # a Vega mark: the click reaches the view's listener
+    target = page.locator(".tabulator-row.bench-target")
+    target.wait_for()
+    row = page.url.split("#", 1)[1]
+    assert row.startswith("row-") and target.get_attribute("id") == row
+    target.locator("a.bench-images").click()
+    page.wait_for_url("**/models/**#gallery-*")
+    model, sched = row.removeprefix("row-").split("--")
+    assert f"/models/{model}/#gallery-{sched}" in page.url
+    wall = page.locator(f"[id='gallery-{sched}'] + .bench-wall img")
+    assert wall.count() >= 1 and wall.first.get_attribute("alt").startswith(f"{model} / ")
+    page.screenshot(path=str(shots / "model-gallery-from-chart.png"))
 
 
 def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, shots):

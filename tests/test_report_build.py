@@ -27,12 +27,13 @@ from report_fixtures import (
     page,
     rows_of,
     set_missing_images,
+    set_plugin_option,
     write_dataset,
 )
 
 from bench import store
 from bench.files import write_bytes
-from bench.report import hashcache
+from bench.report import hashcache, synthetic
 from bench.report.data import page_slug
 from bench.report.plugin import ReportPlugin
 from bench.report.synthetic import png_bytes
@@ -95,8 +96,12 @@ def test_leaderboard_rows_metric_and_failures(built):
     means = [float(r[title].split()[0]) for r in rows]
     assert means == sorted(means, reverse=True)
     assert all("±" in r[title] for r in rows)  # every quality cell carries its interval
-    failed = {r["Model / scheduler"]: int(r["Failed"]) for r in rows}
+    failed = {r["Model / scheduler"].removesuffix(" · images"): int(r["Failed"]) for r in rows}
     assert failed["sd15 ddim"] == 1 and sum(failed.values()) == 1
+    # Each row leads to its images: its scheduler's wall on the model's page.
+    assert all(r["Model / scheduler"].endswith(" · images") for r in rows)
+    assert 'href="models/sd15/#gallery-ddim"' in html
+    assert 'id="gallery-ddim"' in page(root, "models/sd15/index.html")
     assert {r["Quality from"] for r in rows} == {"pytorch"}  # the twins' quality is not repeated
     gan = [r for r in rows if r["Model / scheduler"].startswith("biggan")]
     assert gan[0]["Scheduler"] == "—" and gan[0]["p50 onnxruntime (s)"] == "—"
@@ -122,7 +127,9 @@ def test_prompt_pages_have_text_table_and_gallery(built):
     root, written, _ = built
     html = page(root, "prompts/futuristic-city/index.html")
     assert "A futuristic city in the clouds" in html
-    assert len(rows_of(html)) == 14
+    rows = rows_of(html)  # one per image set (model x scheduler), not per backend: quality is not repeated
+    assert len(rows) == 6 and len({r["Model / scheduler"] for r in rows}) == 6
+    assert {"p50 pytorch (s)", "p50 onnxruntime (s)"} <= set(rows[0])
     assert (
         html.count('class="bench-lightbox"') == 6 and "data-slides=" in html
     )  # sd15 2, sd21-base 2, dalle3-xl 1, BigGAN 1
@@ -431,3 +438,218 @@ def test_prompt_page_names_never_come_from_untrusted_text(prompt_id, expected):
         assert re.fullmatch(r"p-[0-9a-f]{12}", slug)
     else:
         assert slug == expected
+
+
+# --- full-size images on another host (images_base_url) -------------------------------------
+
+BASE_URL = "https://huggingface.co/datasets/org/bench-images/resolve/main/images/"
+ODD_IMAGE = "sd15/a ball ü #1.png"  # a space, a non-ASCII letter and a "#": a URL must quote them
+ODD_URL = BASE_URL + "sd15/a%20ball%20%C3%BC%20%231.png"  # written out here, not computed with quote()
+HOSTED_PROMPTS = {"ball": "A blue ball.", "cube": "A red cube."}  # ball: the compare page's first
+HOSTED_MODELS = {
+    "sd15": ("sd", ["ddim"], ["pytorch", "onnxruntime"], 1.0, 0.3),
+    "sd21-base": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3),
+}
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory):
+    """A strict build with images_base_url, one image of which has a name that needs quoting."""
+    root = copy_site_sources(tmp_path_factory.mktemp("hosted"))
+    set_plugin_option(root, "images_base_url", BASE_URL)
+    sweep = synthetic.make_sweep(HOSTED_PROMPTS, HOSTED_MODELS, seeds=2)
+    odd = sweep.generations[0]
+    assert (odd["model"], odd["backend"], odd["prompt_id"], odd["seed"]) == ("sd15", "pytorch", "ball", 0)
+    odd["image_path"] = ODD_IMAGE
+    images = synthetic.write_sweep(sweep, root / "data", root / "images")
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "WARNING" not in proc.stderr
+    # Where each image's full size must be: the base URL + its path under images/, quoted.
+    urls = {
+        r["image_path"]: ODD_URL if r["image_path"] == ODD_IMAGE else BASE_URL + r["image_path"]
+        for r in sweep.generations
+    }
+    assert all(re.fullmatch(r"sd(15|21-base)/\d{6}\.png", p) for p in urls if p != ODD_IMAGE)  # nothing else to quote
+    return root, sweep, images, urls
+
+
+def _slides(html: str) -> list[list[dict]]:
+    return [json.loads(unescape(m)) for m in re.findall(r'class="bench-lightbox" [^>]*data-slides="([^"]*)"', html)]
+
+
+def test_hosted_images_are_not_published_but_their_thumbnails_are(hosted):
+    root, _, images, _ = hosted
+    public = root / "public"
+    originals = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (root / "images").rglob("*") if p.is_file()}
+    assert len(originals) == images == 12  # sd15: 2 backends x 2 prompts x 2 seeds; sd21-base: 1 x 2 x 2
+    published = {hashlib.sha256(p.read_bytes()).hexdigest() for p in public.rglob("*") if p.is_file()}
+    assert not originals & published, "a full-size image was copied into the site"
+    assert not (public / "images").exists()
+    assert len(list((public / "thumbs").glob("*.webp"))) == images
+    # The pages only link to the host (<a href>): nothing they load comes from it.
+    external = re.compile(r"""<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//""", re.I)
+    for html_file in public.rglob("*.html"):
+        assert not external.search(html_file.read_text(encoding="utf-8")), html_file
+
+
+def test_hosted_images_slides_and_downloads_point_at_the_base_url(hosted):
+    root, sweep, _, urls = hosted
+    for pid in HOSTED_PROMPTS:
+        html = page(root, f"prompts/{pid}/index.html")
+        cells = _slides(html)
+        assert len(cells) == 2  # sd15 ddim, sd21-base ddim
+        slides = [s for cell in cells for s in cell]
+        expected = {urls[r["image_path"]] for r in sweep.generations if r["prompt_id"] == pid}
+        assert [s["href"] for s in slides if s["href"] in expected] == [s["href"] for s in slides]
+        assert {s["href"] for s in slides} == expected and len(slides) == len(expected)
+        for s in slides:  # the download link of each slide: the same address
+            assert (
+                f'<a class="bench-download" href="{s["href"]}">Open the original (on its host)</a>' in s["description"]
+            )
+        # Without JavaScript the grid's link opens the best image: on the host too. Thumbnails stay here.
+        grid_links = re.findall(r'<a class="bench-lightbox" href="([^"]*)"', html)
+        assert len(grid_links) == 2 and set(map(unescape, grid_links)) <= expected
+        thumbs = re.findall(r'<img src="([^"]*)"', html.split('class="bench-grid"', 1)[1])
+        assert len(thumbs) == 2 and all(t.startswith("../../thumbs/") and t.endswith(".webp") for t in thumbs)
+        assert all((root / "public" / t.removeprefix("../../")).is_file() for t in thumbs)
+        assert 'href="../../images/' not in html and "/images/sd" not in html.replace(BASE_URL, "")
+    (odd,) = [s for cell in _slides(page(root, "prompts/ball/index.html")) for s in cell if s["href"] == ODD_URL]
+    assert odd["title"].startswith("sd15 · ddim") and "Backend: pytorch" in odd["description"]
+    assert "seed 0" in odd["description"]
+
+
+def test_hosted_images_compare_json_points_at_the_base_url(hosted):
+    root, sweep, _, urls = hosted
+    for pid in HOSTED_PROMPTS:
+        data = json.loads(page(root, f"compare/{page_slug(pid)}.json"))
+        expected = {
+            f"{r['seed']}|{r['backend']}|{r['model']}|{r['scheduler']}": urls[r["image_path"]]
+            for r in sweep.generations
+            if r["prompt_id"] == pid
+        }
+        assert {key: cell[1] for key, cell in data["cells"].items()} == expected
+        for thumb, _, _ in data["cells"].values():
+            assert thumb.startswith("thumbs/") and (root / "public" / thumb).is_file()
+    assert json.loads(page(root, "compare/ball.json"))["cells"]["0|pytorch|sd15|ddim"][1] == ODD_URL
+    # The compare page's first grid (prompt ball, seed 0, eager PyTorch) links the same addresses.
+    html = page(root, "compare/index.html")
+    assert '<option value="ball" selected' in html
+    first = {
+        urls[r["image_path"]]
+        for r in sweep.generations
+        if (r["prompt_id"], r["seed"], r["backend"]) == ("ball", 0, "pytorch")
+    }
+    assert set(re.findall(r'<figure class="bench-cmp"><a href="([^"]*)"', html)) == first and ODD_URL in first
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("https://huggingface.co/datasets/org/bench-images/resolve/main/images", "ending with '/'"),
+        ("ftp://example.org/images/", "with a host"),
+        ("images/", "with a host"),
+        ("https:///images/", "with a host"),  # no host
+        ("https://example.org/x?a=/", "with a host"),  # image paths would land in the query
+    ],
+)
+def test_images_base_url_must_be_an_http_address_ending_with_a_slash(tmp_path, value, says):
+    """A base URL without its trailing "/" is refused, not completed: base + path would glue the
+    last folder to the image's (".../imagessd15/000000.png"). So is one without a host, or with a
+    query or fragment that the image paths would be appended to."""
+    root = copy_site_sources(tmp_path)
+    set_plugin_option(root, "images_base_url", value)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode != 0 and f"expected an http(s) address {says}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- the leaderboard by prompt category (PartiPrompts) --------------------------------------
+
+CATEGORY_PROMPTS = {"cube": "A red cube.", "cake": "A slice of cake.", "soup": "A bowl of soup.", "fox": "A fox."}
+CATEGORIES = {"cube": "Artifacts", "cake": "Food & Beverage", "soup": "Food & Beverage"}  # fox: none
+CATEGORY_MODELS = {
+    "sd15": ("sd", ["ddim", "euler-a"], ["pytorch"], 1.0, 0.3),
+    "sd21-base": ("sd", ["ddim"], ["pytorch"], 2.0, 0.33),
+}
+
+
+def _category_means(written, backend: str = "pytorch", metric: str = "clip_vit_b_32") -> dict:
+    """(model, scheduler, category) -> mean `metric` over that image set's images of the category."""
+    value = {s["cell_id"]: s["value"] for s in written.scores if s["metric"] == metric}
+    groups: dict[tuple, list[float]] = {}
+    for r in written.cells:
+        if r["status"] == "ok" and r["backend"] == backend and CATEGORIES.get(r["prompt_id"]):
+            key = (r["model"], r["scheduler"], CATEGORIES[r["prompt_id"]])
+            groups.setdefault(key, []).append(value[r["cell_id"]])
+    return {k: sum(v) / len(v) for k, v in groups.items()}
+
+
+def _category_rows(html: str) -> list[dict[str, str]]:
+    assert html.count("<h2>By prompt category</h2>") == 1
+    return rows_of(html.split("<h2>By prompt category</h2>", 1)[1])
+
+
+def test_leaderboard_by_category_and_the_prompts_category_filter(tmp_path):
+    root = copy_site_sources(tmp_path)
+    written = write_dataset(
+        root / "data", root / "images", prompts=CATEGORY_PROMPTS, models=CATEGORY_MODELS, seeds=3,
+        faults=False, categories=CATEGORIES,
+    )  # fmt: skip
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = _category_rows(page(root, "index.html"))
+    assert list(rows[0]) == ["Model", "Scheduler", "Artifacts", "Food & Beverage"]  # no column for "fox"
+    by = {(r["Model"], r["Scheduler"]): r for r in rows}
+    assert set(by) == {("sd15", "ddim"), ("sd15", "euler-a"), ("sd21-base", "ddim")}
+    means = _category_means(written)
+    assert len(means) == 6
+    for (model, scheduler, category), mean in means.items():
+        shown = float(by[(model, scheduler)][category].split()[0])  # "0.3012" or "0.3012 ★"
+        assert abs(shown - mean) < 0.00005 + 1e-9, (model, scheduler, category)
+    # Food & Beverage holds two prompts: its cell is the mean of their 6 images, which neither prompt's own mean is.
+    value = {s["cell_id"]: s["value"] for s in written.scores if s["metric"] == "clip_vit_b_32"}
+    for pid in ("cake", "soup"):
+        own = [
+            value[r["cell_id"]]
+            for r in written.cells
+            if (r["model"], r["scheduler"], r["prompt_id"]) == ("sd15", "ddim", pid)
+        ]
+        assert abs(sum(own) / len(own) - means[("sd15", "ddim", "Food & Beverage")]) > 0.0001
+    assert 'data-col="cat:Food &amp; Beverage"' in page(root, "index.html")
+
+    nav = page(root, "prompts/index.html")
+    listed = {r["Prompt"]: r["Category"] for r in rows_of(nav)}
+    assert listed == {"cube": "Artifacts", "cake": "Food & Beverage", "soup": "Food & Beverage", "fox": "—"}
+    assert re.search(r'<select name="category"><option value="">all</option>\s*'
+                     r'<option value="Artifacts">Artifacts</option>\s*'
+                     r'<option value="Food &amp; Beverage">Food &amp; Beverage</option></select>', nav)  # fmt: skip
+    assert nav.count('data-category="Food &amp; Beverage"') == 2 and nav.count('data-category=""') == 1
+
+
+def test_by_category_means_come_from_the_leaderboards_image_set(tmp_path):
+    """With twins on several backends the category means, like the leaderboard's, come from the
+    quality backend's images alone, not from every backend's (which would count each picture twice)."""
+    root = copy_site_sources(tmp_path)
+    models = {"sd15": ("sd", ["ddim"], ["pytorch", "onnxruntime"], 1.0, 0.3)}
+    written = write_dataset(
+        root / "data", root / "images", prompts=CATEGORY_PROMPTS, models=models, seeds=2,
+        faults=False, categories=CATEGORIES,
+    )  # fmt: skip
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    html = page(root, "index.html")
+    assert {r["Quality from"] for r in rows_of(html)} == {"pytorch"}
+    (row,) = _category_rows(html)
+    for (_, _, category), mean in _category_means(written, backend="pytorch").items():
+        assert abs(float(row[category].split()[0]) - mean) < 0.00005 + 1e-9, category
+
+
+def test_no_categories_no_breakdown_and_no_category_filter(built):
+    root, written, _ = built
+    assert all("category" not in c for c in written.cells)
+    html = page(root, "index.html")
+    assert "By prompt category" not in html and "cat:" not in html
+    nav = page(root, "prompts/index.html")
+    assert 'name="category"' not in nav and "Category" not in rows_of(nav)[0]
+    assert "Prompt" in rows_of(nav)[0]  # the table is there, only without the column

@@ -38,6 +38,7 @@ ALLOWED_TAGS = {
     "div", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "small", "figure",
     "figcaption", "p", "blockquote", "code", "strong", "ul", "li", "br", "caption",
     "form", "label", "select", "option", "input",  # the filters: the renderer's own, values escaped
+    "h3", "button",  # a model page's walls and their "Show all"
 }  # fmt: skip
 
 
@@ -425,3 +426,32 @@ def test_published_anchors_sit_beside_our_mean_on_their_scale():
     row = next(r for r in html.split("<tr") if "dreamlike-photoreal-2" in r)
     assert "27.86" in row and "28.00" in row  # the ORT twin is not counted twice
     assert_inert(html)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE[:3])
+def test_a_model_page_shows_a_fixed_number_of_images_whatever_the_prompt_count(hostile):
+    """The page holds the best WALL_FIRST images per scheduler, best first; the rest go to the
+    JSON the "Show all" button loads, so the page's size does not grow with the prompts."""
+    from bench.report.sections import models
+
+    def built(n_prompts: int) -> tuple[str, dict]:
+        images = pd.DataFrame(
+            {
+                "model": "sd15", "scheduler": "ddim", "seed": 0, "prompt_id": [f"p{i:05d}" for i in range(n_prompts)],
+                "prompt": hostile, "clip": [i / n_prompts for i in range(n_prompts)],
+                "image_path": [f"img/{i}.png" for i in range(n_prompts)],
+            }
+        )  # fmt: skip
+        site = {f"img/{i}.png": SiteImage(f"images/{i}.png", f"thumbs/{i:05d}.webp") for i in range(n_prompts)}
+        urls = {f"p{i:05d}": f"prompts/p{i:05d}/" for i in range(n_prompts)}
+        walls = models.wall_entries(images, site, urls, SCALE)
+        return models.galleries(walls, "../../", "models/sd15.json"), json.loads(models.wall_json(walls))
+
+    small, small_rest = built(30)
+    large, large_rest = built(3000)
+    assert small.count("<figure>") == large.count("<figure>") == models.WALL_FIRST
+    assert abs(len(large) - len(small)) < 100  # only the counts in the text differ
+    assert len(small_rest["ddim"]) == 30 - models.WALL_FIRST and len(large_rest["ddim"]) == 3000 - models.WALL_FIRST
+    assert 'href="../../prompts/p02999/"' in large  # the best first: the last prompt scores highest
+    assert "Show all 3000 prompts" in large and 'id="gallery-ddim"' in large
+    assert_inert(large, hostile)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench import store
-from bench.report import stats
+from bench.report import board, stats
 
 
 def gen_rows(**overrides) -> dict:
@@ -228,24 +228,45 @@ def test_seed_comparison_matches_prompt_model_and_scheduler():
 def test_empty_frames_do_not_crash(tmp_path):
     empty = stats.with_scores(store.read(tmp_path, "generations"), store.read(tmp_path, "scores"), "clip_vit_b_32")
     assert stats.leaderboard(empty).empty
-    assert stats.leaderboards_by_prompt(empty) == {}
+    assert board.prompt_image_sets(empty) == {}
     assert stats.prompt_summary(empty, {}).empty
 
 
-def test_leaderboards_by_prompt_match_one_leaderboard_per_prompt():
-    rows = [
-        gen_rows(cell_id=f"{p}{m}{s}", prompt_id=p, model=m, seed=s, latency_s=1.0 + s)
-        for p in "ab"
-        for m in ["sd15", "sd21"]
-        for s in range(3)
-    ]
-    frame = frame_of(rows, [0.2 + 0.01 * i for i in range(len(rows))])
-    boards = stats.leaderboards_by_prompt(frame)
+def test_each_prompt_board_has_one_row_per_image_set_quality_from_eager_and_speed_per_backend():
+    """Twins on two backends make one row: quality from eager PyTorch's images only (the ORT
+    scores here are deliberately different, so using them would show), p50 per backend, counts
+    over both."""
+    rows, values = [], []
+    for p in "ab":
+        for m in ["sd15", "sd21"]:
+            for backend, shift in [("pytorch", 0.0), ("onnxruntime", 0.5)]:
+                for s in range(3):
+                    rows.append(
+                        gen_rows(
+                            cell_id=f"{p}{m}{backend}{s}",
+                            prompt_id=p,
+                            model=m,
+                            seed=s,
+                            backend=backend,
+                            latency_s=(1.0 if backend == "pytorch" else 0.5) + s,
+                            warm=s > 0,
+                        )  # fmt: skip
+                    )
+                    values.append(0.2 + (0.1 if m == "sd21" else 0.0) + 0.01 * s + shift)
+    frame = frame_of(rows, values)
+    boards = board.prompt_image_sets(frame)
     assert list(boards) == ["a", "b"]
-    for pid, board in boards.items():
-        pd.testing.assert_frame_equal(board, stats.leaderboard(frame[frame["prompt_id"] == pid]), check_dtype=False)
+    a = boards["a"].set_index("model")
+    assert list(a.index) == ["sd21", "sd15"]  # best mean first
+    assert a.loc["sd15", "clip__mean"] == pytest.approx(0.21) and a.loc["sd21", "clip__mean"] == pytest.approx(0.31)
+    assert (a["quality_backend"] == "pytorch").all() and (a["n_images"] == 6).all()
+    assert a.loc["sd15", "p50__pytorch"] == pytest.approx(2.5) and a.loc["sd15", "p50__onnxruntime"] == pytest.approx(
+        2.0
+    )
+    assert a["clip__rank"].tolist() == [1.0, 2.0]  # 0.1 apart with intervals of about 0.025
+    assert a.loc["sd21", "pareto"] and not a.loc["sd15", "pareto"]  # same speed, better quality
     summary = stats.prompt_summary(frame, boards)
-    assert summary["n_images"].tolist() == [6, 6] and summary["best_row"].tolist() == [("sd21", "ddim", "pytorch")] * 2
+    assert summary["n_images"].tolist() == [12, 12] and summary["best_row"].tolist() == [("sd21", "ddim")] * 2
 
 
 def test_eager_rows_have_no_one_off_cost_although_the_loader_records_export_s_0():
@@ -258,3 +279,11 @@ def test_eager_rows_have_no_one_off_cost_although_the_loader_records_export_s_0(
     assert math.isnan(out.loc["pytorch", "one_off_s"]) and out.loc["pytorch", "one_off_kind"] == ""
     assert math.isnan(out.loc["pytorch-compile", "one_off_s"])
     assert out.loc["onnxruntime", "one_off_kind"] == "export"
+
+
+def test_a_tensorrt_engine_build_is_named_as_such_not_as_a_compile():
+    frame, scores = three_backends()
+    frame.loc[frame["cell_id"].eq("onnxruntime1"), "compile_s"] = 240.0  # TensorRT built its engines
+    out = stats.backend_comparison(stats.leaderboard(frame), scores, frame).set_index("backend")
+    assert out.loc["onnxruntime", "one_off_kind"] == "engine build" and out.loc["onnxruntime", "one_off_s"] == 240.0
+    assert out.loc["pytorch-compile", "one_off_kind"] == "compile"

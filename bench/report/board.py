@@ -16,7 +16,16 @@ import pandas as pd
 
 from bench.metrics import METRICS
 from bench.report import downloads
-from bench.report.stats import BACKEND_ORDER, backend_rank, join_per_group, t975
+from bench.report.stats import (
+    BACKEND_ORDER,
+    GROUP,
+    as_objects,
+    backend_rank,
+    join_per_group,
+    pareto_within,
+    summarize,
+    t975,
+)
 
 KEYS = ["model", "scheduler"]
 
@@ -33,29 +42,41 @@ def tie_ranks(mean: pd.Series, lo: pd.Series, hi: pd.Series, higher_is_better: b
 
     Rows that share a rank cannot be told apart at 95%; a row without an interval (one image)
     counts its mean as both bounds. A row without a mean has no rank (NaN)."""
-    m = mean.to_numpy(float)
-    low = np.where(np.isfinite(lo.to_numpy(float)), lo.to_numpy(float), m)
-    high = np.where(np.isfinite(hi.to_numpy(float)), hi.to_numpy(float), m)
+    ranks = _tie_ranks(*(s.to_numpy(float) for s in (mean, lo, hi)), higher_is_better)
+    return pd.Series(ranks, index=mean.index)
+
+
+def _tie_ranks(m: np.ndarray, lo: np.ndarray, hi: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    low, high = np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m)
     if higher_is_better:
         beaten = low[None, :] > high[:, None]  # [i, j]: row j is surely better than row i
     else:
         beaten = high[None, :] < low[:, None]
     ranks = 1.0 + (beaten & np.isfinite(m)[None, :]).sum(axis=1)
-    return pd.Series(np.where(np.isfinite(m), ranks, np.nan), index=mean.index)
+    return np.where(np.isfinite(m), ranks, np.nan)
+
+
+def _scored(frame: pd.DataFrame, scores: pd.DataFrame, metrics: list[str], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The scores of each image set's images, from its quality backend only: the first backend in
+    BACKEND_ORDER that has scores for the model x scheduler (its twins on other backends would
+    count each picture twice). Columns: cell_id, model, scheduler, backend, quality_backend,
+    metric, value (float) and `extra` columns of the frame."""
+    ok = frame.loc[frame["status"].eq("ok"), ["cell_id", *KEYS, "backend", *extra]]
+    scored = ok.merge(scores.loc[scores["metric"].isin(metrics), ["cell_id", "metric", "value"]], on="cell_id")
+    if scored.empty:
+        return scored.assign(quality_backend=pd.Series(dtype=object))
+    scored = scored.assign(order=backend_rank(scored["backend"]), value=scored["value"].astype(float))
+    first = scored.sort_values(["order", "backend"]).groupby(KEYS)["backend"].first().rename("quality_backend")
+    scored = scored.merge(first.reset_index(), on=KEYS)
+    return scored[scored["backend"].eq(scored["quality_backend"])].drop(columns="order")
 
 
 def _quality(frame: pd.DataFrame, scores: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    ok = frame.loc[frame["status"].eq("ok"), ["cell_id", *KEYS, "backend"]]
-    scored = ok.merge(scores.loc[scores["metric"].isin(metrics), ["cell_id", "metric", "value"]], on="cell_id")
+    scored = _scored(frame, scores, metrics)
     if scored.empty:
         return pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=KEYS))
-    # The image set: the first backend in BACKEND_ORDER that has scores for the model x scheduler.
-    scored = scored.assign(order=backend_rank(scored["backend"]))
-    first = scored.sort_values(["order", "backend"]).groupby(KEYS)["backend"].first().rename("quality_backend")
-    scored = scored.merge(first.reset_index(), on=KEYS)
-    scored = scored[scored["backend"].eq(scored["quality_backend"])]
-    g = scored.assign(value=scored["value"].astype(float)).groupby([*KEYS, "metric"])["value"]
-    q = g.agg(n="count", mean="mean", std="std")
+    first = scored.groupby(KEYS)["quality_backend"].first()
+    q = scored.groupby([*KEYS, "metric"])["value"].agg(n="count", mean="mean", std="std")
     half = q["std"] * q["n"].map(lambda n: t975(n - 1)) / np.sqrt(q["n"])
     q["lo"], q["hi"] = q["mean"] - half, q["mean"] + half
     wide = q.drop(columns="std").unstack("metric")
@@ -150,11 +171,48 @@ def image_sets(frame: pd.DataFrame, scores: pd.DataFrame, runs: pd.DataFrame, ra
     return out.reset_index(drop=True)
 
 
+def prompt_image_sets(frame: pd.DataFrame, higher_is_better: bool = True) -> dict[str, pd.DataFrame]:
+    """Each prompt's board, as image_sets() is the site's: one row per model x scheduler, for
+    every prompt in one pass (one groupby, not one per prompt).
+
+    Quality is the configured metric (`clip`) of the first backend in BACKEND_ORDER with scores
+    for that prompt: `clip__mean/lo/hi/n`, `clip_best`, `clip__rank` (tie groups) and
+    `quality_backend`. Speed is `p50__{backend}`; counts are over every backend. `pareto` marks
+    the quality-speed front against the fastest backend's p50. Rows come best mean first.
+    higher_is_better: the direction of the metric in `clip` (CLIP scores: higher)."""
+    if frame.empty:
+        return {}
+    keys = ["prompt_id", *KEYS]
+    per = summarize(frame, ["prompt_id", *GROUP])
+    per = per.assign(order=backend_rank(per["backend"])).sort_values([*keys, "order", "backend"])
+    out = per.groupby(keys, sort=False).agg(
+        family=("family", "first"), n_images=("n_images", "sum"), n_failed=("n_failed", "sum")
+    )
+    quality = per[per["clip_n"].gt(0)].drop_duplicates(keys).set_index(keys)
+    named = {"clip_mean": "clip__mean", "clip_lo": "clip__lo", "clip_hi": "clip__hi", "clip_n": "clip__n"}
+    quality = quality[[*named, "clip_best", "backend"]].rename(columns={**named, "backend": "quality_backend"})
+    speed = per.set_index([*keys, "backend"])["latency_p50_s"].unstack("backend")
+    speed = speed[sorted(speed.columns, key=_backend_key)]
+    speed.columns = [f"p50__{b}" for b in speed.columns]
+    out = out.join(quality).join(speed).reset_index()
+    fastest = out[list(speed.columns)].min(axis=1)  # NaN when no backend has a warm call
+    sign = 1.0 if higher_is_better else -1.0
+    out["pareto"] = pareto_within(out["prompt_id"], fastest, sign * out["clip__mean"])
+    m, lo, hi = (out[c].to_numpy(float) for c in ("clip__mean", "clip__lo", "clip__hi"))
+    ranks = np.full(len(out), np.nan)
+    for rows in out.groupby("prompt_id", sort=False).indices.values():  # numpy per prompt: 1,632 are cheap
+        ranks[rows] = _tie_ranks(m[rows], lo[rows], hi[rows], higher_is_better)
+    out["clip__rank"] = ranks
+    order = [True, not higher_is_better, True, True]
+    out = out.sort_values(["prompt_id", "clip__mean", *KEYS], ascending=order, na_position="last")
+    out = as_objects(out)  # each page turns its part into dicts: Arrow strings iterate slowly
+    return {pid: part.drop(columns="prompt_id").reset_index(drop=True) for pid, part in out.groupby("prompt_id")}
+
+
 def agreement(frame: pd.DataFrame, scores: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Spearman rank correlation between each pair of quality metrics across image sets (model x
     scheduler means), with the number of images scored by both and of image sets compared."""
-    ok = frame.loc[frame["status"].eq("ok"), ["cell_id", *KEYS]]
-    s = scores.loc[scores["metric"].isin(metrics), ["cell_id", "metric", "value"]].merge(ok, on="cell_id")
+    s = _scored(frame, scores, metrics)
     per_image = s.pivot_table(index=["cell_id", *KEYS], columns="metric", values="value", aggfunc="mean")
     rows = []
     for i, a in enumerate(metrics):
@@ -188,12 +246,11 @@ def categories(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def by_category(frame: pd.DataFrame, scores: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Mean `metric` per image set (model x scheduler) and prompt category: one column per
-    category, plus n (images); empty when the generations have no category."""
+    """Mean `metric` per image set (model x scheduler) and prompt category, one column per
+    category, over the image set's quality backend; empty when the generations have no category."""
     cats = categories(frame)
     if not cats:
         return pd.DataFrame()
-    ok = frame.loc[frame["status"].eq("ok"), ["cell_id", *KEYS, "prompt_id"]]
-    s = scores.loc[scores["metric"].eq(metric), ["cell_id", "value"]].merge(ok, on="cell_id")
-    s = s.assign(category=s["prompt_id"].map(cats), value=s["value"].astype(float)).dropna(subset=["category"])
+    s = _scored(frame, scores, [metric], ("prompt_id",))  # the leaderboard's images: one backend per set
+    s = s.assign(category=s["prompt_id"].map(cats)).dropna(subset=["category"])
     return s.pivot_table(index=KEYS, columns="category", values="value", aggfunc="mean").reset_index()

@@ -5,6 +5,8 @@ Paths are relative to the folder that holds mkdocs.yml.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
@@ -32,7 +34,11 @@ class _BaseUrl(c.Type):
 
     def run_validation(self, value: object) -> str:
         value = super().run_validation(value)
-        if not value.startswith(("https://", "http://")) or not value.endswith("/"):
+        parts = urlsplit(value)
+        # A host, and nothing after the path: image paths are appended to it as they are.
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise c.ValidationError(f"expected an http(s) address with a host, got {value!r}")
+        if not value.endswith("/"):
             raise c.ValidationError(f"expected an http(s) address ending with '/', got {value!r}")
         return value
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -32,6 +31,7 @@ from bench.metrics import METRICS
 from bench.report import board, charts, downloads, pagecache, site_images, stats
 from bench.report import data as report_data
 from bench.report.config import ReportConfig
+from bench.report.linked import LinkedFile
 from bench.report.sections import breakdown, compare, leaderboard, methodology, models, prompts, quality_speed, speed
 from bench.report.sections.common import Scale, empty_state, metric_header
 
@@ -55,21 +55,6 @@ DEMO_BANNER = (
     "mean nothing about real models.</p>"
 )
 SPEED_SVG = f"{ASSET_DIR}/speed.svg"
-
-
-class LinkedFile(File):
-    """A file from images/ or the thumbnail cache, hard-linked into the site where the file
-    system allows it (a copy otherwise): a site holds thousands of images and a clean build
-    would otherwise copy every one of them again."""
-
-    def copy_file(self, dirty: bool = False) -> None:
-        if dirty and not self.is_modified():
-            return
-        os.makedirs(os.path.dirname(self.abs_dest_path), exist_ok=True)
-        try:
-            os.link(self.abs_src_path, self.abs_dest_path)
-        except OSError:  # another file system, an existing file, no link support
-            super().copy_file(dirty)
 
 
 def _needs_data(fragment):
@@ -132,17 +117,26 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 )
             )
             self.page_model[f"models/{slug}.md"] = model
-        for slug in self.data.prompt_pages.values():
+        self.prompt_urls: dict[str, str] = {}  # prompt_id -> its page's URL from the site root
+        for pid, slug in self.data.prompt_pages.items():
             # The title is the slug (letters, digits, - and _ only): MkDocs puts titles into
             # templates unescaped, so no prompt text may go there.
             # Out of the search index: its tables and gallery would make the index grow with the
             # prompts; the Prompts page (searchable, with every prompt's text) leads to it.
             md = f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}search:\n  exclude: true\n---\n\n<!-- bench:prompt -->\n"
-            files.append(File.generated(config, f"prompts/{slug}.md", content=md))
+            made = File.generated(config, f"prompts/{slug}.md", content=md)
+            files.append(made)
+            self.prompt_urls[pid] = made.url
         self.page_prompt = {f"prompts/{slug}.md": pid for pid, slug in self.data.prompt_pages.items()}
         self.site_images = self._images(files, config)
         self._tables()
         self._charts(files, config)
+        # Each model's wall of best images: the first few go into its page, the rest into its JSON.
+        self.walls = {}
+        for model, mine in self.images.groupby("model", sort=False) if not self.images.empty else []:
+            self.walls[model] = models.wall_entries(mine, self.site_images, self.prompt_urls, self.scale)
+            body = models.wall_json(self.walls[model])
+            files.append(File.generated(config, f"models/{models.model_slug(model)}.json", content=body))
         self.published = downloads.files(self.data_dir, self.data.runs)
         for site_path, src in self.published.items():
             files.append(LinkedFile.generated(config, site_path, abs_src_path=str(src)))
@@ -220,7 +214,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         # The configured metric ranks by default; failing that (no scores of it) the first present.
         self.rank_by = self.data.metric if self.data.metric in self.metrics or not self.metrics else self.metrics[0]
         self.sets = board.image_sets(frame, self.data.scores, self.data.runs, self.rank_by)
-        self.boards = stats.leaderboards_by_prompt(frame)
+        self.boards = board.prompt_image_sets(frame, METRICS[self.data.metric].higher_is_better)
         self.summary = stats.prompt_summary(frame, self.boards)
         self.summary_by_id = self.summary.set_index("prompt_id")
         images = stats.gallery_images(frame)
@@ -240,9 +234,12 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         where = board.measured_on(frame, self.data.runs, stats.GROUP)
         if not where.empty:
             self.comparison = self.comparison.join(where, on=stats.GROUP)
-            on = where.to_dict()  # a dict lookup per row: 1,632 prompts' joins would cost seconds
+        if "measured_on" in self.sets.columns:
+            on = self.sets.set_index(board.KEYS)[
+                "measured_on"
+            ].to_dict()  # a dict lookup per row: cheap at 1,632 prompts
             for b in self.boards.values():
-                b["measured_on"] = [on.get(k) for k in zip(b["model"], b["scheduler"], b["backend"])]
+                b["measured_on"] = [on.get(k) for k in zip(b["model"], b["scheduler"])]
 
     def _charts(self, files: Files, config) -> None:
         if not self.board.empty and self.board["clip_mean"].notna().any() and self.board["latency_p50_s"].notna().any():
@@ -260,8 +257,14 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     @_needs_data
     def _leaderboard(self, page: Page, root: str, files: Files) -> str:
+        pages = self._page_urls(files, {m: p for p, m in self.page_model.items()})
+        galleries = [  # each row links to its images: its scheduler's wall on the model's page
+            f"{root}{pages[m]}#{models.gallery_anchor(sch)}" if m in pages else ""
+            for m, sch in zip(self.sets["model"], self.sets["scheduler"])
+        ]
+        sets = self.sets.assign(gallery=galleries) if len(self.sets) else self.sets
         html = metric_header(self.scale, self.data.metric_note) + leaderboard.board_table(
-            self.sets, self.metrics, self.rank_by, self.scale
+            sets, self.metrics, self.rank_by, self.scale
         )
         svg = PARETO_SVG if files.get_file_from_path(PARETO_SVG) else None
         html += quality_speed.quality_speed(self.sets, self.rank_by, self.scale, root, svg)
@@ -294,7 +297,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 [
                     prompts.prompt_block(summary["prompt"], summary["truncated_tokens"]),
                     metric_header(self.scale),
-                    leaderboard.leaderboard_table(board_rows, self.scale),
+                    leaderboard.prompt_table(board_rows, self.scale),
                     "<h2>Gallery</h2>",
                     prompts.best_rule(self.scale),
                     prompts.gallery_grid(
@@ -335,11 +338,9 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             if not rows.empty
             else leaderboard.leaderboard_table(self.board[self.board["model"].eq(model)], self.scale)
         )
-        images = self.images
-        pages = {pid: f"prompts/{slug}.md" for pid, slug in self.data.prompt_pages.items()}
-        urls = {pid: root + u for pid, u in self._page_urls(files, pages).items()}
-        mine = images[images["model"].eq(model)]
-        return models.model_page(model, self.data.frame, speed_html, mine, self.site_images, root, urls, self.scale)
+        json_path = f"models/{models.model_slug(model)}.json"
+        gallery = models.galleries(self.walls.get(model, {}), root, json_path)
+        return models.model_page(model, self.data.frame, speed_html, gallery)
 
     def _downloads(self, page: Page, root: str, files: Files) -> str:
         return (

@@ -166,28 +166,17 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     return board.assign(pareto=pd.Series(dtype=bool)) if board.empty else _ranked(board)
 
 
-def leaderboards_by_prompt(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """leaderboard() of each prompt's rows, computed in one pass (one groupby, not one per prompt)."""
-    if frame.empty:
-        return {}
-    board = summarize(frame, ["prompt_id", *GROUP])
-    # The Pareto flags and the order of every prompt at once: a sort and a sort per prompt cost
-    # seconds at 1,632 prompts. Same rule as pareto_front, within each prompt.
-    x, y = board["latency_p50_s"].astype(float), board["clip_mean"].astype(float)
+def pareto_within(groups: pd.Series, cost: pd.Series, quality: pd.Series) -> np.ndarray:
+    """pareto_front() within each group (a prompt) at once, as a mask in the frame's order: a sort
+    and a front per prompt would cost seconds at 1,632 prompts."""
+    x, y = cost.astype(float), quality.astype(float)
     valid = np.isfinite(x) & np.isfinite(y)
-    v = board.loc[valid, ["prompt_id"]].assign(x=x[valid], y=y[valid])
-    v = v.sort_values(["prompt_id", "x", "y"], ascending=[True, True, False])
-    best_before = v.groupby("prompt_id")["y"].cummax().groupby(v["prompt_id"]).shift().fillna(-math.inf)
-    board["pareto"] = False
-    board.loc[v.index, "pareto"] = (v["y"] > best_before).to_numpy()
-    board = board.sort_values(
-        ["prompt_id", "clip_mean", *GROUP], ascending=[True, False, True, True, True], na_position="last"
-    )
-    board = as_objects(board)  # each page turns its part into dicts: Arrow strings iterate slowly
-    return {
-        pid: part.drop(columns="prompt_id").reset_index(drop=True)
-        for pid, part in board.groupby("prompt_id", sort=True)
-    }
+    v = pd.DataFrame({"g": groups[valid], "x": x[valid], "y": y[valid]})
+    v = v.sort_values(["g", "x", "y"], ascending=[True, True, False])
+    best_before = v.groupby("g")["y"].cummax().groupby(v["g"]).shift().fillna(-math.inf)
+    mask = pd.Series(False, index=groups.index)
+    mask.loc[v.index] = (v["y"] > best_before).to_numpy()
+    return mask.to_numpy()
 
 
 # Eager PyTorch is the reference every other backend is compared with (speed and parity).
@@ -198,7 +187,7 @@ BACKEND_ORDER = (EAGER, "pytorch-compile", "onnxruntime")
 PARITY = {"psnr_db_vs_pytorch": ("psnr_db_min", "min"), "max_abs_diff_vs_pytorch": ("max_abs_diff_max", "max")}
 JOULES_PER_KWH = 3.6e6
 # Names of switches in backend_options as the speed page prints them; others print their key.
-_OPTION_NAMES = {"fused_qkv": "fused QKV", "io_binding": "IO binding"}
+_OPTION_NAMES = {"fused_qkv": "fused QKV", "io_binding": "IO binding", "trt_engine_cache": "TensorRT engine cache"}
 
 
 def options_text(raw: object) -> str:
@@ -272,9 +261,10 @@ def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.Data
     # Compilation happens at the first call of each shape and never counts as latency; the
     # export once per model. Either is what the row paid before its first timed image.
     out["one_off_s"] = _per_row(_floats(frame, "compile_s"), frame, "median", out.index)
-    out["one_off_kind"] = np.where(out["one_off_s"].notna(), "compile", "")
     # Only ONNX Runtime exports; eager rows carry export_s = 0 from the loader, which is no cost.
     ort = out.index.get_level_values("backend") == "onnxruntime"
+    # On ONNX Runtime, compile_s is TensorRT building its engines.
+    out["one_off_kind"] = np.where(out["one_off_s"].notna(), np.where(ort, "engine build", "compile"), "")
     export = out["one_off_s"].isna() & out["export_s"].notna() & ort
     out.loc[export, "one_off_s"] = out.loc[export, "export_s"]
     out.loc[export, "one_off_kind"] = "export"
@@ -353,9 +343,9 @@ def seed_comparison(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
 
 
 def prompt_summary(frame: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per prompt: its text, counts, the best model x scheduler x backend by mean CLIP.
+    """One row per prompt: its text, counts, the best model x scheduler by mean CLIP.
 
-    `boards` is leaderboards_by_prompt(frame).
+    `boards` is board.prompt_image_sets(frame): each prompt's image sets, best mean first.
     """
     columns = ["prompt_id", "prompt", "n_images", "n_failed", "best_row", "best_clip_mean", "truncated_tokens"]
     if frame.empty:
@@ -365,7 +355,7 @@ def prompt_summary(frame: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.D
     truncated = by_prompt["truncated_tokens"].max()
     rows = []
     for prompt_id, board in boards.items():
-        top = board.iloc[0] if board["clip_mean"].notna().any() else None
+        top = board.iloc[0] if board["clip__mean"].notna().any() else None
         text = texts.get(prompt_id)
         rows.append(
             {
@@ -373,8 +363,8 @@ def prompt_summary(frame: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.D
                 "prompt": "" if text is None or pd.isna(text) else str(text),
                 "n_images": int(board["n_images"].sum()),
                 "n_failed": int(board["n_failed"].sum()),
-                "best_row": None if top is None else (top["model"], top["scheduler"], top["backend"]),
-                "best_clip_mean": math.nan if top is None else float(top["clip_mean"]),
+                "best_row": None if top is None else (top["model"], top["scheduler"]),
+                "best_clip_mean": math.nan if top is None else float(top["clip__mean"]),
                 "truncated_tokens": float(truncated.get(prompt_id, math.nan)),
             }
         )

@@ -81,10 +81,13 @@ def make_sweep(
     n_images: int | None = None,
     metric: str = "clip_vit_b_32",
     run_id: str = "run-synthetic",
+    categories: dict[str, str] | None = None,
 ) -> Sweep:
     """Every cell of the grid as an "ok" row with a score; no file is written.
 
     n_images: the number of distinct image files; rows beyond it reuse them (for big builds).
+    categories: prompt_id -> its category (PartiPrompts' `category` column); without it the
+    rows have no category, as most prompt sets leave it.
     """
     rnd = random.Random(0)
     more = random.Random(1)  # for the newer columns, so the older ones keep their values
@@ -153,6 +156,8 @@ def make_sweep(
                                 "created_at": STARTED_AT + timedelta(seconds=i),
                             }
                         )
+                        if categories is not None:
+                            gens[-1]["category"] = categories.get(prompt_id)
                         calls += 1
                         clip = clip_mean + (0.004 if scheduler == "ddim" else 0) + 0.04 * (rnd.random() - 0.5)
                         scores.append(_score(cell_id, metric, clip, truncated_tokens=0))
@@ -213,9 +218,10 @@ def write_dataset(
     image_px: int = 64,
     n_images: int | None = None,
     metric: str = "clip_vit_b_32",
+    categories: dict[str, str] | None = None,
 ) -> tuple[Sweep, int]:
     """make_sweep, then write_sweep: the sweep and the number of image files written."""
-    sweep = make_sweep(prompts, models, seeds=seeds, n_images=n_images, metric=metric)
+    sweep = make_sweep(prompts, models, seeds=seeds, n_images=n_images, metric=metric, categories=categories)
     return sweep, write_sweep(sweep, data_dir, images_dir, image_px=image_px)
 
 

@@ -279,7 +279,35 @@
     if (state.toString()) update();
   }
 
+  // A model's page: each scheduler's wall shows its best images; "Show all" appends the rest
+  // from the model's JSON (site paths from the root; text set as text, never as HTML).
+  function moreImages(button) {
+    button.parentElement.hidden = false;
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      fetch(button.dataset.json).then(function (r) { return r.json(); }).then(function (walls) {
+        var wall = button.parentElement.previousElementSibling, root = button.dataset.root;
+        (walls[button.dataset.scheduler] || []).forEach(function (e) {
+          var fig = document.createElement("figure"), a = document.createElement("a");
+          var img = document.createElement("img"), cap = document.createElement("figcaption");
+          a.href = root + e.u;
+          img.src = root + e.t;
+          img.alt = e.a;
+          img.loading = "lazy";
+          cap.textContent = e.c;
+          a.append(img);
+          fig.append(a, cap);
+          wall.append(fig);
+        });
+        button.parentElement.remove();
+      });
+    });
+  }
+
   function init() {
+    document.querySelectorAll(".bench-more button[data-json]").forEach(function (button) {
+      if (!button.dataset.benchBound) { button.dataset.benchBound = "1"; moreImages(button); }
+    });
     document.querySelectorAll(".bench-compare").forEach(function (page) {
       if (!page.dataset.benchDone) { page.dataset.benchDone = "1"; compare(page); }
     });

@@ -12,7 +12,7 @@ import pandas as pd
 
 from bench.metrics import METRICS
 from bench.report.html import Code, Col, Flag, Num, Td, Text, esc, missing, table
-from bench.report.sections.common import Scale, chart, note
+from bench.report.sections.common import Scale, note
 from bench.report.stats import BACKEND_ORDER
 
 PARETO = Flag("pareto", "◆", "on the quality-speed Pareto front", "bench-front")
@@ -47,15 +47,6 @@ def leaderboard_table(board: pd.DataFrame, scale: Scale) -> str:
     """The board (stats.leaderboard) as it arrives: sorted by mean CLIP, best first."""
     caption = f"CLIP: {scale.metric_title}, {scale.unit}. Latency: seconds per image. Memory: MB."
     return table(columns(scale), board, caption)
-
-
-def pareto_chart(root: str, site_path: str) -> str:
-    """The quality-speed chart (charts.pareto_svg) under its heading, with the key to the ◆ mark."""
-    return (
-        "<h2>Quality against speed</h2>"
-        + chart(root, site_path, "mean CLIP against p50 latency; the dashed line is the Pareto front")
-        + note("◆ marks the Pareto front: no other row is both faster (p50) and better (mean CLIP).")
-    )
 
 
 # --- the main leaderboard: one row per image set (board.image_sets) --------------------------
@@ -97,13 +88,18 @@ class Quality:
 
 @dataclass(frozen=True)
 class ModelCell:
-    """The model and, under it, the scheduler: the frozen first column names the whole row."""
+    """The model and, under it, the scheduler: the frozen first column names the whole row.
+    flag: a mark after the model on the rows it applies to (the Pareto front).
+    The row's `gallery` URL, where it has one, becomes an "images" link after the scheduler."""
 
+    flag: Flag | None = None
     numeric: ClassVar[bool] = False
 
     def __call__(self, value: object, row: dict) -> Td:
         sched = row["scheduler"] or "no scheduler"
-        html = f'<a class="bench-anchor" href="#{esc(row_id(row))}">{esc(value)}</a> <br><small>{esc(sched)}</small>'
+        mark = self.flag.html() if self.flag is not None and row.get(self.flag.key) else ""
+        images = f' · <a class="bench-images" href="{esc(row["gallery"])}">images</a>' if row.get("gallery") else ""
+        html = f'<a class="bench-anchor" href="#{esc(row_id(row))}">{esc(value)}</a>{mark} <br><small>{esc(sched)}{images}</small>'
         return Td(html, esc(f"{value} {row['scheduler']}"))
 
 
@@ -253,3 +249,41 @@ def board_table(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Sc
         "A dash (no value) sorts last both ways."
     )
     return filter_form(board, metrics, rank_by, scale) + table_html + legend
+
+
+# --- a prompt's leaderboard: its image sets (board.prompt_image_sets) ------------------------
+
+
+def prompt_table(board: pd.DataFrame, scale: Scale) -> str:
+    """One prompt's image sets, best mean first: quality once per model x scheduler (the backends'
+    images are twins), then the p50 latency of each backend that ran it."""
+    backends = [c for c in board.columns if c.startswith("p50__") and board[c].notna().any()]
+    cols = [
+        Col("Model / scheduler", "model", ModelCell(PARETO), "model, and under it the scheduler", name="model"),
+        Col("Rank", "clip__rank", Num(0), "rows with the same rank cannot be told apart at 95%", "lower"),
+        Col(
+            f"CLIP mean ({scale.unit})",
+            "clip__mean",
+            Quality(Best(scale.num, _best(board["clip__mean"], True)), "clip"),
+            f"mean {scale.label()} over this prompt's seeds ± the half-width of its 95% t-interval",
+            "higher",
+            default=True,
+        ),
+        Col("CLIP best", "clip_best", Best(scale.num, _best(board["clip_best"], True)), "best single image", "higher"),
+    ]
+    for col in backends:
+        b = col.split("__", 1)[1]
+        best = Best(Num(3), _best(board[col], higher=False))
+        cols.append(Col(f"p50 {b} (s)", col, best, f"median seconds per image on {b}, warm calls", "lower"))
+    cols += [
+        Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"),
+        Col("Images", "n_images", Num(0), "images with status ok, every backend", "higher"),
+        Col("Failed", "n_failed", Num(0), "failed, NaN or NSFW images", "lower"),
+        Col("Quality from", "quality_backend", tooltip="the backend whose images were scored (the others are twins)"),
+        Col("Family", "family", hidden=True),
+    ]
+    legend = note(
+        f"{BEST} best value of its column. ◆ on the quality-speed Pareto front (fastest backend). "
+        "Rank: rows that share a rank cannot be told apart at 95%. A dash (no value) sorts last both ways."
+    )
+    return table(cols, board, row_attrs=lambda r: {"id": row_id(r)}) + legend

@@ -1,7 +1,10 @@
 """A page per model: what it is (title, licence, weights), how it was run, its speed on each
-backend, and the best image it made for every prompt; and the index of those pages."""
+backend, and the best image it made for every prompt (the first few in the page, the rest from
+a JSON file on demand, so the page does not grow with the prompts); and the index of those pages."""
 
 from __future__ import annotations
+
+import json
 
 import pandas as pd
 
@@ -54,32 +57,71 @@ def models_index(sets: pd.DataFrame, metric_col: str, urls: dict[str, str], scal
     return table(columns, rows)
 
 
-def best_per_prompt(
-    images: pd.DataFrame, site: dict[str, SiteImage | None], root: str, urls: dict[str, str], scale: Scale
-) -> str:
-    """The model's best image for every prompt (by the ranking metric), as a wall of thumbnails
-    linking to the prompt's page; lazy-loaded, so a long list costs only what is scrolled to."""
+WALL_FIRST = 24  # images per scheduler in the page itself; the rest come from the model's JSON on demand
+
+
+def gallery_anchor(scheduler: str) -> str:
+    """The id of a scheduler's gallery on its model's page (the leaderboard's rows link to it)."""
+    return "gallery-" + model_slug(scheduler or "none")
+
+
+def wall_entries(images: pd.DataFrame, site: dict[str, SiteImage | None], prompt_urls: dict[str, str], scale: Scale):
+    """Per scheduler, the model's best image of every prompt, best first: {"u": the prompt page's
+    URL, "t": the thumbnail, "c": caption, "a": alt text}, with site paths from the site root."""
     if images.empty:
-        return note("No image of this model was generated successfully.")
+        return {}
     ranked = images.sort_values(["clip", "seed"], ascending=[False, True], na_position="last")
-    figures = []
-    for r in ranked.drop_duplicates("prompt_id").sort_values("prompt_id").to_dict("records"):
+    walls: dict[str, list[dict]] = {}
+    for r in ranked.drop_duplicates(["scheduler", "prompt_id"]).to_dict("records"):
         where = site.get(r["image_path"])
         if where is None or where.thumb is None:
             continue
-        alt = f"{r['model']} / {r['scheduler'] or DASH}, seed {show(r['seed'])}: {str(r.get('prompt') or '')[:200]}"
-        figures.append(
-            f'<figure><a href="{esc(urls.get(r["prompt_id"], "#"))}"><img src="{href(root, where.thumb)}" '
-            f'alt="{esc(alt)}" loading="lazy"></a><figcaption>{esc(r["prompt_id"])} · {esc(r["scheduler"] or DASH)} · '
-            f"{esc(scale.fmt(r['clip']))}</figcaption></figure>"
+        prompt = str(r.get("prompt") or "")[:200]
+        walls.setdefault(r["scheduler"], []).append(
+            {
+                "u": prompt_urls.get(r["prompt_id"], ""),
+                "t": where.thumb,
+                "c": f"{r['prompt_id']} · {scale.fmt(r['clip'])}",
+                "a": f"{r['model']} / {r['scheduler'] or DASH}, seed {show(r['seed'])}: {prompt}",
+            }
         )
-    return f'<div class="bench-wall">{"".join(figures)}</div>'
+    return dict(sorted(walls.items(), key=lambda kv: (kv[0] == "", kv[0])))
 
 
-def model_page(
-    model: str, frame: pd.DataFrame, speed_html: str, images: pd.DataFrame, site: dict, root: str,
-    prompt_urls: dict[str, str], scale: Scale,
-) -> str:  # fmt: skip
+def _figure(e: dict, root: str) -> str:
+    return (
+        f'<figure><a href="{href(root, e["u"])}"><img src="{href(root, e["t"])}" alt="{esc(e["a"])}" loading="lazy">'
+        f"</a><figcaption>{esc(e['c'])}</figcaption></figure>"
+    )
+
+
+def galleries(walls: dict[str, list[dict]], root: str, json_path: str) -> str:
+    """A wall per scheduler, each under its anchor: the best WALL_FIRST images in the page (so its
+    size does not grow with the number of prompts), and a button that loads the rest from the
+    model's JSON. Each image links to its prompt's page."""
+    if not walls:
+        return note("No image of this model was generated successfully.")
+    parts = []
+    for sched, entries in walls.items():
+        count = f"{len(entries)} prompt{'s' if len(entries) != 1 else ''}"
+        parts.append(f'<h3 id="{gallery_anchor(sched)}">{esc(sched or "No scheduler")} <small>{count}</small></h3>')
+        shown = "".join(_figure(e, root) for e in entries[:WALL_FIRST])
+        parts.append(f'<div class="bench-wall">{shown}</div>')
+        if len(entries) > WALL_FIRST:
+            parts.append(
+                f'<p class="bench-more" hidden><button type="button" data-json="{href(root, json_path)}" '
+                f'data-root="{esc(root)}" data-scheduler="{esc(sched)}">Show all {count}</button></p>'
+                + note(f"The best {WALL_FIRST} are shown; every prompt's images are on its page (Prompts).")
+            )
+    return "".join(parts)
+
+
+def wall_json(walls: dict[str, list[dict]]) -> str:
+    """The images past the first WALL_FIRST of each scheduler, for the "Show all" button."""
+    return json.dumps({sched: entries[WALL_FIRST:] for sched, entries in walls.items()}, ensure_ascii=False)
+
+
+def model_page(model: str, frame: pd.DataFrame, speed_html: str, gallery_html: str) -> str:
     return "".join(
         [
             about(model),
@@ -88,6 +130,7 @@ def model_page(
             "<h2>Speed on each backend</h2>",
             speed_html,
             "<h2>Its best image for every prompt</h2>",
-            best_per_prompt(images, site, root, prompt_urls, scale),
+            note("Per scheduler, best first by the ranking metric; click an image for its prompt's page."),
+            gallery_html,
         ]
     )

@@ -49,7 +49,7 @@ def prompts_table(
         Col("Text", "prompt", Prose(PROMPT_CHARS)),
         Col("images", "n_images", Num(0), better="higher"),
         Col("failed", "n_failed", Num(0), better="lower"),
-        Col("Best by mean CLIP", _best_row, tooltip="model · scheduler · backend"),
+        Col("Best by mean CLIP", _best_row, tooltip="model · scheduler"),
         Col("CLIP mean", "best_clip_mean", scale.num, scale.label(), "higher", default=True),
         Col("truncated", "truncated_tokens", Num(0), "prompt tokens CLIP could not see", "lower"),
     ]
@@ -148,7 +148,10 @@ def slide(
     elif site.flag:
         desc = f"{FLAG_MARK} Image {esc(r['image_path'])} {esc(site.flag)} · " + desc
     shown = None if site is None else site.full
-    if shown is not None:
+    if shown is not None and shown.startswith(("https://", "http://")):
+        # Browsers ignore `download` on another host's address: say what the link really does.
+        desc += f' <a class="bench-download" href="{href(root, shown)}">Open the original (on its host)</a>'
+    elif shown is not None:
         desc += f' <a class="bench-download" href="{href(root, shown)}" download>Download the original</a>'
     return {
         "href": url(root, MISSING_SVG if shown is None else shown),

@@ -110,7 +110,8 @@ def quality_speed(board: pd.DataFrame, metric: str, scale: Scale, root: str, svg
         + f'<div class="bench-vega-fallback">{fallback}</div>'
         + scripts
         + note(
-            f"One point per model, scheduler and backend; click a point for its row. The dashed line is the "
+            f"One point per model, scheduler and backend; click a point for its row, whose “images” link opens "
+            f"its gallery. The dashed line is the "
             f"Pareto front ({n_front} point{'s' if n_front != 1 else ''}): no other point is both faster and better."
         )
     )
