@@ -4,6 +4,7 @@ graph, compile time recorded apart from the timings, images the twins of eager P
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -73,3 +74,31 @@ def test_compiled_images_get_parity_scores_against_eager(tmp_path):
     compiled = set(gen.loc[gen["backend"] == "pytorch-compile", "cell_id"])
     psnr = scores[scores["metric"] == "psnr_db_vs_pytorch"]
     assert set(psnr["cell_id"]) == compiled and (psnr["value"] > 30).all()
+
+
+def test_the_first_call_of_each_shape_is_an_untimed_build_whose_time_is_compile_s():
+    """The warm-up pytorch-compile and TensorRT share (bench.backends.base.once_per_shape), driven
+    by a fake backend whose first call of a shape builds (sleeps): that call's images are dropped,
+    its time beyond the timed call is compile_s, and later calls of the shape run once, without."""
+    from bench.backends.base import CallResult, Generated, Request, once_per_shape
+
+    calls = []
+
+    def generate(request):
+        calls.append(request.width)
+        if calls.count(request.width) == 1:
+            time.sleep(0.05)  # the build
+        return CallResult([Generated(None, extra={"call": len(calls)}) for _ in request.seeds], latency_s=0.001)
+
+    built: set = set()
+    small, large = (Request("a cube", "", (0, 1), 2, 7.5, size, size) for size in (64, 128))
+    first = once_per_shape(built, 64, generate, small)
+    assert calls == [64, 64] and [g.extra["call"] for g in first.images] == [2, 2]
+    assert first.compile_s >= 0.05 - 2 * 0.001
+    again = once_per_shape(built, 64, generate, small)
+    assert calls == [64, 64, 64] and again.compile_s is None and [g.extra["call"] for g in again.images] == [3, 3]
+    other = once_per_shape(built, 128, generate, large)
+    assert calls[3:] == [128, 128] and other.compile_s >= 0.05 - 2 * 0.001 and built == {64, 128}
+    # a build that took no time is 0, not a negative figure
+    slow_call = once_per_shape(built, 256, lambda request: CallResult([], latency_s=10.0), small)
+    assert slow_call.compile_s == 0.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -175,6 +176,19 @@ def test_silent_session_fallback_is_caught(first, caplog):
         assert ort_backend.check_providers("cuda", active, "warn") == "cpu"
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert caplog.records[0].getMessage().startswith("provider 'cuda' was requested")
+    assert "tensorrt" not in caplog.records[0].getMessage()  # the TensorRT fix is for TensorRT only
+
+
+def test_a_tensorrt_provider_that_did_not_load_says_how_to_install_it():
+    """On the H200, TensorRT fell back to CUDA for want of libnvinfer.so.10: the message names the
+    wheels that ship it and the folder the loader must search, on one line."""
+    active = {"unet": "CUDAExecutionProvider", "vae_decoder": "CUDAExecutionProvider"}
+    with pytest.raises(DeviceUnavailable) as failed:
+        ort_backend.check_providers("tensorrt", active, "error")
+    message = str(failed.value)
+    assert "'tensorrt' was requested but ONNX Runtime did not load it (unet=cuda, vae_decoder=cuda)" in message
+    assert "pip install 'tensorrt-cu13-libs==10.16.1.11'" in message and "\n" not in message
+    assert re.search(r"LD_LIBRARY_PATH=/\S+/tensorrt_libs; ", message)
 
 
 @pytest.mark.parametrize(
@@ -351,6 +365,7 @@ def test_rows_record_the_io_binding_the_pipeline_used_and_the_plain_graph(first)
     ort = first.generations[first.generations["backend"] == "onnxruntime"]
     # optimum binds IO for CUDA sessions only; on the CPU it runs without
     assert set(ort["backend_options"]) == {json.dumps({"graph": "plain", "io_binding": False})}
+    assert ort["compile_s"].isna().all()  # no engines to build, so no untimed first call
 
 
 def test_io_binding_is_read_from_the_sessions():

@@ -83,6 +83,23 @@ def test_incompatible_scheduler_rejected_before_any_load(tmp_path, monkeypatch):
     assert loads == []
 
 
+@pytest.mark.parametrize("scheduler_class", ["PNDMScheduler", "EulerDiscreteScheduler", "DDIMScheduler"])
+def test_the_compatibility_check_accepts_exactly_what_diffusers_lists_without_importing_it(scheduler_class):
+    """check_compatible reads the class's list of names instead of diffusers' `compatibles`
+    property (which imports every scheduler module): both must accept the same schedulers."""
+    import diffusers
+
+    from bench.weights.check import check_compatible
+
+    listed = {c.__name__ for c in getattr(diffusers, scheduler_class)().compatibles}
+    for name, spec in SCHEDULERS.items():
+        if spec.class_name in listed:
+            check_compatible(scheduler_class, "m", [name])
+        else:
+            with pytest.raises(ConfigError, match="is not compatible"):
+                check_compatible(scheduler_class, "m", [name])
+
+
 def test_tiny_sweep_end_to_end(tmp_path):
     suite = load_suite("tiny", {"schedulers": "euler-a,ddim", "backends": "pytorch"})
     data, images = tmp_path / "data", tmp_path / "images"

@@ -7,6 +7,7 @@ sees the suite.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 from bench.runtime import Runtime
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     import numpy as np
     from PIL.Image import Image
 
@@ -78,6 +81,28 @@ class LoadInfo:
     revision: str | None = None
     # What the backend ran with beyond device and dtype, as it really applied (recorded in rows).
     options: dict = field(default_factory=dict)
+
+
+def once_per_shape(
+    built: set, shape: Hashable, generate: Callable[[Request], CallResult], request: Request
+) -> CallResult:
+    """`generate(request)`, after one untimed call the first time `shape` is seen.
+
+    torch.compile and TensorRT build their kernels or engines lazily, at the first call of each
+    new input shape, which takes seconds to minutes. Timed as it is, that call would be an
+    outlier in the latency statistics, so it runs once untimed and its images are dropped; the
+    time it took beyond the timed call that follows goes into `compile_s`, which only that call
+    of the shape carries. `built` holds the shapes already built and is updated here.
+    """
+    if shape in built:
+        return generate(request)
+    started = time.perf_counter()
+    generate(request)  # builds; its images and timings are not kept
+    first_s = time.perf_counter() - started
+    built.add(shape)
+    result = generate(request)
+    result.compile_s = max(0.0, first_s - result.latency_s * len(request.seeds))
+    return result
 
 
 class Backend(ABC):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import replace
 
-from bench.backends.base import CallResult, LoadInfo, Request
+from bench.backends.base import CallResult, LoadInfo, Request, once_per_shape
 from bench.backends.pytorch import DiffusersBackend
 from bench.runtime import Runtime
 
@@ -56,13 +55,6 @@ class CompiledBackend(DiffusersBackend):
         # What decides the graphs: images per call, size, classifier-free guidance (which doubles
         # the UNet's batch), and the scheduler (integer or float timesteps).
         shape = (len(request.seeds), request.width, request.height, request.guidance_scale > 1, self.scheduler)
-        if shape in self.compiled_shapes:
-            return super().generate(request)
-        log.info("%s [pytorch-compile]: compiling for %s, %s images of %sx%s", self.spec.key, shape[4], *shape[:3])
-        started = time.perf_counter()
-        super().generate(request)  # compiles; its images and timings are not kept
-        first_s = time.perf_counter() - started
-        self.compiled_shapes.add(shape)
-        result = super().generate(request)
-        result.compile_s = max(0.0, first_s - result.latency_s * len(request.seeds))
-        return result
+        if shape not in self.compiled_shapes:
+            log.info("%s [pytorch-compile]: compiling for %s, %s images of %sx%s", self.spec.key, shape[4], *shape[:3])
+        return once_per_shape(self.compiled_shapes, shape, super().generate, request)

@@ -17,9 +17,10 @@ import logging
 import time
 from dataclasses import replace
 from importlib import metadata, util
+from pathlib import Path
 
 from bench.backends import export, ort_optimize
-from bench.backends.base import Backend, CallResult, LoadInfo, Request
+from bench.backends.base import Backend, CallResult, LoadInfo, Request, once_per_shape
 from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline
 from bench.backends.pytorch import pipeline_for_export
 from bench.errors import ConfigError, DeviceUnavailable, InstallError
@@ -49,6 +50,17 @@ SESSION_PARTS = (
 # wins and removing either breaks the other.
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu")
 INSTALL_HINT = "install exactly one: pip install '.[onnxruntime]' (CPU) or pip install '.[onnxruntime-gpu]' (GPU)"
+# onnxruntime-gpu's TensorRT provider links libnvinfer.so.10 (TensorRT 10, CUDA 13 build); 10.16 is
+# TensorRT 10's last release, and TensorRT keeps its ABI within a major version.
+TENSORRT_LIBS = "tensorrt-cu13-libs==10.16.1.11"
+
+
+def tensorrt_hint() -> str:
+    """The one-line fix for a TensorRT provider that did not load: its libraries, where to find them."""
+    import sysconfig
+
+    folder = Path(sysconfig.get_paths()["purelib"]) / "tensorrt_libs"
+    return f"for TensorRT 10: pip install '{TENSORRT_LIBS}', then run with LD_LIBRARY_PATH={folder}"
 
 
 def installed_distributions() -> list[str]:
@@ -150,6 +162,8 @@ def check_providers(requested: str, active: dict[str, str], fallback: str) -> st
             f"provider {requested!r} was requested but ONNX Runtime did not load it ({where}); "
             "its log above says why (often a CUDA or cuDNN library it cannot find)"
         )
+        if requested == "tensorrt":
+            message += f"; {tensorrt_hint()}"
         if fallback == "error":
             raise DeviceUnavailable(message + '; set provider_fallback = "warn" to go on with what loaded')
         log.warning("%s; going on with what loaded", message)
@@ -215,6 +229,7 @@ class OrtBackend(Backend):
 
             # Engines take minutes to build; they depend on the ORT/TensorRT build, not the key.
             engines = cache_dir("onnx-trt", f"{path.name}-ort{onnxruntime.__version__}")
+            log.info("%s [onnxruntime]: TensorRT engines are cached in %s", spec.key, engines)
             options[0] = {
                 "trt_engine_cache_enable": True,
                 "trt_engine_cache_path": str(engines),
@@ -235,12 +250,13 @@ class OrtBackend(Backend):
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe
         self.swap = SchedulerSwap(pipe)
+        # TensorRT builds its engines at the first call of each input shape (see generate)
+        self.engine_shapes: set[tuple] | None = set() if "tensorrt" in ran.split("+") else None
+        recorded = {"io_binding": io_binding(pipe), "graph": "optimized" if optimize else "plain"}
+        if self.engine_shapes is not None:
+            recorded["trt_engine_cache"] = True  # under $BENCH_CACHE/onnx-trt
         return LoadInfo(
-            load_s=time.perf_counter() - started,
-            dtype=dtype,
-            provider=ran,
-            export_s=prepare_s,
-            options={"io_binding": io_binding(pipe), "graph": "optimized" if optimize else "plain"},
+            load_s=time.perf_counter() - started, dtype=dtype, provider=ran, export_s=prepare_s, options=recorded
         )
 
     def _export(self, dtype: str):
@@ -287,6 +303,17 @@ class OrtBackend(Backend):
         self.swap(name)
 
     def generate(self, request: Request) -> CallResult:
+        if self.engine_shapes is None:
+            return self._generate(request)
+        # TensorRT builds an engine per input shape at its first call (minutes for SD), and less
+        # when its engine cache has it: untimed, into compile_s. The shapes: images per call,
+        # size, and classifier-free guidance (which doubles the UNet's batch).
+        shape = (len(request.seeds), request.width, request.height, request.guidance_scale > 1)
+        if shape not in self.engine_shapes:
+            log.info("%s [onnxruntime]: TensorRT engines for %s images of %sx%s", self.spec.key, *shape[:3])
+        return once_per_shape(self.engine_shapes, shape, self._generate, request)
+
+    def _generate(self, request: Request) -> CallResult:
         import torch
 
         with torch.inference_mode():

@@ -74,7 +74,14 @@ def check_compatible(scheduler_class: str, model: str, names: list[str]) -> None
     """Reject schedulers that the model's own scheduler class does not list in `compatibles`."""
     import diffusers
 
-    compatible = {cls.__name__ for cls in getattr(diffusers, scheduler_class)().compatibles}
+    cls = getattr(diffusers, scheduler_class)
+    # The names the class lists, not its `compatibles` property: that imports every compatible
+    # scheduler's module (about a second here), and only the ones the sweep swaps in are needed.
+    names_listed = getattr(cls, "_compatibles", None)
+    if names_listed is None:  # a diffusers without the list: the property, imports and all
+        compatible = {c.__name__ for c in cls().compatibles}
+    else:
+        compatible = {cls.__name__, *names_listed}
     for name in names:
         if SCHEDULERS[name].class_name not in compatible:
             raise ConfigError(
