@@ -214,13 +214,15 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         # The configured metric ranks by default; failing that (no scores of it) the first present.
         self.rank_by = self.data.metric if self.data.metric in self.metrics or not self.metrics else self.metrics[0]
         self.sets = board.image_sets(frame, self.data.scores, self.data.runs, self.rank_by)
-        self.boards = board.prompt_image_sets(frame, METRICS[self.data.metric].higher_is_better)
+        self.boards = board.prompt_image_sets(
+            frame, METRICS[self.data.metric].higher_is_better, self.sets.set_index(board.KEYS).get("measured_on")
+        )
         self.summary = stats.prompt_summary(frame, self.boards)
         self.summary_by_id = self.summary.set_index("prompt_id")
         images = stats.gallery_images(frame)
         images["scores_html"] = images["cell_id"].map(board.score_texts(self.data.scores, self.data.metric))
         self.images = images  # every gallery image: the compare and model pages take their part
-        self.galleries = dict(tuple(images.groupby("prompt_id", sort=False)))
+        self.shown_prompts = list(dict.fromkeys(images["prompt_id"].tolist()))  # prompts with an image
         # Per prompt, once per build rather than once per page: its best images and its gallery
         # rows as dicts (one to_dict for all of them; a sweep can hold 1,632 prompts).
         self.best: dict[str, list[dict]] = {}
@@ -234,12 +236,6 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         where = board.measured_on(frame, self.data.runs, stats.GROUP)
         if not where.empty:
             self.comparison = self.comparison.join(where, on=stats.GROUP)
-        if "measured_on" in self.sets.columns:
-            on = self.sets.set_index(board.KEYS)[
-                "measured_on"
-            ].to_dict()  # a dict lookup per row: cheap at 1,632 prompts
-            for b in self.boards.values():
-                b["measured_on"] = [on.get(k) for k in zip(b["model"], b["scheduler"])]
 
     def _charts(self, files: Files, config) -> None:
         if not self.board.empty and self.board["clip_mean"].notna().any() and self.board["latency_p50_s"].notna().any():
@@ -313,11 +309,11 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     @_needs_data
     def _compare(self, page: Page, root: str, files: Files) -> str:
-        if not self.galleries:
+        if not self.shown_prompts:
             return prompts.gallery_grid(pd.DataFrame(), pd.DataFrame(), {}, root, self.scale, "", self.config.thumb_px)
         images = self.images
         first = next(iter(self.data.prompt_pages))
-        first = first if first in self.galleries else next(iter(self.galleries))
+        first = first if first in set(self.shown_prompts) else self.shown_prompts[0]
         return compare.compare_page(images, self.data.prompt_pages, first, self.site_images, root, self.scale)
 
     def _page_urls(self, files: Files, paths: dict[str, str]) -> dict[str, str]:

@@ -71,18 +71,21 @@ def wall_entries(images: pd.DataFrame, site: dict[str, SiteImage | None], prompt
     if images.empty:
         return {}
     ranked = images.sort_values(["clip", "seed"], ascending=[False, True], na_position="last")
+    ranked = ranked.drop_duplicates(["scheduler", "prompt_id"])
     walls: dict[str, list[dict]] = {}
-    for r in ranked.drop_duplicates(["scheduler", "prompt_id"]).to_dict("records"):
-        where = site.get(r["image_path"])
+    # Columns zipped, not to_dict("records") of every column: a model has thousands of prompts.
+    cols = [ranked[c].tolist() for c in ("model", "scheduler", "prompt_id", "image_path", "clip", "seed")]
+    texts = ranked["prompt"].tolist() if "prompt" in ranked.columns else [""] * len(ranked)
+    for model, sched, pid, path, clip, seed, prompt in zip(*cols, texts):
+        where = site.get(path)
         if where is None or where.thumb is None:
             continue
-        prompt = str(r.get("prompt") or "")[:200]
-        walls.setdefault(r["scheduler"], []).append(
+        walls.setdefault(sched, []).append(
             {
-                "u": prompt_urls.get(r["prompt_id"], ""),
+                "u": prompt_urls.get(pid, ""),
                 "t": where.thumb,
-                "c": f"{r['prompt_id']} · {scale.fmt(r['clip'])}",
-                "a": f"{r['model']} / {r['scheduler'] or DASH}, seed {show(r['seed'])}: {prompt}",
+                "c": f"{pid} · {scale.fmt(clip)}",
+                "a": f"{model} / {sched or DASH}, seed {show(seed)}: {str(prompt or '')[:200]}",
             }
         )
     return dict(sorted(walls.items(), key=lambda kv: (kv[0] == "", kv[0])))
