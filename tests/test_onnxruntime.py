@@ -523,6 +523,21 @@ def test_the_optimized_graph_is_made_once_and_recorded(optimized, tmp_path, monk
     assert again.report.failed == 0 and (again.generations["export_s"] == 0).all()
 
 
+def test_the_optimizer_draws_no_progress_bar_of_its_own(optimized, tmp_path, capfd):
+    """ORT's UNet optimizer draws a tqdm "fusion" bar on stderr, which would sit under the
+    sweep's own bar; bench creates it disabled, and tqdm is itself again afterwards."""
+    import tqdm
+
+    from bench.backends import ort_optimize
+
+    export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
+    capfd.readouterr()
+    fused = ort_optimize._optimize_part(export / "unet" / "model.onnx", tmp_path / "unet", "unet", False, False)
+    assert fused.get("Attention", 0) + fused.get("MultiHeadAttention", 0) == 12  # it really ran
+    assert "fusion" not in capfd.readouterr().err
+    assert tqdm.tqdm.__name__ == "tqdm"
+
+
 def test_optimized_images_stay_close_to_the_plain_graphs(first, optimized):
     """The fusions reorder float arithmetic (fp32 throughout on the CPU): images move by at most
     a level or two, against their plain-graph and PyTorch twins alike."""

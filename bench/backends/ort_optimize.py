@@ -132,7 +132,7 @@ def _optimize_part(source: Path, folder: Path, model_type: str, cuda: bool, floa
         t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL
         for t in onnx.load_model(str(source), load_external_data=False).graph.initializer
     )
-    with _attention_fusion_numpy_fix():
+    with _attention_fusion_numpy_fix(), _no_fusion_bar():
         model = optimize_model(
             str(source),
             model_type=model_type,
@@ -182,3 +182,27 @@ def _attention_fusion_numpy_fix():
         yield
     finally:
         model_class.get_constant_value = original
+
+
+@contextmanager
+def _no_fusion_bar():
+    """The UNet optimizer draws a tqdm bar of its own ("fusion", onnx_model_unet.py: optimize)
+    on stderr, under the sweep's progress bar; while it runs, tqdm's bars are created disabled.
+    (TQDM_DISABLE would not do: tqdm reads its environment once, at import.)"""
+    try:
+        import tqdm
+    except ImportError:  # the optimizer then runs without a bar anyway
+        yield
+        return
+    original = tqdm.tqdm
+
+    class Quiet(original):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    tqdm.tqdm = Quiet
+    try:
+        yield
+    finally:
+        tqdm.tqdm = original
