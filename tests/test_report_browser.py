@@ -7,6 +7,7 @@ Screenshots go to $BENCH_SCREENSHOTS_DIR, else to a pytest temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -39,6 +40,20 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def served(folder: Path):
+    """A built site served from 127.0.0.1 in a thread; yields its address."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def site_url(tmp_path_factory):
     if not CHROMIUM.exists():
@@ -50,13 +65,8 @@ def site_url(tmp_path_factory):
         write_bytes(root / "images" / cell["image_path"], png_bytes(1000 + i, 128))  # replaced after the run
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root / "public")))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with served(root / "public") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -341,3 +351,34 @@ def test_the_ranking_metric_switches_in_the_page_and_stays_in_the_url(page, site
     assert page.input_value("form.bench-filters select[name=metric]") == "clip_vit_l_14"
     ranks = table.locator(".tabulator-col", has_text="Rank")
     assert ranks.count() == 2 and [ranks.nth(i).is_visible() for i in range(2)].count(True) == 1  # one per metric
+
+
+def test_a_model_page_shows_its_best_images_and_loads_the_rest_on_demand(browser, tmp_path):
+    """More prompts than a model page shows (WALL_FIRST): "Show all" fetches the rest from the
+    model's JSON on this site and adds them, each linking to its prompt's page."""
+    from bench.report.sections.models import WALL_FIRST
+
+    n = WALL_FIRST + 6
+    root = copy_site_sources(tmp_path)
+    prompts = {f"p{i:02d}": f"Prompt number {i}: a lighthouse" for i in range(n)}
+    models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    write_dataset(root / "data", root / "images", prompts=prompts, models=models, seeds=1, faults=False)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with served(root / "public") as url:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url + "models/sd15/")
+        wall = page.locator("[id='gallery-ddim'] + .bench-wall figure")
+        assert wall.count() == WALL_FIRST
+        page.get_by_role("button", name=f"Show all {n} prompts").click()
+        page.wait_for_function(f"document.querySelectorAll('.bench-wall figure').length === {n}")
+        hrefs = page.locator(".bench-wall figure a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert len(set(hrefs)) == n and all(h.startswith("../../prompts/p") for h in hrefs)
+        assert page.locator(".bench-more").count() == 0  # the button goes once the rest are in
+        last = page.locator(".bench-wall figure img").last
+        assert last.get_attribute("alt").startswith("sd15 / ddim, seed 0: Prompt number")
+        context.close()
+    assert url + "models/sd15.json" in requests and all(r.startswith(url) for r in requests)
