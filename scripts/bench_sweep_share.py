@@ -36,16 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     args, _ = parser.parse_known_args(argv)  # nox passes its posargs to every benchmark script
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    import diffusers  # noqa: F401 - imported before the clock starts, as a GPU sweep's load has done
+    from bench.console import quiet_libraries
+
+    # Imports diffusers before the clock starts, as a GPU sweep's load has done, and quietly.
+    quiet_libraries(progress_bars=True)
     import numpy as np
     from PIL import Image
 
     from bench import backends, store, sweep
     from bench.backends.base import Backend, CallResult, Generated, LoadInfo
     from bench.config import Prompt, Suite
-    from bench.console import quiet_libraries
 
-    quiet_libraries(progress_bars=True)
     eager = backends.IMPLEMENTATIONS[("pytorch", "sd")]
 
     class Waiting(Backend):
