@@ -353,32 +353,61 @@ def test_the_ranking_metric_switches_in_the_page_and_stays_in_the_url(page, site
     assert ranks.count() == 2 and [ranks.nth(i).is_visible() for i in range(2)].count(True) == 1  # one per metric
 
 
-def test_a_model_page_shows_its_best_images_and_loads_the_rest_on_demand(browser, tmp_path):
-    """More prompts than a model page shows (WALL_FIRST): "Show all" fetches the rest from the
-    model's JSON on this site and adds them, each linking to its prompt's page."""
-    from bench.report.sections.models import WALL_FIRST
+MANY_PROMPTS = 301  # past bench.js's VIRTUAL_ROWS (300), and past a model page's WALL_FIRST
 
-    n = WALL_FIRST + 6
-    root = copy_site_sources(tmp_path)
-    prompts = {f"p{i:02d}": f"Prompt number {i}: a lighthouse" for i in range(n)}
+
+@pytest.fixture(scope="module")
+def many_prompts_url(site_url, tmp_path_factory):
+    """A site of MANY_PROMPTS prompts, one model, scheduler and seed each."""
+    root = copy_site_sources(tmp_path_factory.mktemp("many-prompts"))
+    prompts = {
+        f"p{i:03d}": f"Prompt number {i}: a lighthouse, {'dusk' if i == 250 else 'noon'}" for i in range(MANY_PROMPTS)
+    }
     models = {"sd15": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
     write_dataset(root / "data", root / "images", prompts=prompts, models=models, seeds=1, faults=False)
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-3000:]
     with served(root / "public") as url:
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        requests: list[str] = []
-        page.on("request", lambda r: requests.append(r.url))
-        page.goto(url + "models/sd15/")
-        wall = page.locator("[id='gallery-ddim'] + .bench-wall figure")
-        assert wall.count() == WALL_FIRST
-        page.get_by_role("button", name=f"Show all {n} prompts").click()
-        page.wait_for_function(f"document.querySelectorAll('.bench-wall figure').length === {n}")
-        hrefs = page.locator(".bench-wall figure a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
-        assert len(set(hrefs)) == n and all(h.startswith("../../prompts/p") for h in hrefs)
-        assert page.locator(".bench-more").count() == 0  # the button goes once the rest are in
-        last = page.locator(".bench-wall figure img").last
-        assert last.get_attribute("alt").startswith("sd15 / ddim, seed 0: Prompt number")
-        context.close()
-    assert url + "models/sd15.json" in requests and all(r.startswith(url) for r in requests)
+        yield url
+
+
+@pytest.fixture
+def own_page(browser, many_prompts_url):
+    """A page for the many-prompts site, which checks its own requests stay on that site."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    yield page, requests
+    context.close()
+    assert requests and all(r.startswith(many_prompts_url) for r in requests), requests
+
+
+def test_a_long_prompts_index_renders_the_rows_in_view_and_still_filters(own_page, many_prompts_url):
+    page, _ = own_page
+    page.goto(many_prompts_url + "prompts/")
+    table = board(page)
+    shown = table.locator(".tabulator-row").count()
+    assert 0 < shown < MANY_PROMPTS  # only the rows in view are in the DOM
+    page.fill("form.bench-filters input[name=q]", "dusk")
+    page.wait_for_function("document.querySelector('.bench-count').textContent.startsWith('1 of')")
+    assert page.locator(".bench-count").inner_text() == f"1 of {MANY_PROMPTS} rows shown"
+    assert column(table, "Prompt") == ["p250"]
+
+
+def test_a_model_page_shows_its_best_images_and_loads_the_rest_on_demand(own_page, many_prompts_url):
+    """More prompts than a model page shows (WALL_FIRST): "Show all" fetches the rest from the
+    model's JSON on this site and adds them, each linking to its prompt's page."""
+    from bench.report.sections.models import WALL_FIRST
+
+    page, requests = own_page
+    page.goto(many_prompts_url + "models/sd15/")
+    wall = page.locator("[id='gallery-ddim'] + .bench-wall figure")
+    assert wall.count() == WALL_FIRST
+    page.get_by_role("button", name=f"Show all {MANY_PROMPTS} prompts").click()
+    page.wait_for_function(f"document.querySelectorAll('.bench-wall figure').length === {MANY_PROMPTS}")
+    hrefs = page.locator(".bench-wall figure a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert len(set(hrefs)) == MANY_PROMPTS and all(h.startswith("../../prompts/p") for h in hrefs)
+    assert page.locator(".bench-more").count() == 0  # the button goes once the rest are in
+    assert page.locator(".bench-wall figure img").last.get_attribute("alt").startswith("sd15 / ddim, seed 0: Prompt")
+    assert many_prompts_url + "models/sd15.json" in requests
