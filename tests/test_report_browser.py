@@ -86,20 +86,28 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def page(browser, site_url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+@contextlib.contextmanager
+def watched_page(browser, site: str, width: int = 1400, height: int = 1000):
+    """A fresh page of `site`; yields it with the list of addresses it requested, and fails if
+    any request left the site or any JavaScript error was thrown."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
     requests: list[str] = []
     errors: list[str] = []
     pg.on("request", lambda r: requests.append(r.url))
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.set_default_timeout(15_000)
-    yield pg
+    yield pg, requests
     context.close()
-    outside = [u for u in requests if not u.startswith(site_url) and not u.startswith(("data:", "blob:"))]
+    outside = [u for u in requests if not u.startswith(site) and not u.startswith(("data:", "blob:"))]
     assert not outside, f"requests left the site: {outside}"
     assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, site_url):
+    with watched_page(browser, site_url) as (pg, _):
+        yield pg
 
 
 def field_of(scope, title: str) -> str:
@@ -373,14 +381,9 @@ def many_prompts_url(site_url, tmp_path_factory):
 
 @pytest.fixture
 def own_page(browser, many_prompts_url):
-    """A page for the many-prompts site, which checks its own requests stay on that site."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    yield page, requests
-    context.close()
-    assert requests and all(r.startswith(many_prompts_url) for r in requests), requests
+    """A phone-sized page of the many-prompts site, and the addresses it requested."""
+    with watched_page(browser, many_prompts_url, 390, 844) as (pg, requests):
+        yield pg, requests
 
 
 def test_a_long_prompts_index_renders_the_rows_in_view_and_still_filters(own_page, many_prompts_url):

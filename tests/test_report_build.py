@@ -590,14 +590,20 @@ def _category_rows(html: str) -> list[dict[str, str]]:
     return rows_of(html.split("<h2>By prompt category</h2>", 1)[1])
 
 
-def test_leaderboard_by_category_and_the_prompts_category_filter(tmp_path):
+def _category_site(tmp_path, models: dict, seeds: int):
+    """A strict build of CATEGORY_PROMPTS with their CATEGORIES; (site root, what was written)."""
     root = copy_site_sources(tmp_path)
     written = write_dataset(
-        root / "data", root / "images", prompts=CATEGORY_PROMPTS, models=CATEGORY_MODELS, seeds=3,
+        root / "data", root / "images", prompts=CATEGORY_PROMPTS, models=models, seeds=seeds,
         faults=False, categories=CATEGORIES,
     )  # fmt: skip
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode == 0, proc.stderr[-4000:]
+    return root, written
+
+
+def test_leaderboard_by_category_and_the_prompts_category_filter(tmp_path):
+    root, written = _category_site(tmp_path, CATEGORY_MODELS, seeds=3)
     rows = _category_rows(page(root, "index.html"))
     assert list(rows[0]) == ["Model", "Scheduler", "Artifacts", "Food & Beverage"]  # no column for "fox"
     by = {(r["Model"], r["Scheduler"]): r for r in rows}
@@ -630,14 +636,8 @@ def test_leaderboard_by_category_and_the_prompts_category_filter(tmp_path):
 def test_by_category_means_come_from_the_leaderboards_image_set(tmp_path):
     """With twins on several backends the category means, like the leaderboard's, come from the
     quality backend's images alone, not from every backend's (which would count each picture twice)."""
-    root = copy_site_sources(tmp_path)
     models = {"sd15": ("sd", ["ddim"], ["pytorch", "onnxruntime"], 1.0, 0.3)}
-    written = write_dataset(
-        root / "data", root / "images", prompts=CATEGORY_PROMPTS, models=models, seeds=2,
-        faults=False, categories=CATEGORIES,
-    )  # fmt: skip
-    proc = mkdocs_build(root, "--strict")
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    root, written = _category_site(tmp_path, models, seeds=2)
     html = page(root, "index.html")
     assert {r["Quality from"] for r in rows_of(html)} == {"pytorch"}
     (row,) = _category_rows(html)

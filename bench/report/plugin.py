@@ -136,7 +136,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         for model, mine in self.images.groupby("model", sort=False) if not self.images.empty else []:
             self.walls[model] = models.wall_entries(mine, self.site_images, self.prompt_urls, self.scale)
             body = models.wall_json(self.walls[model])
-            files.append(File.generated(config, f"models/{models.model_slug(model)}.json", content=body))
+            files.append(File.generated(config, models.wall_json_path(model), content=body))
         self.published = downloads.files(self.data_dir, self.data.runs)
         for site_path, src in self.published.items():
             files.append(LinkedFile.generated(config, site_path, abs_src_path=str(src)))
@@ -271,8 +271,8 @@ class ReportPlugin(BasePlugin[ReportConfig]):
 
     @_needs_data
     def _prompts(self, page: Page, root: str, files: Files) -> str:
-        urls = {pid: files.get_file_from_path(f"prompts/{slug}.md").url for pid, slug in self.data.prompt_pages.items()}
-        return metric_header(self.scale) + prompts.prompts_table(self.summary, urls, root, self.scale, self.categories)
+        table = prompts.prompts_table(self.summary, self.prompt_urls, root, self.scale, self.categories)
+        return metric_header(self.scale) + table
 
     @_needs_data
     def _prompt(self, page: Page, root: str, files: Files) -> str:
@@ -334,8 +334,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             if not rows.empty
             else leaderboard.leaderboard_table(self.board[self.board["model"].eq(model)], self.scale)
         )
-        json_path = f"models/{models.model_slug(model)}.json"
-        gallery = models.galleries(self.walls.get(model, {}), root, json_path)
+        gallery = models.galleries(self.walls.get(model, {}), root, models.wall_json_path(model))
         return models.model_page(model, self.data.frame, speed_html, gallery)
 
     def _downloads(self, page: Page, root: str, files: Files) -> str:

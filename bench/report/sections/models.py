@@ -119,6 +119,11 @@ def galleries(walls: dict[str, list[dict]], root: str, json_path: str) -> str:
     return "".join(parts)
 
 
+def wall_json_path(model: str) -> str:
+    """Where a model's wall JSON lives in the site, beside its page."""
+    return f"models/{model_slug(model)}.json"
+
+
 def wall_json(walls: dict[str, list[dict]]) -> str:
     """The images past the first WALL_FIRST of each scheduler, for the "Show all" button."""
     return json.dumps({sched: entries[WALL_FIRST:] for sched, entries in walls.items()}, ensure_ascii=False)
