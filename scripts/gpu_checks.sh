@@ -4,6 +4,9 @@
 #   bash scripts/gpu_checks.sh                # unpack + install the carried wheels, then steps a-f
 #   bash scripts/gpu_checks.sh --only-unpack  # rejoin, verify and extract only (no pip, no GPU): a
 #                                             # dry run that also works on the host (alias --dry-run)
+#   PYTHON=venv/bin/python bash scripts/gpu_checks.sh --cpu-smoke
+#                                             # no parts, no pip: every step's own code on the CPU
+#                                             # (float32, tiny models), with that Python's packages
 #
 # Parts come from /tmp/gpu-parts/ (left there by the earlier calls, scripts/GPU_SESSION.md) and
 # from .cache/gpu-wheels/parts/ (what this call carries). Each step runs under its own timeout,
@@ -24,6 +27,10 @@ TAR=gpu-wheels.tar
 PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/gpu-checks-out}
 DEADLINE=${GPU_CHECKS_DEADLINE:-480}
+# --cpu-smoke exports GPU_CHECKS_DEVICE=cpu, so the steps (each a child of this script) see it too.
+DEVICE=${GPU_CHECKS_DEVICE:-cuda}
+SCALE=1  # each step's cap and floor, x5 in --cpu-smoke
+if [ "$DEVICE" = cpu ]; then DTYPE=float32; else DTYPE=float16; fi
 
 say() { printf '%s\n' "$*" | tee -a "$OUT/summary.log"; }
 
@@ -84,19 +91,23 @@ PY
 
 suite() {  # the shipped tiny suite with ORT on CUDA, plus one [backend_options] table
   mkdir -p "$RUNS"
-  sed 's/^provider = "cpu"/provider = "cuda"/' bench/suites/tiny.toml >"$RUNS/$1.toml"
+  sed "s/^provider = \"cpu\"/provider = \"$DEVICE\"/" bench/suites/tiny.toml >"$RUNS/$1.toml"
   printf '\n[backend_options.%s]\n%s\n' "$2" "$3" >>"$RUNS/$1.toml"
   echo "$RUNS/$1.toml"
 }
 
-bench_run() { "$PY" -m bench run --device cuda --dtype float16 --provider cuda "$@"; }
+bench_run() { "$PY" -m bench run --device "$DEVICE" --dtype "$DTYPE" --provider "$DEVICE" "$@"; }
 
 # The steps, each run as `bash gpu_checks.sh --step NAME` under timeout.
 step_env() {
   nvidia-smi
-  "$PY" - <<'PY'
+  local manifest=$PARTS/MANIFEST.json
+  [ -f "$manifest" ] || manifest=$CARRIED/MANIFEST.json
+  "$PY" - "$manifest" <<'PY'
 import importlib.metadata as md
+import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -106,12 +117,28 @@ if torch.cuda.is_available():
     print("gpu", torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))
 names = ["diffusers", "transformers", "huggingface-hub", "tokenizers", "optimum", "optimum-onnx", "peft",
          "open_clip_torch", "onnx", "onnxruntime", "onnxruntime-gpu", "pydantic", "typing-extensions",
-         "timm", "accelerate", "safetensors", "torchvision"]
+         "timm", "accelerate", "safetensors", "torchvision", "numpy", "pandas", "pyarrow"]
 for name in names:
     try:
         print(f"{name} {md.version(name)}")
     except md.PackageNotFoundError:
         print(f"{name} -")
+# What the carried wheels (their metadata) and bench (pyproject) need from the image's own packages.
+from packaging.requirements import Requirement
+
+manifest = json.loads(Path(sys.argv[1]).read_text()) if Path(sys.argv[1]).is_file() else {}
+unmet = 0
+for name, wanted_by in manifest.get("from_image", {}).items():
+    try:
+        have = md.version(name)
+    except md.PackageNotFoundError:
+        have = None
+    bad = [w for w in wanted_by if have is None or not Requirement(w.rsplit(" (", 1)[0]).specifier.contains(have, prereleases=True)]
+    unmet += bool(bad)
+    if bad:
+        print(f"image: {name} {have or 'MISSING'}: does not meet {'; '.join(bad)}")
+print(f"image: {len(manifest.get('from_image', {})) - unmet} of {len(manifest.get('from_image', {}))} required packages met"
+      + ("" if manifest else f" (no {sys.argv[1]})"))
 import onnxruntime
 
 print("onnxruntime", onnxruntime.__version__, onnxruntime.__file__)
@@ -143,13 +170,19 @@ step_tiny_optimized() {  # c
 }
 # d: mode auto (max-autotune-no-cudagraphs); BENCH_GPU_ARGS="--calls 4 --warmup 1 --mode default" trades it for time
 # shellcheck disable=SC2086  # word splitting of the arguments is the point
-step_bench_gpu() { "$PY" scripts/bench_gpu.py ${BENCH_GPU_ARGS:---calls 4 --warmup 1}; }
-step_scoring() { "$PY" scripts/bench_scoring.py --device cuda; }       # e
+step_bench_gpu() {
+  if [ "$DEVICE" = cpu ]; then "$PY" scripts/bench_gpu.py --tiny --calls 1 --warmup 1; return; fi
+  "$PY" scripts/bench_gpu.py ${BENCH_GPU_ARGS:---calls 4 --warmup 1}
+}
+step_scoring() {                                                       # e
+  if [ "$DEVICE" = cpu ]; then "$PY" scripts/bench_scoring.py --device cpu --tiny --skip-full-size --images 8 --repeats 1; return; fi
+  "$PY" scripts/bench_scoring.py --device cuda
+}
 step_tensorrt() {                                                      # f
   if [ -d "$SITE/tensorrt_libs" ]; then export LD_LIBRARY_PATH="$SITE/tensorrt_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
   rm -rf "$RUNS/trt"
   "$PY" -m bench run --suite tiny --models tiny-sd --schedulers euler-a --seeds 0 --backends onnxruntime \
-    --device cuda --dtype float16 --provider tensorrt --metrics clip_tiny \
+    --device "$DEVICE" --dtype "$DTYPE" --provider tensorrt --metrics clip_tiny \
     --data-dir "$RUNS/trt/data" --images-dir "$RUNS/trt/images"
   local rc=$?
   report "$RUNS/trt/data"
@@ -158,7 +191,7 @@ step_tensorrt() {                                                      # f
 
 # run LOG NAME CAP RESERVE: step NAME under min(CAP, time left - RESERVE), appended to $OUT/LOG.log
 run() {
-  local log=$1 name=$2 cap=$3 reserve=$4 left limit t0 rc status
+  local log=$1 name=$2 cap=$(($3 * SCALE)) reserve=$(($4 * SCALE)) left limit t0 rc status
   left=$((DEADLINE - (SECONDS - START) - reserve))
   limit=$((cap < left ? cap : left))
   if [ "$limit" -lt 10 ]; then
@@ -183,9 +216,10 @@ case "${1:-}" in
     exit $?
     ;;
   --only-unpack | --dry-run) ONLY_UNPACK=1 ;;
+  --cpu-smoke) ONLY_UNPACK=0 SMOKE=1 SCALE=5 DEADLINE=${GPU_CHECKS_DEADLINE:-2400} ;;  # 2 CPU cores, not an H200
   "") ONLY_UNPACK=0 ;;
   -h | --help)
-    sed -n '2,15p' "$0"
+    sed -n '2,18p' "$0"
     exit 0
     ;;
   *)
@@ -198,23 +232,28 @@ START=$SECONDS
 mkdir -p "$OUT"
 : >"$OUT/summary.log"
 t0=$SECONDS
-(unpack) >"$OUT/unpack.log" 2>&1
-rc=$?
-tail -n 1 "$OUT/unpack.log"
-if [ $rc -ne 0 ]; then
-  say "unpack          failed rc=$rc   $((SECONDS - t0)) s: $(tail -n 1 "$OUT/unpack.log")"
-  exit 1
+if [ "${SMOKE:-0}" = 1 ]; then
+  # Only the steps: the carried wheels are cp312 and the GPU image's, so $PY brings its own packages.
+  export GPU_CHECKS_DEVICE=cpu PYTHONPATH=$ROOT HF_HUB_OFFLINE=1 BENCH_CACHE=${BENCH_CACHE:-/tmp/bench-cache} PYTHONUNBUFFERED=1
+  say "cpu smoke: $("$PY" -c 'import sys, torch; print(sys.executable, "torch", torch.__version__)')"
+else
+  (unpack) >"$OUT/unpack.log" 2>&1
+  rc=$?
+  tail -n 1 "$OUT/unpack.log"
+  if [ $rc -ne 0 ]; then
+    say "unpack          failed rc=$rc   $((SECONDS - t0)) s: $(tail -n 1 "$OUT/unpack.log")"
+    exit 1
+  fi
+  if [ "$ONLY_UNPACK" = 1 ]; then
+    say "unpack          ok              $((SECONDS - t0)) s (--only-unpack: no pip, no GPU steps)"
+    exit 0
+  fi
+  install >>"$OUT/unpack.log" 2>&1
+  rc=$?
+  say "$(printf '%-15s %-15s %5s s' unpack+install "$([ $rc -eq 0 ] && echo ok || echo "failed rc=$rc")" $((SECONDS - t0)))"
+  [ $rc -eq 0 ] || { tail -n 20 "$OUT/unpack.log"; exit 1; }
+  export PYTHONPATH="$SITE:$ROOT" HF_HUB_OFFLINE=1 BENCH_CACHE=/tmp/bench-cache PYTHONUNBUFFERED=1
 fi
-if [ "$ONLY_UNPACK" = 1 ]; then
-  say "unpack          ok              $((SECONDS - t0)) s (--only-unpack: no pip, no GPU steps)"
-  exit 0
-fi
-install >>"$OUT/unpack.log" 2>&1
-rc=$?
-say "$(printf '%-15s %-15s %5s s' unpack+install "$([ $rc -eq 0 ] && echo ok || echo "failed rc=$rc")" $((SECONDS - t0)))"
-[ $rc -eq 0 ] || { tail -n 20 "$OUT/unpack.log"; exit 1; }
-
-export PYTHONPATH="$SITE:$ROOT" HF_HUB_OFFLINE=1 BENCH_CACHE=/tmp/bench-cache PYTHONUNBUFFERED=1
 # Floors kept for later steps: env 15, tiny-ort 60, tiny-pytorch 30, tiny-compile 40, tiny-report 15,
 # tiny-optimized 30, bench-gpu 120, scoring 40, tensorrt 25 (RESERVE = the sum of the floors after).
 run env env 45 360

@@ -76,6 +76,7 @@ BASE = [
     "annotated-types",
     "typing-inspection",
     "filelock",
+    "typing-extensions",  # pydantic 2.14 wants >=4.16; the image's may be older
     "onnxruntime-gpu",  # 255 MB, CUDA 13; gpu_checks.sh uninstalls the image's CPU onnxruntime
 ]
 RAY = ["ray", "jsonschema", "jsonschema-specifications", "referencing", "rpds-py"]
@@ -89,6 +90,7 @@ UNPINNED = {  # not in constraints.txt: the newest that fit the pins on 2026-11-
     "pydantic-core": "2.50.5",  # pydantic 2.14.4 pins it exactly (checked below)
     "annotated-types": "0.8.0",
     "typing-inspection": "0.4.5",
+    "typing-extensions": "4.16.0",
     "jsonschema": "4.26.0",
     "jsonschema-specifications": "2025.9.1",
     "referencing": "0.37.0",
@@ -96,9 +98,9 @@ UNPINNED = {  # not in constraints.txt: the newest that fit the pins on 2026-11-
 }
 TENSORRT = ("tensorrt-cu13-libs", "10.16.1.11")  # the last TensorRT 10 (README "### TensorRT")
 NVIDIA_INDEX = "https://pypi.nvidia.com"
-# Left to the image (assumed there at versions that work, as on 2026-11-27): torch, torchvision,
-# accelerate 1.15.0 and safetensors 0.8.0 (the pins), timm, onnx 1.23.1 (pin 1.23.2), numpy,
-# pandas, pyarrow, scipy, pillow, rich, typing-extensions (pydantic wants >=4.16), importlib-metadata.
+# The rest is left to the image (torch, numpy, pandas, ...): MANIFEST.json's from_image lists what
+# the carried wheels' metadata and bench's pyproject require of it, and gpu_checks.sh's env step
+# checks each requirement there.
 
 
 def norm(name: str) -> str:
@@ -192,14 +194,23 @@ def fetch_tensorrt() -> tuple[Path | None, str]:
     )
 
 
-def check_requirements(paths: list[Path]) -> list[str]:
-    """Requirements of the carried wheels on one another that the carried versions break."""
+# The GPU image's interpreter, for the environment markers of the carried wheels' requirements.
+TARGET_ENV = {
+    "python_version": "3.12", "python_full_version": "3.12.3", "implementation_name": "cpython",
+    "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
+    "os_name": "posix", "platform_machine": "x86_64", "extra": "",
+}  # fmt: skip
+
+
+def check_requirements(paths: list[Path]) -> tuple[list[str], dict[str, list[str]]]:
+    """(requirements of the carried wheels on one another that the carried versions break, and
+    what they require of the image: {name: [requirement, ...]}, which gpu_checks.sh checks there)."""
     try:
         from packaging.requirements import Requirement
     except ImportError:
         from pip._vendor.packaging.requirements import Requirement
     versions = dict(wheel_id(p) for p in paths)
-    problems = []
+    problems, from_image = [], {}
     for path in paths:
         with zipfile.ZipFile(path) as z:
             meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
@@ -207,12 +218,25 @@ def check_requirements(paths: list[Path]) -> list[str]:
             if not line.startswith("Requires-Dist:"):
                 continue
             req = Requirement(line.split(":", 1)[1].strip())
-            if req.marker and "extra" in str(req.marker):
-                continue
+            if req.marker and not req.marker.evaluate(TARGET_ENV):
+                continue  # an extra's, or another platform's
             have = versions.get(norm(req.name))
-            if have and not req.specifier.contains(have, prereleases=True):
+            if have is None:
+                from_image.setdefault(norm(req.name), []).append(f"{req} ({wheel_id(path)[0]})")
+            elif not req.specifier.contains(have, prereleases=True):
                 problems.append(f"{path.name} wants {req}, carried {have}")
-    return problems
+    return problems, dict(sorted(from_image.items()))
+
+
+def bench_requirements() -> list[str]:
+    """The names bench itself imports on a GPU: pyproject's dependencies and its torch and
+    onnxruntime-gpu extras."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    specs = project["dependencies"] + extras["torch"] + extras["onnxruntime-gpu"]
+    return [norm(re.match(r"[A-Za-z0-9_.\-]+", spec).group(0)) for spec in specs]
 
 
 def tree_mib() -> float:
@@ -332,8 +356,16 @@ def main() -> int:
         print(f"  TensorRT: {tensorrt}")
         if trt:
             paths.append(trt)
-    for problem in check_requirements(paths):
+    problems, from_image = check_requirements(paths)
+    carried = {wheel_id(p)[0] for p in paths}
+    for name in bench_requirements():
+        if name not in carried:
+            from_image.setdefault(name, []).append(f"{name} (bench)")
+    for problem in problems:
         print(f"  WARNING: {problem}")
+    print(
+        f"  left to the image ({len(from_image)}, checked there by gpu_checks.sh's env step): {', '.join(from_image)}"
+    )
 
     total = sum(p.stat().st_size for p in paths)
     tree = tree_mib()
@@ -367,6 +399,7 @@ def main() -> int:
         "pip_download": PIP_TARGET,
         "with_ray": args.with_ray,
         "tensorrt": tensorrt,
+        "from_image": from_image,
         "tree_mib_estimate": round(tree, 1),
     }
     (PARTS / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
