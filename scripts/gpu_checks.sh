@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of issue 13, in one device `run` call (timeout_s 600), from the repo root there.
 #
-#   bash scripts/gpu_checks.sh                # unpack + install the carried wheels, then steps a-f
+#   bash scripts/gpu_checks.sh                # unpack the carried packages into /tmp/site, then steps a-f
 #   bash scripts/gpu_checks.sh --only-unpack  # rejoin, verify and extract only (no pip, no GPU): a
 #                                             # dry run that also works on the host (alias --dry-run)
 #   PYTHON=venv/bin/python bash scripts/gpu_checks.sh --cpu-smoke
@@ -23,7 +23,7 @@ PARTS=/tmp/gpu-parts
 WORK=/tmp/gpu-wheels
 SITE=/tmp/site
 RUNS=/tmp/gpu-checks
-TAR=gpu-wheels.tar
+TAR=gpu-site.tar.xz  # scripts/gpu_wheels.py: the carried wheels installed for Python 3.12, as a tree
 PY=${PYTHON:-python3}
 OUT=${OUT:-/tmp/gpu-checks-out}
 DEADLINE=${GPU_CHECKS_DEADLINE:-480}
@@ -52,8 +52,14 @@ unpack() {
   # shellcheck disable=SC2086  # $list: part names, no spaces
   cat $list >"$WORK/$TAR" || return 4
   (cd "$WORK" && grep "  $TAR\$" "$PARTS/SHA256SUMS" | sha256sum -c -) || { echo "the rejoined tar's sha256 differs"; return 4; }
-  rm -rf "$WORK/wheels" && tar -xf "$WORK/$TAR" -C "$WORK" && rm -f "$WORK/$TAR" || return 5
-  echo "$(find "$WORK/wheels" -name '*.whl' | wc -l) wheels in $WORK/wheels ($(du -sh "$WORK/wheels" | cut -f1))"
+  rm -rf "$WORK/site"
+  if command -v xz >/dev/null; then  # on every core
+    xz -T0 -dc "$WORK/$TAR" | tar -x -C "$WORK" || return 5
+  else
+    "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' "$WORK/$TAR" "$WORK" || return 5
+  fi
+  rm -f "$WORK/$TAR"
+  echo "$(find "$WORK/site" -maxdepth 1 -name '*.dist-info' | wc -l) packages in $WORK/site ($(du -sh "$WORK/site" | cut -f1))"
 }
 
 install() {
@@ -62,13 +68,14 @@ install() {
   # The image's CPU onnxruntime shares the package folder with onnxruntime-gpu; bench refuses both.
   if "$PY" -m pip show -q onnxruntime >/dev/null 2>&1; then "$PY" -m pip uninstall -y onnxruntime || return 1; fi
   if [ "$(cat "$SITE/.gpu-wheels-sha256" 2>/dev/null)" = "$want" ]; then
-    echo "wheels of tar ${want:0:16} already in $SITE"
+    echo "the tree of ${want:0:16} is already $SITE"
+    rm -rf "$WORK/site"
     return 0
   fi
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
-    "$WORK"/wheels/*.whl || return 1
+  # Installed on the host by pip --target for this Python: putting it in place is the install.
+  rm -rf "$SITE" && mv "$WORK/site" "$SITE" || return 1
   echo "$want" >"$SITE/.gpu-wheels-sha256"
-  echo "installed into $SITE: $(find "$WORK/wheels" -name '*.whl' -printf '%f ' | sed 's/-py[^ ]*\|-cp[^ ]*//g')"
+  echo "installed into $SITE: $(find "$SITE" -maxdepth 1 -name '*.dist-info' -printf '%f ' | sed 's/\.dist-info//g')"
 }
 
 # A table of what each run wrote: statuses per model x backend, and each failing group's first error.
