@@ -6,15 +6,16 @@ on the architecture, not the weights).
     python scripts/bench_gpu.py --tiny          # the tiny SD instead (a quick check on a CPU)
 
 It prints, each side measured in this run on this machine, calls alternating between the sides
-after untimed warm-up calls:
+after untimed warm-up calls, in this order (surest first: a line prints as soon as it is known, so
+a capped run that a long max-autotune compile cuts short keeps the rest):
 - the harness (bench's PyTorch backend, with its per-step clock) against a bare pipeline call;
-- torch.compile (the pytorch-compile backend) against eager, its compile time, and the harness
-  against a bare call of the same compiled pipeline;
-- ONNX Runtime on the same device, where this onnxruntime build has its provider: the plain
-  export and ORT's optimized graph (its Stable Diffusion fusions), each against eager and compiled;
 - energy per image (NVML), where the GPU has the counter;
 - the share of a whole sweep's wall time spent generating (3 schedulers x 2 prompts x 8 seeds,
-  batch 4: the harness's writer, hashing and Parquet included).
+  batch 4: the harness's writer, hashing and Parquet included);
+- ONNX Runtime on the same device, where this onnxruntime build has its provider: the plain
+  export and ORT's optimized graph (its Stable Diffusion fusions), each against eager;
+- torch.compile (the pytorch-compile backend) against eager, its compile time, and the harness
+  against a bare call of the same compiled pipeline; then each ORT graph against compiled.
 CLIP scoring's own figures come from scripts/bench_scoring.py. Asserts nothing about speed.
 """
 
@@ -101,6 +102,77 @@ def sweep_share(model: str, overrides: dict, steps: int, px: int) -> str:
     )
 
 
+def race_ort(spec, device: str, dtype: str, request, eager, args) -> dict[str, float]:
+    """ms/image of ONNX Runtime's plain export and of its optimized graph (ORT's own Stable
+    Diffusion fusions, fp16 on CUDA), each raced against eager in its own run."""
+    import onnxruntime
+
+    from bench.backends.onnxruntime import OrtBackend
+    from bench.runtime import Runtime
+
+    if device == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        print(f"ONNX Runtime: skipped, this build ({onnxruntime.__version__}) has no CUDAExecutionProvider")
+        return {}
+    ms = {}
+    for graph, options in [("plain", ""), ("optimized", json.dumps({"optimize": True}))]:
+        ort = OrtBackend(spec, OrtBackend.resolve(Runtime(device, dtype, options=options)))
+        info = ort.load()
+        ort.set_scheduler("euler-a")
+        times = race(
+            {
+                "ort": lambda ort=ort: ort.generate(request).latency_s,
+                "harness eager": lambda: eager.generate(request).latency_s,
+            },
+            args.calls,
+            args.warmup,
+        )
+        o, e = median_ms(times["ort"]), median_ms(times["harness eager"])
+        print(
+            f"ONNX Runtime {graph} ({info.provider}, export and optimize {info.export_s:.0f} s, {info.options}): "
+            f"{o:.1f} ms/image vs eager {e:.1f}: {e / o:.2f}x",
+            flush=True,
+        )
+        ms[graph] = o
+        ort.close()
+    return ms
+
+
+def race_compiled(spec, device: str, dtype: str, request, eager, args) -> float:
+    """ms/image of the pytorch-compile backend, raced against a bare call of the same compiled
+    pipeline and against eager; prints its compile time and energy."""
+    from bench.backends.compiled import CompiledBackend
+    from bench.runtime import Runtime
+
+    compiled = CompiledBackend(
+        spec, CompiledBackend.resolve(Runtime(device, dtype, device, options=json.dumps({"mode": args.mode})))
+    )
+    compiled.load()
+    compiled.set_scheduler("euler-a")
+    print(f"torch.compile ({compiled.runtime.option('mode')}): compiling, from {time.strftime('%H:%M:%S')}", flush=True)
+    first = compiled.generate(request)
+    n = len(request.seeds)
+    times = race(
+        {
+            "bare compiled": lambda: bare_call(compiled.pipe, request, device) / n,
+            "harness compiled": lambda: compiled.generate(request).latency_s,
+            "harness eager": lambda: eager.generate(request).latency_s,
+        },
+        args.calls,
+        args.warmup,
+    )
+    c_bare, c_harness, e_harness = (median_ms(times[k]) for k in ("bare compiled", "harness compiled", "harness eager"))
+    print(
+        f"torch.compile ({compiled.runtime.option('mode')}): compile {first.compile_s:.1f} s; "
+        f"{c_harness:.1f} ms/image vs eager {e_harness:.1f}: {e_harness / c_harness:.2f}x faster; "
+        f"harness at {c_bare / c_harness:.1%} of a bare compiled call"
+    )
+    energy = compiled.generate(request).energy_j
+    if energy is not None:
+        print(f"energy: compiled {energy:.1f} J/image")
+    compiled.close()
+    return c_harness
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny SD at 64 px (a quick check anywhere)")
@@ -117,7 +189,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.backends.base import Request
-    from bench.backends.compiled import CompiledBackend
     from bench.backends.pytorch import DiffusersBackend
     from bench.console import quiet_libraries
     from bench.models import MODELS
@@ -140,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(0) if device == "cuda" else "no GPU"
     print(f"{gpu}; torch {torch.__version__}; {model} at {px} px, {steps} steps, euler-a, batch {args.batch}, {dtype}")
 
+    # Cheapest and surest first: on a lent GPU this runs under a time cap, and each line prints as
+    # it comes, so a torch.compile that runs long (max-autotune) leaves every other figure behind.
     eager = DiffusersBackend(spec, Runtime(device, dtype, device))
     eager.load()
     eager.set_scheduler("euler-a")
@@ -155,63 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     bare, harness = median_ms(times["bare eager"]), median_ms(times["harness eager"])
     print(f"eager: bare {bare:.1f} ms/image, harness {harness:.1f} ms/image: harness at {bare / harness:.1%} of bare")
     energy = eager.generate(request).energy_j
+    print(f"energy: eager {energy:.1f} J/image" if energy is not None else "energy: no NVML energy counter here")
+    print(sweep_share(model, overrides, steps, px), flush=True)
 
-    compile_options = json.dumps({"mode": args.mode})
-    compiled = CompiledBackend(spec, CompiledBackend.resolve(Runtime(device, dtype, device, options=compile_options)))
-    compiled.load()
-    compiled.set_scheduler("euler-a")
-    first = compiled.generate(request)
-    times = race(
-        {
-            "bare compiled": lambda: bare_call(compiled.pipe, request, device) / n,
-            "harness compiled": lambda: compiled.generate(request).latency_s,
-            "harness eager": lambda: eager.generate(request).latency_s,
-        },
-        args.calls,
-        args.warmup,
-    )
-    c_bare, c_harness, e_harness = (median_ms(times[k]) for k in ("bare compiled", "harness compiled", "harness eager"))
-    print(
-        f"torch.compile ({compiled.runtime.option('mode')}): compile {first.compile_s:.1f} s; "
-        f"{c_harness:.1f} ms/image vs eager {e_harness:.1f}: {e_harness / c_harness:.2f}x faster; "
-        f"harness at {c_bare / c_harness:.1%} of a bare compiled call"
-    )
-    c_energy = compiled.generate(request).energy_j
-    if energy is not None:
-        print(f"energy: eager {energy:.1f} J/image, compiled {c_energy:.1f} J/image")
-    else:
-        print("energy: no NVML energy counter here")
-    compiled.close()
-
-    import onnxruntime
-
-    if device == "cuda" and "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        print(f"ONNX Runtime: skipped, this build ({onnxruntime.__version__}) has no CUDAExecutionProvider")
-    else:
-        from bench.backends.onnxruntime import OrtBackend
-
-        # The plain export, then ORT's own Stable Diffusion optimizer (fusions, fp16 on CUDA),
-        # each raced against eager in its own run; compiled's figure is from the race above.
-        for graph, options in [("plain", ""), ("optimized", json.dumps({"optimize": True}))]:
-            ort = OrtBackend(spec, OrtBackend.resolve(Runtime(device, dtype, options=options)))
-            info = ort.load()
-            ort.set_scheduler("euler-a")
-            times = race(
-                {
-                    "ort": lambda ort=ort: ort.generate(request).latency_s,
-                    "harness eager": lambda: eager.generate(request).latency_s,
-                },
-                args.calls,
-                args.warmup,
-            )
-            o, e = median_ms(times["ort"]), median_ms(times["harness eager"])
-            print(
-                f"ONNX Runtime {graph} ({info.provider}, export and optimize {info.export_s:.0f} s, {info.options}): "
-                f"{o:.1f} ms/image vs eager {e:.1f}: {e / o:.2f}x; vs compiled's {c_harness:.1f}: {c_harness / o:.2f}x"
-            )
-            ort.close()
+    ort_ms = race_ort(spec, device, dtype, request, eager, args)
+    compiled_ms = race_compiled(spec, device, dtype, request, eager, args)
+    for graph, o in ort_ms.items():
+        print(f"ONNX Runtime {graph} vs compiled: {o:.1f} vs {compiled_ms:.1f} ms/image: {compiled_ms / o:.2f}x")
     eager.close()
-    print(sweep_share(model, overrides, steps, px))
     return 0
 
 
