@@ -1,8 +1,8 @@
 """`bench run --ray`: one sweep over a Ray cluster's GPUs (or CPUs), driven from one process.
 
 The driver plans the cells, keeps one actor per GPU (`num_gpus=1`; `num_cpus` on a CPU-only
-cluster) and hands out units of work: up to `unit_cells` cells of one (model, backend,
-scheduler), largest first. An idle worker takes the largest unit of a model it has loaded, else
+cluster; bench.ray_cluster) and hands units of work to the workers that have started: up to
+`unit_cells` cells of one (model, backend, scheduler), largest first. An idle worker takes the largest unit of a model it has loaded, else
 the largest unit left, so models load few times and the long units do not come last. Workers
 send images (PNG bytes) and rows back through the object store, and only the driver writes
 `images/` and Parquet: a multi-node cluster needs no shared disk.
@@ -19,17 +19,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import parity, scoring, shard, store, sweep
-from bench.errors import BenchError, InstallError, first_line
+from bench.errors import BenchError, first_line
 from bench.files import writable_dir
 from bench.images import safe_join, write_png
 from bench.interrupts import raise_if_stopped
 from bench.plan import Cell, make_plan
-from bench.ray_worker import Worker
+from bench.ray_cluster import Cluster, Seat
 from bench.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -60,68 +60,6 @@ def units_of(cells: list[Cell], unit_cells: int) -> list[Unit]:
     return sorted(units, key=lambda u: -u.cost)
 
 
-@dataclass
-class Seat:
-    """One worker: its actor, the models it has, and what it has done (for the progress line)."""
-
-    actor: object
-    name: str
-    groups: set = field(default_factory=set)
-    images: int = 0
-    busy_s: float = 0.0
-    since: float = 0.0
-
-    def rate(self) -> str:
-        return f"{self.name} {self.images / self.busy_s:.2f}/s" if self.busy_s else f"{self.name} -"
-
-
-class Cluster:
-    """The Ray side: connect (or start a local cluster), place workers, replace dead ones."""
-
-    def __init__(self, address: str | None, workers: int | None, keep_models: int = 2):
-        try:
-            import ray
-        except ImportError:
-            raise InstallError("--ray needs Ray on the driver and every node: pip install -e '.[ray]'") from None
-
-        self.ray = ray
-        self.started_here = not ray.is_initialized()
-        if self.started_here:
-            # No address: a local cluster on this machine (how the tests run). "auto" joins the
-            # cluster `ray start` made; ray://host:10001 a remote one through Ray Client.
-            ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
-        resources = ray.cluster_resources()
-        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-        if gpus:
-            self.count, self.options = workers or gpus, {"num_gpus": 1}
-        else:
-            self.count = workers or max(1, cpus // 4)
-            self.options = {"num_cpus": max(1, cpus // self.count)}
-        # Two threads per actor: `pid` answers while `make` runs (the driver never sends a
-        # worker a second unit before the first comes back).
-        self.remote = ray.remote(max_concurrency=2, **self.options)(Worker)
-        self.keep_models = keep_models
-        self.seats = [self._seat(i) for i in range(self.count)]
-        self.made = self.count  # workers started, replacements included
-
-    def _seat(self, i: int) -> Seat:
-        return Seat(self.remote.remote(self.keep_models), f"w{i}")
-
-    def replace(self, seat: Seat) -> Seat:
-        """A new worker in a dead one's seat (its loaded models are gone with it)."""
-        self.ray.kill(seat.actor, no_restart=True)
-        new = self._seat(self.made)
-        self.made += 1
-        self.seats[self.seats.index(seat)] = new
-        return new
-
-    def close(self) -> None:
-        for seat in self.seats:
-            self.ray.kill(seat.actor, no_restart=True)
-        if self.started_here:
-            self.ray.shutdown()
-
-
 def _pick(queue: deque[Unit], seat: Seat) -> Unit:
     """The largest unit of a model this worker has loaded, else the largest unit left."""
     for unit in queue:
@@ -147,16 +85,20 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
     ray = cluster.ray
     queue = deque(units)
     inflight: dict[object, tuple[Unit, Seat]] = {}
-    idle = list(cluster.seats)
+    idle = [s for s in cluster.seats if s.started]
     done = 0
     while queue or inflight:
         raise_if_stopped()
+        idle += cluster.poll()  # workers that started late (placed when room appeared) join now
         while idle and queue:
             seat = idle.pop(0)
             unit = _pick(queue, seat)
             seat.since = time.perf_counter()
             ref = seat.actor.make.remote(unit.cells, specs[unit.cells[0].model], suite.batch_size, report.run_id)
             inflight[ref] = (unit, seat)
+        if not inflight:  # every worker is still starting, or being replaced
+            idle += cluster.poll(timeout_s=1.0)
+            continue
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
         for ref in ready:
             unit, seat = inflight.pop(ref)
@@ -171,7 +113,7 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
                 continue
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
                 unit.tries += 1
-                seat = cluster.replace(seat)
+                cluster.replace(seat)  # the new worker joins when it has started
                 if unit.tries <= max_retries:
                     log.warning(
                         "worker lost with %d cells in hand (%s); handing them to another",
@@ -184,7 +126,6 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
                     save(sweep.failed_rows(report.run_id, unit.cells, None, e), {})
                     if progress:
                         progress.advance(task, len(unit.cells))
-                idle.append(seat)
                 continue
             seat.groups.add(unit.group)
             seat.images += len(unit.cells)
@@ -226,7 +167,7 @@ def run(
     try:
         ray = cluster.ray
         specs = {key: suite.model_spec(key) for key in suite.models}
-        first = cluster.seats[0].actor
+        first = cluster.first().actor
         plan = make_plan(suite, data_dir, retry_failed, runtimes=_get(ray, first.runtimes.remote(suite, specs)))
         report.planned, report.skipped_done, report.notes = (
             len(plan.cells),
@@ -307,6 +248,7 @@ def score_on(
     reads each image's bytes and sends them with its prompt, and each worker loads a metric's
     scorer once. Returns the number of scores written."""
     ray = cluster.ray
+    cluster.first()  # a worker to score with, and a line saying why if none starts
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
     written = 0
@@ -317,14 +259,18 @@ def score_on(
         task = progress.add_task(f"scoring {metric} on {cluster.count} workers", total=len(todo)) if progress else None
         parts = deque((todo.iloc[i : i + chunk], 0) for i in range(0, len(todo), chunk))
         inflight: dict[object, tuple] = {}
-        idle = list(cluster.seats)
+        idle = [s for s in cluster.seats if s.started]
         while parts or inflight:
             raise_if_stopped()
+            idle += cluster.poll()
             while idle and parts:
                 part, tries = parts.popleft()
                 seat = idle.pop(0)
                 pngs = [_read(images_dir, p) for p in part["image_path"]]
                 inflight[seat.actor.score.remote(metric, list(part["prompt"]), pngs)] = (part, tries, seat)
+            if not inflight:
+                idle += cluster.poll(timeout_s=1.0)
+                continue
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
             for ref in ready:
                 part, tries, seat = inflight.pop(ref)
@@ -333,7 +279,7 @@ def score_on(
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError):
                     if tries >= 2:
                         raise
-                    idle.append(cluster.replace(seat))
+                    cluster.replace(seat)
                     parts.appendleft((part, tries + 1))
                     continue
                 idle.append(seat)

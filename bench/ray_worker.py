@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 from collections import OrderedDict
 
 from bench import scoring
@@ -32,8 +33,10 @@ class Worker:
         self.scorers: dict[str, object] = {}
         self.loads = 0  # models loaded by this worker, for the driver's log
 
-    def pid(self) -> int:
-        return os.getpid()
+    def where(self) -> dict:
+        """Its process, host and the GPUs it sees (Ray sets CUDA_VISIBLE_DEVICES to the one it
+        placed the worker on). The first answer says the worker has started."""
+        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
     def runtimes(self, suite, specs) -> dict:
         """What the suite's runtime means on a worker's machine (its GPU, its ONNX Runtime

@@ -126,7 +126,7 @@ def test_a_ray_worker_killed_mid_run_loses_and_duplicates_nothing(suite_file, si
         if killed or not inflight:
             return
         _, seat = next(iter(inflight.values()))
-        pid = cluster.ray.get(seat.actor.pid.remote())
+        pid = cluster.ray.get(seat.actor.where.remote())["pid"]
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
 
@@ -137,6 +137,47 @@ def test_a_ray_worker_killed_mid_run_loses_and_duplicates_nothing(suite_file, si
     assert killed and report.ok == PLANNED and report.failed == 0
     assert made(data) == single
     check_files(images, single, data)
+
+
+def test_on_gpus_each_worker_holds_its_own_and_one_that_cannot_be_placed_does_not_stall_the_sweep(
+    suite_file, single, tmp_path, caplog
+):
+    import logging
+    import threading
+
+    import ray
+
+    from bench import ray_driver
+    from bench.interrupts import stop_on_signals
+
+    # GPUs are Ray's bookkeeping: two logical ones place workers as two real ones would (the
+    # workers then run on the CPU). Three workers asked for, room for two: before, the units
+    # handed to the third waited for a GPU forever and the sweep never ended.
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    seen = {}
+
+    def watch(done, cluster, inflight):
+        for seat in cluster.seats:
+            if seat.started:
+                seen[seat.name] = cluster.ray.get(seat.actor.where.remote())
+
+    hang = threading.Timer(300, os.kill, (os.getpid(), signal.SIGTERM))
+    hang.start()
+    try:
+        with stop_on_signals(), caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
+            report = ray_driver.run(
+                load_suite(str(suite_file)), tmp_path / "data", tmp_path / "images", workers=3, unit_cells=2,
+                score=False, on_result=watch,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        pytest.fail("the sweep was still running after 300 s")
+    finally:
+        hang.cancel()
+        ray.shutdown()
+    assert report.ok == PLANNED and report.failed == 0
+    assert made(tmp_path / "data") == single
+    assert sorted(w["gpus"] for w in seen.values()) == ["0", "1"]  # one GPU each, none shared
+    assert "3 Ray workers asked for, room for 2 now (each holds one GPU)" in caplog.text
 
 
 def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):

@@ -1,0 +1,132 @@
+"""The Ray side of `bench run --ray` and `bench score --ray`: connect (or start a local cluster),
+place one worker per GPU (or a share of the CPUs), know which workers have started, replace
+dead ones.
+
+A worker holds one whole GPU (`num_gpus=1`), so its timings are its own. An actor Ray cannot
+place yet (more workers asked than the cluster has GPUs, or an autoscaler still adding nodes)
+waits without blocking the sweep: the driver hands work only to workers that have answered, and
+one that starts late joins then.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from bench.errors import BenchError, InstallError, first_line
+from bench.interrupts import raise_if_stopped
+from bench.ray_worker import Worker
+
+log = logging.getLogger(__name__)
+WAIT_WARN_S = 60.0  # no worker started after this long: say why the sweep waits
+
+
+@dataclass
+class Seat:
+    """One worker: its actor, whether it has started, the models it has, and what it has done
+    (for the progress line)."""
+
+    actor: object
+    name: str
+    started: bool = False
+    groups: set = field(default_factory=set)
+    images: int = 0
+    busy_s: float = 0.0
+    since: float = 0.0
+
+    def rate(self) -> str:
+        return f"{self.name} {self.images / self.busy_s:.2f}/s" if self.busy_s else f"{self.name} -"
+
+
+class Cluster:
+    """The workers of one sweep or scoring pass on a Ray cluster, and the cluster if it started it."""
+
+    def __init__(self, address: str | None, workers: int | None, keep_models: int = 2):
+        try:
+            import ray
+        except ImportError:
+            raise InstallError("--ray needs Ray on the driver and every node: pip install -e '.[ray]'") from None
+
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            # No address: a local cluster on this machine (how the tests run). "auto" joins the
+            # cluster `ray start` made; ray://host:10001 a remote one through Ray Client.
+            ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        if gpus:
+            self.count, self.options, room = workers or gpus, {"num_gpus": 1}, gpus
+            self.holds = "one GPU"
+        else:
+            self.count = workers or max(1, cpus // 4)
+            self.options, room = {"num_cpus": max(1, cpus // self.count)}, cpus // max(1, cpus // self.count)
+            self.holds = f"{self.options['num_cpus']} CPUs"
+        if self.count > room:
+            log.warning(
+                "%d Ray workers asked for, room for %d now (each holds %s): the rest start when room "
+                "appears (an autoscaler adding nodes); until then the sweep runs on those that started",
+                self.count, room, self.holds,
+            )  # fmt: skip
+        # Two threads per actor: `where` answers while `make` runs (the driver never sends a
+        # worker a second unit before the first comes back).
+        self.remote = ray.remote(max_concurrency=2, **self.options)(Worker)
+        self.keep_models = keep_models
+        self.starting: dict[object, Seat] = {}  # a `where` call not answered yet -> its seat
+        self.seats = [self._seat(i) for i in range(self.count)]
+        self.made = self.count  # workers started, replacements included
+
+    def _seat(self, i: int) -> Seat:
+        seat = Seat(self.remote.remote(self.keep_models), f"w{i}")
+        self.starting[seat.actor.where.remote()] = seat
+        return seat
+
+    def poll(self, timeout_s: float = 0.0) -> list[Seat]:
+        """Seats whose worker has started since the last poll (waiting up to timeout_s for one)."""
+        if not self.starting:
+            return []
+        ready, _ = self.ray.wait(list(self.starting), num_returns=len(self.starting), timeout=timeout_s)
+        new = []
+        for ref in ready:
+            seat = self.starting.pop(ref)
+            try:
+                where = self.ray.get(ref)
+            except self.ray.exceptions.RayError as e:  # died before it started: its seat stays empty
+                log.error("Ray worker %s did not start: %s", seat.name, first_line(e))
+                self.seats.remove(seat)
+                continue
+            log.debug("Ray worker %s started: %s", seat.name, where)
+            seat.started = True
+            new.append(seat)
+        if not self.seats:
+            raise BenchError("no Ray worker started: every one died while starting (the errors are above)")
+        return new
+
+    def first(self) -> Seat:
+        """A started worker, waiting for one if none has started yet."""
+        waited = time.perf_counter()
+        warned = False
+        while not any(s.started for s in self.seats):
+            raise_if_stopped()
+            self.poll(timeout_s=1.0)
+            if not warned and time.perf_counter() - waited > WAIT_WARN_S:
+                log.warning(
+                    "no Ray worker has started in %.0f s: each needs %s, and the cluster has %s free",
+                    WAIT_WARN_S, self.holds, self.ray.available_resources(),
+                )  # fmt: skip
+                warned = True
+        return next(s for s in self.seats if s.started)
+
+    def replace(self, seat: Seat) -> None:
+        """A new worker in a dead one's seat (its loaded models are gone with it); it joins the
+        sweep when it has started (`poll`)."""
+        self.ray.kill(seat.actor, no_restart=True)
+        self.seats[self.seats.index(seat)] = self._seat(self.made)
+        self.made += 1
+
+    def close(self) -> None:
+        for seat in self.seats:
+            self.ray.kill(seat.actor, no_restart=True)
+        if self.started_here:
+            self.ray.shutdown()
