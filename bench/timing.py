@@ -111,8 +111,11 @@ class EnergyMeter:
             import torch
 
             pynvml.nvmlInit()
-            index = torch.cuda.current_device()
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            # NVML numbers the GPUs physically and ignores CUDA_VISIBLE_DEVICES, which torchrun
+            # shards and Ray workers narrow to their own GPU: there torch's index 0 is not NVML's
+            # 0. The UUID names the same GPU to both (torch's omits NVML's "GPU-" prefix).
+            uuid = str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
+            self.handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}")
             pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # raises where unsupported
         except Exception:  # noqa: BLE001 - no library, no driver, no counter: energy is unknown
             self.handle = None

@@ -122,6 +122,9 @@ print("python", sys.version.split()[0], sys.executable)
 print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
 if torch.cuda.is_available():
     print("gpu", torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))
+    from bench.timing import EnergyMeter  # finds NVML's device by torch's UUID: None means no energy_j
+
+    print("nvml energy counter, mJ:", EnergyMeter("cuda").read_mj(), "uuid", torch.cuda.get_device_properties(0).uuid)
 names = ["diffusers", "transformers", "huggingface-hub", "tokenizers", "optimum", "optimum-onnx", "peft",
          "open_clip_torch", "onnx", "onnxruntime", "onnxruntime-gpu", "pydantic", "typing-extensions",
          "timm", "accelerate", "safetensors", "torchvision", "numpy", "pandas", "pyarrow"]
