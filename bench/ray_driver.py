@@ -2,10 +2,11 @@
 
 The driver plans the cells, keeps one actor per GPU (`num_gpus=1`; `num_cpus` on a CPU-only
 cluster; bench.ray_cluster) and hands units of work to the workers that have started: up to
-`unit_cells` cells of one (model, backend, scheduler), largest first. An idle worker takes the largest unit of a model it has loaded, else
-the largest unit left, so models load few times and the long units do not come last. Workers
-send images (PNG bytes) and rows back through the object store, and only the driver writes
-`images/` and Parquet: a multi-node cluster needs no shared disk.
+`unit_cells` cells of one (model, backend, scheduler), largest first. An idle worker takes the
+largest unit of a model it has loaded, else the largest unit left, so models load few times and
+the long units do not come last. Workers send images (PNG bytes) and rows back through the
+object store, and only the driver writes `images/` and Parquet: a multi-node cluster needs no
+shared disk.
 
 A worker that dies (a node lost, a kill -9, an out-of-memory kill) has its unit given to a new
 worker, up to `max_retries` times per unit; after that the unit's cells are recorded as failed
