@@ -62,7 +62,7 @@ class Cluster:
         else:
             self.count = workers or max(1, cpus // 4)
             self.options, room = {"num_cpus": max(1, cpus // self.count)}, cpus // max(1, cpus // self.count)
-            self.holds = f"{self.options['num_cpus']} CPUs"
+            self.holds = "one CPU" if self.options["num_cpus"] == 1 else f"{self.options['num_cpus']} CPUs"
         if self.count > room:
             log.warning(
                 "%d Ray workers asked for, room for %d now (each holds %s): the rest start when room "
