@@ -556,3 +556,29 @@ def test_optimized_images_stay_close_to_the_plain_graphs(first, optimized):
         assert parity.max_abs_diff(plain[seed], fused[seed]) <= 2 * ONE_LEVEL
     scores = optimized.scores
     assert (scores[scores["metric"] == parity.PSNR_METRIC]["value"] >= 60).all()
+
+
+def test_a_cpu_makes_the_optimized_graphs_of_a_cuda_run_ahead_of_it(optimized, monkeypatch):
+    """scripts/bench_gpu.py --prepare: the CPU traces the fp32 export and runs ORT's optimizer with
+    the CUDA fusions and fp16, and the CUDA run then finds both cached instead of spending its
+    GPU time on them."""
+    from dataclasses import replace
+
+    from bench.backends import ort_optimize
+    from bench.models import MODELS
+    from bench.runtime import Runtime
+
+    asked = replace(Runtime(device="cuda", dtype="float16"), options=json.dumps({"optimize": True}))
+    ahead = OrtBackend(MODELS["tiny-sd"], OrtBackend.resolve(asked))
+    assert (ahead.runtime.provider, ahead.runtime.dtype) == ("cuda", "float16")
+    path, made_s = ahead.graphs(trace_on="cpu")
+    manifest = json.loads((path / ort_optimize.MANIFEST).read_text())
+    assert made_s > 0 and manifest["target"] == "cuda" and manifest["float16"] is True
+    assert manifest["fused"]["unet"]["NhwcConv"] > 0 and manifest["fused"]["unet"]["MultiHeadAttention"] == 12
+
+    def made_again(*args, **kwargs):
+        raise AssertionError("made again")
+
+    monkeypatch.setattr("onnxruntime.transformers.optimizer.optimize_model", made_again)
+    monkeypatch.setattr("bench.backends.onnxruntime.pipeline_for_export", made_again)
+    assert OrtBackend(MODELS["tiny-sd"], OrtBackend.resolve(asked)).graphs() == (path, 0.0)

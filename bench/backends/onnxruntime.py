@@ -215,7 +215,7 @@ class OrtBackend(Backend):
         # 2. the graphs: the export (cached, else traced from the PyTorch backend's own pipeline),
         # or ORT's optimized copy of it
         optimize = bool(runtime.option("optimize", False))
-        path, prepare_s = self._optimized_graphs() if optimize else self._export(dtype)
+        path, prepare_s = self.graphs()
         if self.device == "cuda":
             import torch
 
@@ -259,26 +259,33 @@ class OrtBackend(Backend):
             load_s=time.perf_counter() - started, dtype=dtype, provider=ran, export_s=prepare_s, options=recorded
         )
 
-    def _export(self, dtype: str):
-        """The export's folder and the seconds it took (0 when cached)."""
-        spec, device = self.spec, self.device
-        made = export.ensure(spec, dtype, device, lambda: pipeline_for_export(spec, device, dtype))
-        return made.path, made.export_s
+    def graphs(self, trace_on: str | None = None) -> tuple[Path, float]:
+        """The folder of ONNX graphs this backend loads, and the seconds spent making them (0 when
+        cached): the export, or ORT's optimized copy of it.
 
-    def _optimized_graphs(self):
-        """ORT's optimized graphs and the seconds export and optimizer took (0 each when cached).
-
-        The optimizer fuses fp32 graphs, then converts them to fp16 itself (its fusions do not
-        match fp16 graphs), so its source is the fp32 export even for fp16 cells. The CPU
-        provider gets no fp16 (ORT's CPU kernels are fp32) and no CUDA-only operators.
+        `trace_on`: the device that traces a missing export, by default the one this backend runs
+        on. An export's key leaves the device out (an fp32 graph traced on the CPU is the graph
+        traced on CUDA), so a CPU can make the optimized graphs of a CUDA run ahead of it:
+        scripts/bench_gpu.py --prepare.
         """
+        device = trace_on or self.runtime.device
+        if not self.runtime.option("optimize", False):
+            return self._export(self.runtime.dtype, device)
+        # The optimizer fuses fp32 graphs, then converts them to fp16 itself (its fusions do not
+        # match fp16 graphs), so its source is the fp32 export even for fp16 cells. The CPU
+        # provider gets no fp16 (ORT's CPU kernels are fp32) and no CUDA-only operators.
         dtype, float16 = self.runtime.dtype, self.runtime.dtype == "float16"
-        path, export_s = self._export("float32")
+        path, export_s = self._export("float32", device)
         # Where the PyTorch pipeline decodes an fp16 VAE in fp32, the VAE stays fp32 (as in the
         # fp16 export: bench.backends.export.vae_dtype).
         fp32_parts = ("vae_encoder", "vae_decoder") if export.vae_dtype(self.spec, dtype) != dtype else ()
         made = ort_optimize.ensure(path, cuda=self.runtime.provider == "cuda", float16=float16, fp32_parts=fp32_parts)
         return made.path, export_s + made.optimize_s
+
+    def _export(self, dtype: str, device: str) -> tuple[Path, float]:
+        spec = self.spec
+        made = export.ensure(spec, dtype, device, lambda: pipeline_for_export(spec, device, dtype))
+        return made.path, made.export_s
 
     def _torch_parts(self) -> dict:
         """The safety checker stays a PyTorch module (optimum has no ORT one), so ORT images are
