@@ -512,7 +512,7 @@ def test_the_optimized_graph_is_made_once_and_recorded(optimized, tmp_path, monk
     def no_optimizer(*args, **kwargs):
         raise AssertionError("optimized again")
 
-    monkeypatch.setattr("onnxruntime.transformers.optimizer.optimize_model", no_optimizer)
+    monkeypatch.setattr("bench.backends.ort_optimize._in_child", no_optimizer)
     again = run(
         tmp_path,
         models=["tiny-sd"],
@@ -579,6 +579,52 @@ def test_a_cpu_makes_the_optimized_graphs_of_a_cuda_run_ahead_of_it(optimized, m
     def made_again(*args, **kwargs):
         raise AssertionError("made again")
 
-    monkeypatch.setattr("onnxruntime.transformers.optimizer.optimize_model", made_again)
+    monkeypatch.setattr("bench.backends.ort_optimize._in_child", made_again)
     monkeypatch.setattr("bench.backends.onnxruntime.pipeline_for_export", made_again)
     assert OrtBackend(MODELS["tiny-sd"], OrtBackend.resolve(asked)).graphs() == (path, 0.0)
+
+
+@pytest.mark.parametrize("stop", ["kill -9 of the optimizer", "Ctrl-C in the sweep"])
+def test_a_stopped_optimizer_publishes_nothing_and_leaves_no_process(first, tmp_path, monkeypatch, stop):
+    """The optimizer runs in a child process. Killed (as the out-of-memory killer does), the
+    model's cells fail with the likely cause instead of the sweep dying with "Killed"; and when
+    the sweep itself is stopped, the child goes too. Either way no folder is published."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from bench.backends import ort_optimize
+
+    export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
+    children, started = [], threading.Event()
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            children.append(self)
+            started.set()
+
+    monkeypatch.setattr(ort_optimize.subprocess, "Popen", Recorded)
+
+    def stop_it():
+        assert started.wait(60)
+        time.sleep(1)  # mid-work, as a user's Ctrl-C or the OOM killer would come
+        assert children[0].poll() is None
+        if stop.startswith("kill"):
+            os.kill(children[0].pid, signal.SIGKILL)
+        else:
+            os.kill(os.getpid(), signal.SIGINT)  # to this process alone: it must stop the child
+
+    threading.Thread(target=stop_it, daemon=True).start()
+    if stop.startswith("kill"):
+        with pytest.raises(RuntimeError, match=r"stopped by signal 9; most likely out of memory: .* GB of RAM"):
+            ort_optimize.ensure(export, cuda=False, float16=False)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            ort_optimize.ensure(export, cuda=False, float16=False)
+    # killed, or terminated by the stopped parent: never left to run on, nor ended on its own
+    assert children[0].returncode == (-signal.SIGKILL if stop.startswith("kill") else -signal.SIGTERM)
+    assert list((tmp_path / "onnx-optimized").iterdir()) == []  # nothing published, no staging left
