@@ -21,7 +21,7 @@ CLIP scoring's own figures come from scripts/bench_scoring.py. Asserts nothing a
     python scripts/bench_gpu.py --prepare       # times nothing: makes the CPU-only parts ahead
 
 `--prepare` builds the model and ORT's optimized graphs for this machine's race (on the full-size
-UNet, 3-4 min of single-threaded Python and about 20 GB of RAM) into $BENCH_CACHE, tracing on the
+UNet, about 3 min of single-threaded Python and 18 GB of RAM) into $BENCH_CACHE, tracing on the
 CPU, so that a GPU run started after it finds them cached. scripts/gpu_checks.sh runs it in the
 background while its other steps use the GPU, and lets the race start only once it has ended.
 """

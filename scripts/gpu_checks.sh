@@ -181,7 +181,7 @@ step_tiny_optimized() {  # c
 }
 # d's CPU-only work, started in the background before step a: the full-size model, its fp32 export
 # and ORT's optimized fp16 graphs take about 5 minutes of CPU (3-4 of them single-threaded Python,
-# about 20 GB of RAM) that would otherwise eat bench-gpu's 300 s. Its log goes into bench-gpu.log.
+# 18 GB of RAM at peak) that would otherwise eat bench-gpu's 300 s. Its log goes into bench-gpu.log.
 prepare_start() {
   mkdir -p "$RUNS" && rm -f "$RUNS/prepare.rc" "$RUNS/prepare.pid"
   local tiny=""
