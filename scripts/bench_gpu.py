@@ -16,6 +16,8 @@ a capped run that a long max-autotune compile cuts short keeps the rest):
   export and ORT's optimized graph (its Stable Diffusion fusions), each against eager;
 - torch.compile (the pytorch-compile backend) against eager, its compile time, and the harness
   against a bare call of the same compiled pipeline; then each ORT graph against compiled.
+Each of ORT's graphs and the compiled pipeline also prints its image's PSNR against eager's for
+the same seed (bench.parity), so a speed-up never stands for a different computation.
 CLIP scoring's own figures come from scripts/bench_scoring.py. Asserts nothing about speed.
 
     python scripts/bench_gpu.py --prepare       # times nothing: makes the CPU-only parts ahead
@@ -79,6 +81,19 @@ def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
+def parity(call, reference) -> str:
+    """PSNR of a call's first image against eager's for the same seed: a faster graph that
+    computes something else would be no win."""
+    import numpy as np
+
+    from bench.parity import psnr_db
+
+    image = call.images[0].image
+    if image is None or reference is None:
+        return "PSNR vs eager: no image to compare (non-finite pixels)"
+    return f"PSNR vs eager {psnr_db(np.asarray(image), np.asarray(reference)):.1f} dB"
+
+
 def sweep_share(model: str, overrides: dict, steps: int, px: int) -> str:
     """Share of a sweep's wall time spent inside generation calls."""
     from bench import store, sweep
@@ -109,7 +124,7 @@ def sweep_share(model: str, overrides: dict, steps: int, px: int) -> str:
     )
 
 
-def race_ort(spec, device: str, dtype: str, request, eager, args) -> dict[str, float]:
+def race_ort(spec, device: str, dtype: str, request, eager, reference, args) -> dict[str, float]:
     """ms/image of ONNX Runtime's plain export and of its optimized graph (ORT's own Stable
     Diffusion fusions, fp16 on CUDA), each raced against eager in its own run."""
     import onnxruntime
@@ -136,7 +151,7 @@ def race_ort(spec, device: str, dtype: str, request, eager, args) -> dict[str, f
         o, e = median_ms(times["ort"]), median_ms(times["harness eager"])
         print(
             f"ONNX Runtime {graph} ({info.provider}, export and optimize {info.export_s:.0f} s, {info.options}): "
-            f"{o:.1f} ms/image vs eager {e:.1f}: {e / o:.2f}x",
+            f"{o:.1f} ms/image vs eager {e:.1f}: {e / o:.2f}x; {parity(ort.generate(request), reference)}",
             flush=True,
         )
         ms[graph] = o
@@ -154,7 +169,7 @@ def prepare(spec, device: str, dtype: str) -> None:
     print(f"prepare: ORT's optimized graphs for {runtime.provider} {dtype} in {seconds:.0f} s: {path}", flush=True)
 
 
-def race_compiled(spec, device: str, dtype: str, request, eager, args) -> float:
+def race_compiled(spec, device: str, dtype: str, request, eager, reference, args) -> float:
     """ms/image of the pytorch-compile backend, raced against a bare call of the same compiled
     pipeline and against eager; prints its compile time and energy."""
     from bench.backends.compiled import CompiledBackend
@@ -183,9 +198,10 @@ def race_compiled(spec, device: str, dtype: str, request, eager, args) -> float:
         f"{c_harness:.1f} ms/image vs eager {e_harness:.1f}: {e_harness / c_harness:.2f}x faster; "
         f"harness at {c_bare / c_harness:.1%} of a bare compiled call"
     )
-    energy = compiled.generate(request).energy_j
-    if energy is not None:
-        print(f"energy: compiled {energy:.1f} J/image")
+    last = compiled.generate(request)
+    print(f"torch.compile: {parity(last, reference)}")
+    if last.energy_j is not None:
+        print(f"energy: compiled {last.energy_j:.1f} J/image")
     compiled.close()
     return c_harness
 
@@ -253,12 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     bare, harness = median_ms(times["bare eager"]), median_ms(times["harness eager"])
     print(f"eager: bare {bare:.1f} ms/image, harness {harness:.1f} ms/image: harness at {bare / harness:.1%} of bare")
-    energy = eager.generate(request).energy_j
+    last = eager.generate(request)
+    reference, energy = last.images[0].image, last.energy_j  # eager's image: what the others must match
     print(f"energy: eager {energy:.1f} J/image" if energy is not None else "energy: no NVML energy counter here")
     print(sweep_share(model, overrides, steps, px), flush=True)
 
-    ort_ms = race_ort(spec, device, dtype, request, eager, args)
-    compiled_ms = race_compiled(spec, device, dtype, request, eager, args)
+    ort_ms = race_ort(spec, device, dtype, request, eager, reference, args)
+    compiled_ms = race_compiled(spec, device, dtype, request, eager, reference, args)
     for graph, o in ort_ms.items():
         print(f"ONNX Runtime {graph} vs compiled: {o:.1f} vs {compiled_ms:.1f} ms/image: {compiled_ms / o:.2f}x")
     eager.close()
