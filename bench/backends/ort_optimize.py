@@ -136,6 +136,16 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
     """
     import bench
 
+    needed = 5 * max((f.stat().st_size for f in export.rglob("*.onnx*")), default=0)
+    available = available_memory_bytes()
+    if available is not None and available < needed:
+        log.warning(
+            "ONNX Runtime's optimizer needs about %.0f GB of RAM for %s (5x its largest graph) and %.0f GB are "
+            "available: the system may stop it",
+            needed / 1e9,
+            export.name,
+            available / 1e9,
+        )
     result = work / ".optimizer-result.json"
     job = {"export": str(export), "work": str(work), "cuda": cuda, "float16": float16, "fp32_parts": list(fp32_parts)}
     env = dict(os.environ)
@@ -155,10 +165,9 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
             raise RuntimeError(
                 f"ONNX Runtime's optimizer ended with exit code {rc} and no result (its output is above)"
             )
-        largest = max((f.stat().st_size for f in export.rglob("*.onnx*")), default=0)
         hint = (
-            f"; most likely out of memory: it needs about 5x the largest fp32 graph (here {largest / 1e9:.1f} GB "
-            f"of weights, so about {5 * largest / 1e9:.0f} GB of RAM)"
+            f"; most likely out of memory: it needs about 5x the largest fp32 graph, here about "
+            f"{needed / 1e9:.0f} GB of RAM"
             if rc == -signal.SIGKILL
             else ""
         )
@@ -170,6 +179,18 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
     if outcome["error"]:
         raise RuntimeError(f"ONNX Runtime's optimizer failed: {outcome['error']}")
     return outcome["fused"]
+
+
+def available_memory_bytes() -> int | None:
+    """What the kernel could give a new process without swapping (Linux's MemAvailable); None
+    where /proc/meminfo does not say."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def _child_main(job: str, result: str) -> None:
