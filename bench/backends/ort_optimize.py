@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
@@ -132,10 +131,9 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
     models. And if the kernel's out-of-memory killer ends it, this model's cells fail with that
     reason instead of the whole sweep vanishing with "Killed". Its warnings are logged here.
     A plain `python -c` child, not multiprocessing's spawn: that re-runs the caller's main module,
-    which fails in any script without a `__main__` guard.
+    which fails in any script without a `__main__` guard. Like spawn, it imports from this
+    process's sys.path, so it runs the same bench (and libraries) as its parent.
     """
-    import bench
-
     needed = 5 * max((f.stat().st_size for f in export.rglob("*.onnx*")), default=0)
     available = available_memory_bytes()
     if available is not None and available < needed:
@@ -148,12 +146,13 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
         )
     result = work / ".optimizer-result.json"
     job = {"export": str(export), "work": str(work), "cuda": cuda, "float16": float16, "fp32_parts": list(fp32_parts)}
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(bench.__file__).parent.parent), env.get("PYTHONPATH")]))
-    code = "import sys; from bench.backends.ort_optimize import _child_main; _child_main(sys.argv[1], sys.argv[2])"
+    code = (
+        "import json, sys; sys.path[:] = json.loads(sys.argv[3]); "
+        "from bench.backends.ort_optimize import _child_main; _child_main(sys.argv[1], sys.argv[2])"
+    )
     child = None
     try:
-        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(job), str(result)], env=env)
+        child = subprocess.Popen([sys.executable, "-c", code, json.dumps(job), str(result), json.dumps(sys.path)])
         child.wait()
     finally:
         if child is not None and child.returncode is None:  # this process is being stopped: so is the child
