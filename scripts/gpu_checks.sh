@@ -199,11 +199,12 @@ prepare_start() {
 prepare_wait() {
   local pid waited=0
   pid=$(cat "$RUNS/prepare.pid" 2>/dev/null) || { echo "prepare: not started"; return 0; }
-  while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$PREPARE_WAIT" ]; do
+  # prepare.rc is written when it ends: a pid alone could by then name another process
+  while [ ! -f "$RUNS/prepare.rc" ] && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt "$PREPARE_WAIT" ]; do
     sleep 2
     waited=$((waited + 2))
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if [ ! -f "$RUNS/prepare.rc" ] && kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
     sleep 2
     echo "prepare: stopped after a wait of $waited s; the race makes what is missing itself"
@@ -315,7 +316,7 @@ run scoring scoring 100 25
 run tensorrt tensorrt 60 0
 
 # A prepare still running (bench-gpu skipped) would outlive the call.
-pid=$(cat "$RUNS/prepare.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+[ -f "$RUNS/prepare.rc" ] || { pid=$(cat "$RUNS/prepare.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; }
 echo
 for log in env tiny tiny-optimized bench-gpu scoring tensorrt; do
   echo "---- $log.log (tail)"
