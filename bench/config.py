@@ -34,7 +34,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic needs this one, not typing's, on Python < 3.12
 
-from bench.config_rules import (  # noqa: F401 - check_choice(s), split_list, parse_seeds: re-exported for the CLI
+from bench.config_rules import (  # noqa: F401 - check_choices, split_list, parse_seeds: re-exported for the CLI
     MAX_SEEDS,
     BatchSize,
     Count,
@@ -46,7 +46,6 @@ from bench.config_rules import (  # noqa: F401 - check_choice(s), split_list, pa
     Number,
     Size,
     Steps,
-    check_choice,
     check_choices,
     one_of,
     parse_seeds,
@@ -65,8 +64,12 @@ from bench.prompts import load as load_prompt_set
 from bench.runtime import Runtime
 from bench.schedulers import SCHEDULERS
 
-# Names only: bench.backends.IMPLEMENTATIONS says which family each one runs.
-BACKENDS = ("pytorch", "pytorch-compile", "onnxruntime")
+# Name -> what it runs (for `bench list`); bench.backends.IMPLEMENTATIONS says which families.
+BACKENDS = {
+    "pytorch": "diffusers pipelines (BigGAN: its own model), eager",
+    "pytorch-compile": "the same, torch.compile on the UNet and VAE decoder",
+    "onnxruntime": "optimum's ONNX Runtime pipelines on a cached ONNX export",
+}
 # torch.compile's modes; "auto": max-autotune-no-cudagraphs on CUDA (the fastest that keeps
 # per-step callbacks honest), default on the CPU (inductor's C++ backend).
 COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -293,7 +296,7 @@ _TABLE_KEYS = {
     "prompts_file": PROMPTS_FILE_KEYS,
     "model_overrides": OVERRIDABLE,
 }
-_BACKEND_OPTION_KEYS = {
+BACKEND_OPTION_KEYS = {
     "pytorch": tuple(_EagerOptions.__annotations__),
     "pytorch-compile": tuple(_CompileOptions.__annotations__),
     "onnxruntime": tuple(_OrtOptions.__annotations__),
@@ -305,7 +308,7 @@ def _allowed_keys(loc: tuple) -> tuple:
     if len(loc) == 1:
         return tuple(Suite.model_fields)
     if loc[0] == "backend_options":
-        return tuple(_BACKEND_OPTION_KEYS) if len(loc) == 2 else _BACKEND_OPTION_KEYS[loc[1]]
+        return tuple(BACKEND_OPTION_KEYS) if len(loc) == 2 else BACKEND_OPTION_KEYS[loc[1]]
     return _TABLE_KEYS[loc[0]]
 
 

@@ -113,12 +113,6 @@ def _list_problem(values, allowed) -> str | None:
     return None if (twice := repeat(values)) is None else f"{twice!r} appears twice"
 
 
-def check_choice(name: str, value, allowed) -> None:
-    """One value of `allowed` (a list, tuple or a registry dict's keys), or a ConfigError."""
-    if problem := _choice_problem(value, allowed):
-        raise ConfigError(f"{name}: {problem}")
-
-
 def check_choices(name: str, values, allowed) -> None:
     """A non-empty list of values of `allowed` without repeats, or a ConfigError naming one."""
     if problem := _list_problem(values, allowed):

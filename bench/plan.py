@@ -119,17 +119,18 @@ def resolve_runtimes(suite: Suite, specs: dict[str, ModelSpec]) -> dict[tuple[st
 def cells_for(
     suite: Suite, specs: dict[str, ModelSpec], runtimes: dict[tuple[str, str], Runtime]
 ) -> tuple[list[Cell], list[str]]:
-    """All cells of a suite, and notes on the (model, backend) pairs left out as unsupported."""
-    cells, notes = [], []
+    """All cells of a suite, and notes on the (model, backend) pairs left out as unsupported: one
+    note per reason, naming its models (six models without CUDA make one line, not six)."""
+    cells, skipped = [], {}  # reason -> models it left out, in the suite's order
     for model in suite.models:
         spec = specs[model]
         knobs = json.dumps(spec.image_knobs(), sort_keys=True) if spec.image_knobs() else ""
         for backend in suite.backends:
             if not supports(backend, spec.family):
-                notes.append(f"{model}: the {spec.family} family has no {backend} backend; skipped")
+                skipped.setdefault(f"the {spec.family} family has no {backend} backend", []).append(model)
                 continue
             if suite.only_on(backend) == "cuda" and runtimes[(backend, spec.family)].device != "cuda":
-                notes.append(f"{model}: {backend} runs only on CUDA (only_on), and there is none here; skipped")
+                skipped.setdefault(f"{backend} runs only on CUDA (only_on), and there is none here", []).append(model)
                 continue
             common = dict(
                 model=model,
@@ -163,7 +164,7 @@ def cells_for(
                                 **common,
                             )
                         )
-    return cells, notes
+    return cells, [f"{reason}; skipped for {', '.join(models)}" for reason, models in skipped.items()]
 
 
 def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True, runtimes=None) -> Plan:

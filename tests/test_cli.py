@@ -44,6 +44,24 @@ def test_list_shows_registries(capsys):
         assert word in text
 
 
+def test_list_backends_says_what_each_runs_and_its_suite_options(capsys):
+    import json
+
+    from bench.backends import IMPLEMENTATIONS
+    from bench.config import BACKENDS
+
+    assert main(["list", "backends", "--format", "json"]) == 0
+    rows = {r["backend"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(rows) == list(BACKENDS)
+    assert all(rows[b]["families"].split(", ") == [f for c, f in IMPLEMENTATIONS if c == b] for b in rows)
+    assert "mode" in rows["pytorch-compile"]["options"] and "optimize" in rows["onnxruntime"]["options"]
+    try:
+        main(["run", "--help"])
+    except SystemExit as e:
+        assert e.code == 0
+    assert "(bench list backends)" in " ".join(capsys.readouterr().out.split())  # help text wraps
+
+
 def test_dry_run_counts_cells_without_loading(tmp_path, capsys):
     assert (
         main(

@@ -70,3 +70,27 @@ def test_biggan_is_planned_in_the_float32_its_rows_record(monkeypatch, cuda):
 
 def test_every_backend_name_a_suite_accepts_has_an_implementation():
     assert set(BACKENDS) == {backend for backend, _ in IMPLEMENTATIONS}
+
+
+def test_pairs_left_out_make_one_note_per_reason_naming_every_model():
+    suite = load_suite(
+        "tiny",
+        {
+            "backends": "pytorch,pytorch-compile,onnxruntime",
+            "backend_options": {"pytorch-compile": {"only_on": "cuda"}},
+        },
+    )
+    specs = {key: suite.model_spec(key) for key in suite.models}
+    made, notes = plan.cells_for(suite, specs, {(b, f): CPU for b in BACKENDS for f in FAMILIES})
+    assert notes == [
+        "pytorch-compile runs only on CUDA (only_on), and there is none here; skipped for tiny-sd, tiny-sdxl",
+        "the gan family has no pytorch-compile backend; skipped for tiny-biggan",
+        "the gan family has no onnxruntime backend; skipped for tiny-biggan",
+    ]
+    assert {(c.model, c.backend) for c in made} == {
+        ("tiny-sd", "pytorch"),
+        ("tiny-sd", "onnxruntime"),
+        ("tiny-sdxl", "pytorch"),
+        ("tiny-sdxl", "onnxruntime"),
+        ("tiny-biggan", "pytorch"),
+    }

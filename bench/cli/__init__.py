@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark text-to-image models x schedulers x backends: images, CLIP scores, "
         "timings, saved to Parquet under data/ and PNG under images/.",
         epilog="Start offline with `bench run --suite tiny`; see `bench list` for models, schedulers, "
-        "suites and metrics. Exit codes: 0 ok, 1 some cells failed, 2 bad setting, 3 install, "
+        "backends, suites and metrics. Exit codes: 0 ok, 1 some cells failed, 2 bad setting, 3 install, "
         "4 weights, 5 device, 6 storage, 128+n stopped by signal n.",
     )
     debug_help = "debug log, and tracebacks for expected errors too"
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--suite", default="tiny", help="shipped suite name (bench list suites) or a .toml path")
     run.add_argument("--models", help="comma-separated model keys, replacing the suite's")
     run.add_argument("--schedulers", help="comma-separated scheduler names, replacing the suite's")
-    run.add_argument("--backends", help="pytorch, onnxruntime (comma-separated)")
+    run.add_argument("--backends", help="comma-separated backends, replacing the suite's (bench list backends)")
     run.add_argument("--seeds", help='seeds: "0-3" or "0,5,9"')
     run.add_argument("--steps", type=int, help="denoising steps for every model")
     run.add_argument("--batch-size", type=int, help="seeds per pipeline call (halved on out-of-memory)")
@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     dirs(score)
     score.set_defaults(func=commands.cmd_score)
 
-    lst = add("list", help="list models, schedulers, suites and metrics")
-    lst.add_argument("what", nargs="?", default="all", choices=["all", "models", "schedulers", "suites", "metrics"])
+    lst = add("list", help="list models, schedulers, backends, suites and metrics")
+    lst.add_argument(
+        "what", nargs="?", default="all", choices=["all", "models", "schedulers", "backends", "suites", "metrics"]
+    )
     output(lst)
     lst.set_defaults(func=commands.cmd_list)
 

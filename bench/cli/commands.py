@@ -201,7 +201,8 @@ def _shard_ids(data_dir, part) -> set[str]:
 
 
 def cmd_list(args) -> int:
-    from bench.config import load_suite, shipped_suites
+    from bench.backends import IMPLEMENTATIONS
+    from bench.config import BACKEND_OPTION_KEYS, BACKENDS, load_suite, shipped_suites
     from bench.metrics import METRICS
     from bench.models import MODELS
     from bench.schedulers import SCHEDULERS
@@ -249,6 +250,23 @@ def cmd_list(args) -> int:
             tables.Col("options", "options"),
         ]
         tables.render(out, rows, columns, fmt, title="schedulers")
+    if what in ("backends", "all"):
+        rows = [
+            {
+                "backend": name,
+                "families": ", ".join(f for b, f in IMPLEMENTATIONS if b == name),
+                "runs": runs,
+                "options": ", ".join(BACKEND_OPTION_KEYS[name]),
+            }
+            for name, runs in BACKENDS.items()
+        ]
+        columns = [
+            tables.Col("backend", "backend", keep=True),
+            tables.Col("families", "families", priority=2),
+            tables.Col("runs", "runs", priority=3),
+            tables.Col("suite options", "options", priority=1),
+        ]
+        tables.render(out, rows, columns, fmt, title="backends")
     if what in ("suites", "all"):
         rows = [{"suite": name, "description": load_suite(name).description} for name in shipped_suites()]
         columns = [tables.Col("suite", "suite", keep=True), tables.Col("description", "description", priority=1)]
