@@ -6,11 +6,14 @@ queued kernels are counted where they run, not where they were launched.
 
 from __future__ import annotations
 
+import logging
 import resource
 import statistics
 import sys
 import time
 from functools import cache
+
+log = logging.getLogger("bench")
 
 
 def _sync(device: str) -> None:
@@ -99,12 +102,14 @@ class EnergyMeter:
     after the clock's synchronise, so it covers the same span as the wall time.
 
     Without a CUDA device, NVML or a counter (the CPU, older GPUs) every reading is None: a
-    missing energy figure is null, never zero.
+    missing energy figure is null, never zero. On a GPU that is a surprise, so `unavailable` keeps
+    why (also logged once per process, through energy_meter's cache).
     """
 
     def __init__(self, device: str):
-        self.handle = None
+        self.handle, self.unavailable = None, None
         if device != "cuda":
+            self.unavailable = f"no energy counter on {device}"
             return
         try:
             import pynvml
@@ -117,8 +122,9 @@ class EnergyMeter:
             uuid = str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)
             self.handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}")
             pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # raises where unsupported
-        except Exception:  # noqa: BLE001 - no library, no driver, no counter: energy is unknown
-            self.handle = None
+        except Exception as e:  # noqa: BLE001 - no library, no driver, no counter: energy is unknown
+            self.handle, self.unavailable = None, f"{type(e).__name__}: {e}"
+            log.warning("no GPU energy counter (energy_j and power_w_mean stay null): %s", self.unavailable)
 
     def read_mj(self) -> int | None:
         if self.handle is None:

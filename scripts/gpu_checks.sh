@@ -125,7 +125,9 @@ if torch.cuda.is_available():
     print("gpu", torch.cuda.get_device_name(0), torch.cuda.get_device_capability(0))
     from bench.timing import EnergyMeter  # finds NVML's device by torch's UUID: None means no energy_j
 
-    print("nvml energy counter, mJ:", EnergyMeter("cuda").read_mj(), "uuid", torch.cuda.get_device_properties(0).uuid)
+    meter = EnergyMeter("cuda")
+    print("nvml energy counter, mJ:", meter.read_mj(), "uuid", torch.cuda.get_device_properties(0).uuid,
+          "unavailable:", meter.unavailable)
 names = ["diffusers", "transformers", "huggingface-hub", "tokenizers", "optimum", "optimum-onnx", "peft",
          "open_clip_torch", "onnx", "onnxruntime", "onnxruntime-gpu", "pydantic", "typing-extensions",
          "timm", "accelerate", "safetensors", "torchvision", "numpy", "pandas", "pyarrow"]

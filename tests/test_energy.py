@@ -44,9 +44,10 @@ def test_a_gpu_counter_is_read_around_the_call_on_this_process_s_own_gpu(monkeyp
     meter = timing.EnergyMeter("cuda")
     readings = iter([5, 10_000, 19_000])  # the first read probes that the counter exists
     assert meter.read_mj() == 5 and meter.read_mj() == 10_000 and meter.read_mj() == 19_000
+    assert meter.unavailable is None
 
 
-def test_a_gpu_without_the_counter_gives_null(monkeypatch):
+def test_a_gpu_without_the_counter_gives_null_and_says_why(monkeypatch, caplog):
     import torch
 
     probed = []
@@ -63,5 +64,8 @@ def test_a_gpu_without_the_counter_gives_null(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: types.SimpleNamespace(uuid="0-0"))
-    assert timing.EnergyMeter("cuda").read_mj() is None
+    meter = timing.EnergyMeter("cuda")
+    assert meter.read_mj() is None
     assert probed == ["gpu"]  # the counter itself was asked, and said no
+    assert meter.unavailable == "RuntimeError: NVML_ERROR_NOT_SUPPORTED"
+    assert "no GPU energy counter" in caplog.text and "NVML_ERROR_NOT_SUPPORTED" in caplog.text
