@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.clip_factory import create_clip, trained_with_quick_gelu
 from bench.files import atomic_write, cache_dir
 from bench.metrics import METRICS
 from bench.tiny import register_tiny_clip
@@ -88,7 +89,7 @@ class ClassMap:
         if pretrained == "tiny":
             pretrained = str(register_tiny_clip())
         if model is None:
-            model = open_clip.create_model(arch, pretrained=pretrained)
+            model = create_clip(arch, pretrained)
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer or open_clip.get_tokenizer(arch)
         self.device = device
@@ -146,10 +147,13 @@ class ClassMap:
 
 def _cache_key(arch: str, pretrained: str, names: list[str], templates: list[str]) -> str:
     """Names the class embeddings of one CLIP and one template set. A weights file is named by
-    its size and time as well, so a rebuilt tiny CLIP does not reuse stale embeddings."""
+    its size and time as well, so a rebuilt tiny CLIP does not reuse stale embeddings. "quick_gelu"
+    keeps out embeddings cached before bench.clip_factory built OpenAI's CLIP with its activation."""
     weights = pretrained
     if Path(pretrained).is_file():
         stat = Path(pretrained).stat()
         weights = f"{Path(pretrained).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    blob = json.dumps([arch, weights, names, templates])
+    blob = json.dumps(
+        [arch, weights, names, templates, "quick_gelu" if trained_with_quick_gelu(arch, pretrained) else ""]
+    )
     return f"{arch}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

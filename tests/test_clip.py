@@ -176,3 +176,33 @@ def test_an_error_in_a_worker_reaches_the_caller_and_stops_the_workers(scorer):
 def test_images_and_prompts_must_pair_up(scorer):
     with pytest.raises(ValueError, match="2 images but 3 prompts"):
         scorer.score(images(2), ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("metric", ["clip_vit_b_32", "clip_vit_l_14", "laion_aesthetic"])
+def test_openai_weights_run_with_the_quick_gelu_they_were_trained_with(monkeypatch, metric):
+    """open_clip 3.x builds `ViT-B-32` with nn.GELU even for the "openai" tag and only warns; the
+    real factory runs here with just the download and the weight load faked (no hub)."""
+    import open_clip.factory
+
+    from bench.clip_factory import create_clip
+    from bench.metrics import METRICS
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, cache_dir=None: "/weights/openai.pt")
+    monkeypatch.setattr(open_clip.factory, "load_checkpoint", lambda model, path, **kw: None)
+    options = METRICS[metric].options
+    model, preprocess = create_clip(options["arch"], options["pretrained"], transforms=True)
+    activations = {type(m).__name__ for m in model.modules() if "GELU" in type(m).__name__}
+    assert activations == {"QuickGELU"}
+    assert preprocess.transforms[-1].mean == open_clip.OPENAI_DATASET_MEAN  # the tag's transform too
+
+
+def test_a_quick_gelu_mismatch_is_an_error_not_a_hidden_warning(monkeypatch):
+    import open_clip.factory
+
+    from bench import clip_factory
+
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, cache_dir=None: "/weights/openai.pt")
+    monkeypatch.setattr(open_clip.factory, "load_checkpoint", lambda model, path, **kw: None)
+    monkeypatch.setattr(clip_factory, "trained_with_quick_gelu", lambda arch, pretrained: False)
+    with pytest.raises(UserWarning, match="QuickGELU mismatch"):
+        clip_factory.create_clip("ViT-B-32", "openai")

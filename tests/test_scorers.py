@@ -53,6 +53,23 @@ def clip_pixels(image: Image.Image, side_px: int) -> torch.Tensor:
     return torch.from_numpy(((pixels - CLIP_MEAN) / CLIP_STD).transpose(2, 0, 1).astype(np.float32))
 
 
+def hps_pixels(image: Image.Image, side_px: int) -> torch.Tensor:
+    """HPSv2's preprocess_val (tgxs002/HPSv2, hpsv2/src/open_clip/transform.py with
+    resize_longest_max): ToTensor, then ResizeMaxSize on the tensor (longest side to `side_px`,
+    bicubic, centred black padding), then CLIP's mean and std."""
+    from torchvision.transforms import functional as F
+
+    pixels = F.to_tensor(image.convert("RGB"))
+    height, width = pixels.shape[1:]
+    scale = side_px / float(max(height, width))
+    if scale != 1.0:
+        new = tuple(round(d * scale) for d in (height, width))
+        pixels = F.resize(pixels, new, F.InterpolationMode.BICUBIC)
+        pad_h, pad_w = side_px - new[0], side_px - new[1]
+        pixels = F.pad(pixels, [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2], fill=0)
+    return F.normalize(pixels, CLIP_MEAN.tolist(), CLIP_STD.tolist())
+
+
 def mlp_by_hand(state: dict, prefix: str, x: torch.Tensor) -> torch.Tensor:
     """The reference MLP head (Linear layers 0, 2, 4, 6, 7; Dropouts off) as plain matmuls."""
     for i in (0, 2, 4, 6, 7):
@@ -85,16 +102,19 @@ def test_hpsv2_is_the_reference_forward_on_the_raw_checkpoint(scorers):
     # HPSv2's img_score.py: create the model, load checkpoint["state_dict"], preprocess_val, forward.
     (w,) = METRICS["hpsv2_tiny"].weights
     checkpoint = torch.load(weight_files(w)[w.files[0]], map_location="cpu", weights_only=True)
-    model, _, preprocess_val = open_clip.create_model_and_transforms("tiny-clip")
+    model = open_clip.create_model("tiny-clip")
     model.load_state_dict(checkpoint["state_dict"])
     tokenizer = open_clip.get_tokenizer("tiny-clip")
+    side = model.visual.image_size[0]  # a (64, 64) tuple
     with torch.no_grad():
         expected = []
         for pic, prompt in zip(pics, PROMPTS):
-            image_features, text_features, _ = model(preprocess_val(pic).unsqueeze(0), tokenizer([prompt]))
+            image_features, text_features, _ = model(hps_pixels(pic, side).unsqueeze(0), tokenizer([prompt]))
             expected.append(torch.diagonal(image_features @ text_features.T).item())
-    assert ours == pytest.approx(expected, abs=1e-5)
-    assert torch.allclose(preprocess_val(pics[1]), clip_pixels(pics[1], 64), atol=2e-2)
+    # PIL's bicubic (ours, in worker threads) against torchvision's on the tensor (HPSv2's)
+    assert ours == pytest.approx(expected, abs=2e-3)
+    ours_px, hps_px = scorer.pixels(pics[1:2])[0], hps_pixels(pics[1], side)  # 70x120: padded, not cropped
+    assert (ours_px - hps_px).abs().mean() < 0.02 and (ours_px - clip_pixels(pics[1], side)).abs().mean() > 0.2
 
 
 def test_imagereward_is_a_hand_computed_blip_forward(scorers):

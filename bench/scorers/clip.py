@@ -6,6 +6,7 @@ batch before (bench.scorers.batching), and encodes each prompt once however many
 
 from __future__ import annotations
 
+from bench.clip_factory import create_clip
 from bench.scorers.batching import (  # noqa: F401 - re-exported: the CLIP scorer's public names
     MAX_WORKERS,
     PREFETCH_BATCHES,
@@ -59,7 +60,7 @@ class ClipScorer(BatchedScorer):
             if pretrained == "tiny":
                 pretrained = str(register_tiny_clip())
             # Real tags ("openai") resolve through the HF cache; HF_HUB_OFFLINE=1 keeps it local.
-            model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained)
+            model, preprocess = create_clip(arch, pretrained, transforms=True)
         self.version = f"{package_versions('open_clip_torch', 'torch')}; {weights}"
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess

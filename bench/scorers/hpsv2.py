@@ -1,10 +1,13 @@
 """HPS v2.1 (Wu et al. 2023): open_clip's ViT-H-14 with the HPS v2.1 weights; the score is the
 cosine between the image and prompt embeddings (papers print it x100).
 
-As HPSv2's `img_score.py`: open_clip's eval transform (resize the short side to 224 bicubic,
-centre crop, CLIP's mean and std), open_clip's tokenizer (77 tokens), the checkpoint's
-`state_dict` loaded strictly. Its starting weights (laion2B-s32B-b79K) are all overwritten by the
-checkpoint, so they are not read here. The pickle is sha256-pinned (bench.metrics).
+As HPSv2's `img_score.py`: its `preprocess_val` (HPSv2's open_clip fork with
+`light_augmentation=True`: the LONGEST side to 224 bicubic, padded to a square with black, CLIP's
+mean and std; not open_clip's usual short-side resize and centre crop, which differ once an image
+is not square), open_clip's tokenizer (77 tokens), the checkpoint's `state_dict` loaded strictly.
+Its starting weights (laion2B-s32B-b79K) are all overwritten by the checkpoint, so they are not
+read here. The pickle must be sha256-pinned in bench.metrics before it is loaded; the real one's
+pin is still missing there, so real HPS scoring refuses to start until someone adds it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class HpsScorer(ClipScorer):
         finally:
             logging.disable(logging.NOTSET)
         model.load_state_dict(state["state_dict"])
-        preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
+        preprocess = open_clip.image_transform(
+            model.visual.image_size, is_train=False, resize_mode="longest", fill_color=0
+        )
         super().__init__(arch, None, device, batch_size, model=model, preprocess=preprocess, workers=workers)
         self.version = f"{package_versions('open_clip_torch', 'torch')}; {describe(checkpoint, path, digest)}"
