@@ -47,6 +47,12 @@ CUDA_ONLY_FUSIONS = (
     "enable_bias_splitgelu",
     "enable_bias_add",
 )
+# ORT's CUDA kernels of BiasAdd and BiasSplitGelu take only Stable Diffusion's own channel widths
+# (contrib_ops/cuda/diffusion/bias_add.cc: "Number of channels should be 320, 640 or 1280"), though
+# the Python fusions never check; its GroupNorm kernel reads two channels of a group per thread.
+# A UNet of other widths (the tiny test models: 32, 64) would fail at its first call, so it gets
+# only the fusions every provider runs, even on CUDA. SD 1.x, 2.x and SDXL all fit.
+SD_CHANNEL_WIDTHS = frozenset({320, 640, 1280})
 MANIFEST = "bench-optimize.json"
 # Fused operators counted into the manifest, to show what the optimizer did.
 FUSED_OPS = (
@@ -87,16 +93,33 @@ def fusion_options(model_type: str, cuda: bool, float16: bool):
     return options
 
 
+def unet_widths(export: Path) -> list[int] | None:
+    """The exported UNet's block_out_channels (optimum saves its config beside the graph)."""
+    try:
+        return list(json.loads((export / "unet" / "config.json").read_text())["block_out_channels"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def cuda_kernels_fit(export: Path) -> bool:
+    widths = unet_widths(export)
+    return widths is not None and set(widths) <= SD_CHANNEL_WIDTHS
+
+
 def key_fields(export: Path, cuda: bool, float16: bool, fp32_parts: tuple[str, ...]) -> dict:
     import onnxruntime
 
+    cuda_fusions = cuda and cuda_kernels_fit(export)
     return {
         "export": export.name,  # its name ends with the export's own key
         "onnxruntime": onnxruntime.__version__,
         "target": "cuda" if cuda else "cpu",
+        "cuda_fusions": cuda_fusions,
         "float16": float16,
         "fp32_parts": sorted(fp32_parts) if float16 else [],
-        "fusions": {kind: vars(fusion_options(kind, cuda, float16)) for kind in sorted(set(PART_TYPES.values()))},
+        "fusions": {
+            kind: vars(fusion_options(kind, cuda_fusions, float16)) for kind in sorted(set(PART_TYPES.values()))
+        },
     }
 
 
@@ -111,12 +134,19 @@ def ensure(export: Path, *, cuda: bool, float16: bool, fp32_parts: tuple[str, ..
     final = cache_dir("onnx-optimized") / f"{export.name}-{digest}"
     if (final / MANIFEST).is_file():
         return Optimized(final, 0.0)
+    if cuda and not fields["cuda_fusions"]:
+        log.info(
+            "%s: UNet channel widths %s are not Stable Diffusion's (320, 640, 1280), which ORT's fused CUDA "
+            "kernels need: only the fusions every provider runs",
+            export.name,
+            unet_widths(export),
+        )
 
     log.info("optimizing the ONNX graphs of %s with ONNX Runtime's optimizer, once; cached in %s", export.name, final)
     started = time.perf_counter()
     with staged_dir(final) as work:
         shutil.copytree(export, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.onnx", "*.onnx_data"))
-        fused = _in_child(export, work, cuda, float16, fp32_parts)
+        fused = _in_child(export, work, fields["cuda_fusions"], float16, fp32_parts)
         optimize_s = time.perf_counter() - started
         (work / MANIFEST).write_text(json.dumps(dict(fields, optimize_s=optimize_s, fused=fused), indent=2))
     log.info("optimized %s in %.1f s: %s", export.name, optimize_s, fused.get("unet", {}))
