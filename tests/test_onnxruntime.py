@@ -661,6 +661,52 @@ def test_a_stopped_optimizer_publishes_nothing_and_leaves_no_process(first, tmp_
     assert list((tmp_path / "onnx-optimized").iterdir()) == []  # nothing published, no staging left
 
 
+def test_the_optimizer_dies_with_a_parent_that_ran_no_finally(first, tmp_path):
+    """A script stopped by a SIGTERM it does not handle (gpu_checks.sh ending its background
+    prepare) runs no `finally`; the optimizer must not go on alone for minutes with GBs of RAM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
+    script = "\n".join(
+        [
+            "import subprocess, sys",
+            "from pathlib import Path",
+            "from bench.backends import ort_optimize",
+            "class Shown(subprocess.Popen):",
+            "    def __init__(self, *a, **k):",
+            "        super().__init__(*a, **k)",
+            "        print(self.pid, flush=True)",
+            "ort_optimize.subprocess.Popen = Shown",
+            "ort_optimize.ensure(Path(sys.argv[1]), cuda=False, float16=False)",
+        ]
+    )
+    env = dict(os.environ, BENCH_CACHE=str(tmp_path))
+    parent = subprocess.Popen([sys.executable, "-c", script, str(export)], stdout=subprocess.PIPE, text=True, env=env)
+    child = int(parent.stdout.readline())
+    time.sleep(2)  # mid-work
+
+    def running(pid: int) -> bool:  # a zombie left for a non-reaping init counts as ended
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    assert running(child)
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(30) == -signal.SIGTERM
+    deadline = time.monotonic() + 120
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(child)
+    # killed with its parent, not ended on its own: the result a finished child writes is absent
+    (staging,) = (tmp_path / "onnx-optimized").glob(".tmp-*")  # the dead parent's: removed next run
+    assert not (staging / ".optimizer-result.json").exists()
+
+
 def test_the_optimizer_warns_before_it_starts_when_memory_looks_short(first, tmp_path, monkeypatch, caplog):
     from bench.backends import ort_optimize
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -175,7 +176,14 @@ def _in_child(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: t
             available / 1e9,
         )
     result = work / ".optimizer-result.json"
-    job = {"export": str(export), "work": str(work), "cuda": cuda, "float16": float16, "fp32_parts": list(fp32_parts)}
+    job = {
+        "export": str(export),
+        "work": str(work),
+        "cuda": cuda,
+        "float16": float16,
+        "fp32_parts": list(fp32_parts),
+        "parent": os.getpid(),
+    }
     code = (
         "import json, sys; sys.path[:] = json.loads(sys.argv[3]); "
         "from bench.backends.ort_optimize import _child_main; _child_main(sys.argv[1], sys.argv[2])"
@@ -226,6 +234,8 @@ def _child_main(job: str, result: str) -> None:
     """The child's side of _in_child: writes {fused operators, warnings, error or None} to `result`."""
     # Ctrl-C reaches the whole process group; the parent, stopping, ends this process itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    args = json.loads(job)
+    _end_with_parent(args["parent"])
     warnings: list[str] = []
 
     class Collect(logging.Handler):
@@ -235,7 +245,6 @@ def _child_main(job: str, result: str) -> None:
     root = logging.getLogger()
     root.addHandler(Collect(logging.WARNING))
     root.setLevel(logging.WARNING)
-    args = json.loads(job)
     outcome = {"fused": {}, "warnings": warnings, "error": None}
     try:
         outcome["fused"] = _optimize_parts(
@@ -244,6 +253,23 @@ def _child_main(job: str, result: str) -> None:
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises it
         outcome["error"] = f"{type(e).__name__}: {e}"
     Path(result).write_text(json.dumps(outcome))
+
+
+def _end_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies. A parent stopped by a signal it
+    does not handle (a script's SIGTERM, the OOM killer) runs no `finally`, and this child would
+    go on for minutes with GBs of RAM, beside whatever the machine does next. Elsewhere (no
+    prctl) the parent's `finally` is the only guard."""
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request took hold
+        os._exit(1)
 
 
 def _optimize_parts(export: Path, work: Path, cuda: bool, float16: bool, fp32_parts: tuple[str, ...]) -> dict:
