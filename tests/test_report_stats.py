@@ -188,6 +188,7 @@ def test_backend_comparison_without_the_new_columns_or_another_backend():
         ('{"graph": "plain", "io_binding": false}', ""),  # the defaults say nothing
         ('{"graph": "plain", "io_binding": {"text_encoder": false, "unet": true}}', "IO binding (unet)"),
         ('{"channels_last": true, "fused_qkv": true}', "channels_last, fused QKV"),
+        ('{"fused_qkv": true, "lora_fused": true}', "fused QKV, LoRA merged"),
         ('{"threads": 4}', "threads 4"),
         (None, ""),
         ("<b>not json</b>", "<b>not json</b>"),  # data, shown as it is (and escaped by the table)

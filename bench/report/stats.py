@@ -187,7 +187,12 @@ BACKEND_ORDER = (EAGER, "pytorch-compile", "onnxruntime")
 PARITY = {"psnr_db_vs_pytorch": ("psnr_db_min", "min"), "max_abs_diff_vs_pytorch": ("max_abs_diff_max", "max")}
 JOULES_PER_KWH = 3.6e6
 # Names of switches in backend_options as the speed page prints them; others print their key.
-_OPTION_NAMES = {"fused_qkv": "fused QKV", "io_binding": "IO binding", "trt_engine_cache": "TensorRT engine cache"}
+_OPTION_NAMES = {
+    "fused_qkv": "fused QKV",
+    "lora_fused": "LoRA merged",
+    "io_binding": "IO binding",
+    "trt_engine_cache": "TensorRT engine cache",
+}
 
 
 def options_text(raw: object) -> str:
