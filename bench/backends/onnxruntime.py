@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from importlib import metadata, util
 from pathlib import Path
@@ -136,6 +138,24 @@ def session_options():
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 2 if log.isEnabledFor(logging.DEBUG) else 3  # 2 warning, 3 error
     return options
+
+
+@contextmanager
+def own_input_buffer(unet, guided: bool) -> Iterator[None]:
+    """optimum's ORT UNet, when it binds IO (its default on CUDA), writes its output into its
+    input's buffer (modeling_diffusion.py: known_output_buffers = {"out_sample": sample}). With
+    classifier-free guidance that input is a fresh concatenation; without it (guidance <= 1) it is
+    the latents themselves, which the scheduler's step still reads: ddim, dpmpp, unipc, pndm, deis
+    and ddpm then made 13 dB images. So there the UNet gets a copy (one latent per step)."""
+    if guided or not getattr(unet, "use_io_binding", False):
+        yield
+        return
+    forward = unet.forward
+    unet.forward = lambda sample, *args, **kwargs: forward(sample.clone(), *args, **kwargs)
+    try:
+        yield
+    finally:
+        del unet.forward  # the class's own again
 
 
 def io_binding(pipe) -> bool | dict[str, bool]:
@@ -323,7 +343,7 @@ class OrtBackend(Backend):
     def _generate(self, request: Request) -> CallResult:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), own_input_buffer(self.pipe.unet, guided=request.guidance_scale > 1):
             result = run_pipeline(self.pipe, request, self.device)
         if self.device == "cuda":
             # ORT's CUDA arena is invisible to torch's allocator stats; the device's used memory
