@@ -189,6 +189,9 @@ def test_a_tensorrt_provider_that_did_not_load_says_how_to_install_it():
     assert "'tensorrt' was requested but ONNX Runtime did not load it (unet=cuda, vae_decoder=cuda)" in message
     assert "pip install 'tensorrt-cu13-libs==10.16.1.11'" in message and "\n" not in message
     assert re.search(r"LD_LIBRARY_PATH=/\S+/tensorrt_libs; ", message)
+    import onnxruntime  # pip puts the libraries beside it (the GPU checks import it from PYTHONPATH)
+
+    assert f"LD_LIBRARY_PATH={Path(onnxruntime.__file__).parent.parent / 'tensorrt_libs'};" in message
 
 
 @pytest.mark.parametrize(

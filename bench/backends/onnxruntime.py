@@ -58,10 +58,13 @@ TENSORRT_LIBS = "tensorrt-cu13-libs==10.16.1.11"
 
 
 def tensorrt_hint() -> str:
-    """The one-line fix for a TensorRT provider that did not load: its libraries, where to find them."""
-    import sysconfig
-
-    folder = Path(sysconfig.get_paths()["purelib"]) / "tensorrt_libs"
+    """The one-line fix for a TensorRT provider that did not load: its libraries, where to find them.
+    The folder is where pip puts them: beside the onnxruntime this process imports (not the
+    interpreter's own site-packages, which a PYTHONPATH install or a venv may not use), or where
+    an installed tensorrt_libs already is."""
+    spec = util.find_spec("tensorrt_libs") or util.find_spec("onnxruntime")
+    site = Path(spec.origin).parent.parent if spec and spec.origin else Path(".")
+    folder = site / "tensorrt_libs"
     return f"for TensorRT 10: pip install '{TENSORRT_LIBS}', then run with LD_LIBRARY_PATH={folder}"
 
 
