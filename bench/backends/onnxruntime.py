@@ -126,8 +126,8 @@ def resolve_dtype(dtype: str, device: str, fallback: bool = False) -> str:
         )
     if dtype == "float16" and device == "cpu":
         raise ConfigError(
-            "dtype: 'float16' needs the cuda or tensorrt provider with the onnxruntime "
-            "backend (optimum exports fp16 on a GPU only); use auto or float32 on the CPU"
+            "dtype: 'float16' with the onnxruntime backend is for the cuda and tensorrt providers (on the CPU, "
+            "ONNX Runtime casts around the fp16 kernels it lacks: a slow path no one races); use auto or float32"
         )
     return dtype
 
