@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -105,7 +106,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     remove_orphans(final.parent)
     work = final.with_name(f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     work.mkdir()
-    (work / STAGING_MARKER).touch()
+    (work / STAGING_MARKER).write_text(socket.gethostname())  # whose pid the name holds
     try:
         yield work
         (work / STAGING_MARKER).unlink()  # the published folder is the user's cache, not staging
@@ -121,9 +122,15 @@ def staged_dir(final: Path) -> Iterator[Path]:
 
 def remove_orphans(root: Path) -> None:
     """Staging folders (staged_dir) left by processes killed on this machine: their pid is gone.
-    A folder without our marker is left alone, whatever its name."""
+    A folder without our marker is left alone, whatever its name, and so is one another host
+    made: on a cache shared between machines (a Slurm array on NFS) a pid says nothing here."""
+    host = socket.gethostname()
     for tmp in root.glob(".tmp-*"):
-        if not (tmp / STAGING_MARKER).is_file():
+        try:
+            maker = (tmp / STAGING_MARKER).read_text().strip()
+        except OSError:
+            continue  # no marker: not ours
+        if maker and maker != host:  # an empty marker predates the host name: this machine's
             continue
         pid = tmp.name.rsplit("-", 2)[-2]
         try:

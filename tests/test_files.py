@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -38,8 +39,14 @@ def test_only_marked_staging_folders_of_dead_processes_are_removed(tmp_path):
     alive = tmp_path / f".tmp-z-{os.getpid()}-00000000"
     alive.mkdir()
     (alive / files.STAGING_MARKER).touch()
+    # another machine's, on a shared cache: its pid is not this machine's to look up
+    elsewhere = tmp_path / f".tmp-w-{dead_pid}-00000000"
+    elsewhere.mkdir()
+    (elsewhere / files.STAGING_MARKER).write_text("gpu-node-17")
     files.remove_orphans(tmp_path)
-    assert not ours.exists() and foreign.is_dir() and alive.is_dir()
+    assert not ours.exists() and foreign.is_dir() and alive.is_dir() and elsewhere.is_dir()
+    with files.staged_dir(tmp_path / "model") as work:  # what a staging folder says of its maker
+        assert (work / files.STAGING_MARKER).read_text() == socket.gethostname()
 
 
 def test_a_staged_folder_is_published_whole_or_not_at_all(tmp_path):
