@@ -11,6 +11,7 @@ one that starts late joins then.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -20,6 +21,17 @@ from bench.ray_worker import Worker
 
 log = logging.getLogger(__name__)
 WAIT_WARN_S = 60.0  # no worker started after this long: say why the sweep waits
+# Settings a worker must share with the driver: the HF cache and its offline switches, bench's
+# own cache. Workers of a cluster made by `ray start` have that command's environment, not the
+# driver's, so they are sent with each worker (Ray's runtime_env). Tokens are not: a runtime_env
+# is kept in Ray's control store and shown by its dashboard; set HF_TOKEN where `ray start` runs.
+FORWARDED_PREFIXES = ("HF_", "HUGGINGFACE_", "BENCH_", "TRANSFORMERS_", "DIFFUSERS_")
+
+
+def forwarded_env(environ=None) -> dict[str, str]:
+    """The driver's settings the workers get (FORWARDED_PREFIXES, less anything named a token)."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) and "TOKEN" not in k.upper()}
 
 
 @dataclass
@@ -71,6 +83,11 @@ class Cluster:
             )  # fmt: skip
         # Two threads per actor: `where` answers while `make` runs (the driver never sends a
         # worker a second unit before the first comes back).
+        if env := forwarded_env():
+            self.options["runtime_env"] = {"env_vars": env}
+        joined = address or not self.started_here  # a local cluster started here inherits everything
+        if joined and any(k.startswith(FORWARDED_PREFIXES) and "TOKEN" in k.upper() for k in os.environ):
+            log.info("HF tokens are not sent to Ray workers: set HF_TOKEN where `ray start` runs")
         self.remote = ray.remote(max_concurrency=2, **self.options)(Worker)
         self.keep_models = keep_models
         self.starting: dict[object, Seat] = {}  # a `where` call not answered yet -> its seat

@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from bench import scoring
 from bench.console import quiet_libraries
+from bench.files import cache_dir
 from bench.images import encode_png
 from bench.plan import Cell, resolve_runtimes
 from bench.sweep import Loaded, failed_rows
@@ -36,7 +37,13 @@ class Worker:
     def where(self) -> dict:
         """Its process, host and the GPUs it sees (Ray sets CUDA_VISIBLE_DEVICES to the one it
         placed the worker on). The first answer says the worker has started."""
-        return {"pid": os.getpid(), "host": socket.gethostname(), "gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "cache": str(cache_dir()),  # the driver's BENCH_CACHE, sent with the worker
+            "hf_offline": os.environ.get("HF_HUB_OFFLINE"),
+        }
 
     def runtimes(self, suite, specs) -> dict:
         """What the suite's runtime means on a worker's machine (its GPU, its ONNX Runtime

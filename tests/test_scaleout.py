@@ -180,6 +180,33 @@ def test_on_gpus_each_worker_holds_its_own_and_one_that_cannot_be_placed_does_no
     assert "3 Ray workers asked for, room for 2 now (each holds one GPU)" in caplog.text
 
 
+def test_workers_of_a_joined_cluster_get_the_driver_s_cache_and_offline_switch_not_its_token(
+    tmp_path, monkeypatch, caplog
+):
+    """A cluster made by `ray start` gives its workers that command's environment: the driver's
+    HF_HUB_OFFLINE and BENCH_CACHE (set after the cluster started, as on a real one) must be sent."""
+    import logging
+
+    import ray
+
+    from bench.ray_cluster import Cluster, forwarded_env
+
+    ray.init(num_cpus=1, include_dashboard=False, logging_level=logging.WARNING)  # the "ray start"
+    try:
+        monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "shared-cache"))
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setenv("HF_TOKEN", "hf_secret")
+        with caplog.at_level(logging.INFO, logger="bench.ray_cluster"):
+            cluster = Cluster(None, workers=1)  # joins the running cluster
+        seat = cluster.first()
+        where = ray.get(seat.actor.where.remote())
+        assert where["cache"] == str(tmp_path / "shared-cache") and where["hf_offline"] == "1"
+        assert "HF_TOKEN" not in forwarded_env() and "set HF_TOKEN where `ray start` runs" in caplog.text
+        cluster.close()
+    finally:
+        ray.shutdown()
+
+
 def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):
     from bench import ray_driver
     from bench.errors import WeightsMissing
