@@ -86,9 +86,16 @@ def from_env(env: Mapping[str, str] | None = None) -> Shard:
     if "WORLD_SIZE" in env and "RANK" in env:
         return _checked(_int(env, "RANK"), _int(env, "WORLD_SIZE"), "RANK/WORLD_SIZE")
     if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
+        # --array=1-8 starts at 1 (MIN), --array=0-14:2 steps by 2 (STEP): task ids, not shards
         first = _int(env, "SLURM_ARRAY_TASK_MIN") if "SLURM_ARRAY_TASK_MIN" in env else 0
-        index = _int(env, "SLURM_ARRAY_TASK_ID") - first
-        return _checked(index, _int(env, "SLURM_ARRAY_TASK_COUNT"), "SLURM_ARRAY_TASK_ID/COUNT")
+        step = _int(env, "SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in env else 1
+        offset = _int(env, "SLURM_ARRAY_TASK_ID") - first
+        if step < 1 or offset % step:
+            raise ConfigError(
+                f"SLURM_ARRAY_TASK_ID={env['SLURM_ARRAY_TASK_ID']} is not on the array's steps "
+                f"(from {first} by {step}): give the shard with --shard K/N"
+            )
+        return _checked(offset // step, _int(env, "SLURM_ARRAY_TASK_COUNT"), "SLURM_ARRAY_TASK_ID/COUNT")
     return WHOLE
 
 
@@ -199,4 +206,7 @@ LAUNCH_ID_VARS = ("BENCH_LAUNCH_ID", "TORCHELASTIC_RUN_ID", "SLURM_ARRAY_JOB_ID"
 def launch_id(env: Mapping[str, str] | None = None) -> str | None:
     """What the shards of one launch share, so their runs rows add up as one run on the site."""
     env = os.environ if env is None else env
-    return next((f"{name.lower()}:{env[name]}" for name in LAUNCH_ID_VARS if env.get(name)), None)
+    # torchrun's default --rdzv-id is the word "none" (a uuid only for one node): shared by every
+    # multi-node launch ever made, so it names none of them
+    named = (name for name in LAUNCH_ID_VARS if env.get(name) and env[name] != "none")
+    return next((f"{name.lower()}:{env[name]}" for name in named), None)

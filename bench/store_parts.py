@@ -12,6 +12,7 @@ reads stay fast at scale by keeping the parts few (store.compact_tiers), not by 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import uuid
@@ -96,6 +97,10 @@ def load(path: Path, table: str, names: list[str]) -> pa.Table | None:
         return None
     except IsADirectoryError as e:
         raise Unfit("a folder, not a file") from e
+    except OSError as e:
+        if e.errno == errno.ESTALE:  # NFS: another host merged and removed it while we read it
+            return None
+        raise
     try:
         pf = pq.ParquetFile(pa.BufferReader(data))
         found = pf.schema_arrow

@@ -36,8 +36,16 @@ def test_the_launchers_environment_names_the_shard():
         shard.from_env({"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "4"})
     with pytest.raises(ConfigError, match="RANK"):
         shard.from_env({"RANK": "x", "WORLD_SIZE": "2"})
+    # --array=0-14:2: ids 0, 2, ... 14 are shards 0 to 7
+    stepped = {"SLURM_ARRAY_TASK_COUNT": "8", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_STEP": "2"}
+    assert [shard.from_env(stepped | {"SLURM_ARRAY_TASK_ID": str(i)}).index for i in range(0, 16, 2)] == list(range(8))
+    with pytest.raises(ConfigError, match="not on the array's steps .* --shard K/N"):
+        shard.from_env(stepped | {"SLURM_ARRAY_TASK_ID": "3"})
     assert shard.launch_id({"TORCHELASTIC_RUN_ID": "abc"}) == "torchelastic_run_id:abc"
     assert shard.launch_id({}) is None
+    # multi-node torchrun's default run id is "none" in every launch: not an id
+    assert shard.launch_id({"TORCHELASTIC_RUN_ID": "none"}) is None
+    assert shard.launch_id({"TORCHELASTIC_RUN_ID": "none", "SLURM_ARRAY_JOB_ID": "7"}) == "slurm_array_job_id:7"
 
 
 def test_local_rank_picks_one_gpu_before_cuda_starts():

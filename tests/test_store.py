@@ -233,6 +233,29 @@ def test_a_reader_finds_the_rows_of_parts_compacted_after_it_listed_them(tmp_pat
     assert len(listings[0]) == 4 and len(listings[-1]) == 1  # it listed again and read the merged file
 
 
+def test_a_part_another_host_removed_over_nfs_reads_as_gone_not_as_an_error(tmp_path, monkeypatch):
+    """On NFS, a part another machine merged and removed can fail its read with ESTALE rather
+    than FileNotFoundError: the reader must list again, as for a part gone locally."""
+    import errno
+
+    from bench import store_parts
+
+    store.append(tmp_path, "generations", [gen("c0")])
+    (part,) = tmp_path.glob("generations/*.parquet")
+    real = Path.read_bytes
+
+    def stale(path):
+        if path == part:
+            raise OSError(errno.ESTALE, "Stale file handle")
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", stale)
+    assert store_parts.load(part, "generations", list(GENERATIONS.names)) is None
+    monkeypatch.setattr(Path, "read_bytes", lambda path: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
+    with pytest.raises(OSError, match="I/O error"):  # any other failure is still one
+        store_parts.load(part, "generations", list(GENERATIONS.names))
+
+
 def test_compaction_removes_only_the_parts_it_merged(tmp_path, monkeypatch):
     for i in range(3):
         store.append(tmp_path, "generations", [gen(f"c{i}")])
