@@ -284,7 +284,20 @@ def test_twin_prefers_the_same_run_and_needs_every_field_to_match():
     pairs = parity.twins(frame, {"ort"})
     assert pairs.to_dict("records") == [{"cell_id": "ort", "other_image": "o.png", "torch_image": "same-run.png"}]
     assert parity.twins(frame[frame["cell_id"] != "new"], {"ort"})["torch_image"].tolist() == ["old.png"]
-    assert parity.twins(frame, {"new"}).empty  # PyTorch cells are not compared with themselves
+    # a shard that made only the PyTorch side compares the pair too (its ORT twin came first)
+    assert parity.twins(frame, {"new"}).to_dict("records") == pairs.to_dict("records")
+    assert parity.twins(frame, {"seed"}).empty  # a PyTorch cell without an ORT twin: nothing
+
+
+def test_a_sweep_that_makes_only_the_pytorch_side_records_the_pairs_parity(first, tmp_path):
+    """Shards split by backend: the one with ONNX Runtime's cells finished first and found no
+    twin; the PyTorch shard must compare the pairs, or they never get parity scores."""
+    ort_only = run(tmp_path, models=["tiny-sd"], backends=["onnxruntime"])
+    assert ort_only.report.failed == 0 and parity.PSNR_METRIC not in set(ort_only.scores["metric"])
+    both = run(tmp_path, models=["tiny-sd"], backends=["pytorch"])
+    psnr = both.scores[both.scores["metric"] == parity.PSNR_METRIC]
+    ort_cells = set(both.generations.loc[both.generations["backend"] == "onnxruntime", "cell_id"])
+    assert len(ort_cells) == 2 and set(psnr["cell_id"]) == ort_cells and (psnr["value"] >= 60).all()
 
 
 def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path):
