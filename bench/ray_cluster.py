@@ -122,18 +122,26 @@ class Cluster:
 
     def first(self) -> Seat:
         """A started worker, waiting for one if none has started yet."""
-        waited = time.perf_counter()
-        warned = False
-        while not any(s.started for s in self.seats):
+        if not any(s.started for s in self.seats):
+            self.wait_started()
+        return next(s for s in self.seats if s.started)
+
+    def wait_started(self) -> list[Seat]:
+        """The seats whose workers start next, waiting for at least one: the first ones, or the
+        replacements of dead ones (which wait for room, e.g. a node coming back). The wait is
+        said after WAIT_WARN_S, with what a worker needs and what the cluster has free."""
+        waited, warned = time.perf_counter(), False
+        while not (new := self.poll(timeout_s=1.0)):
             raise_if_stopped()
-            self.poll(timeout_s=1.0)
+            if not self.starting:
+                raise BenchError("no Ray worker left to wait for")
             if not warned and time.perf_counter() - waited > WAIT_WARN_S:
                 log.warning(
                     "no Ray worker has started in %.0f s: each needs %s, and the cluster has %s free",
                     WAIT_WARN_S, self.holds, self.ray.available_resources(),
                 )  # fmt: skip
                 warned = True
-        return next(s for s in self.seats if s.started)
+        return new
 
     def replace(self, seat: Seat) -> None:
         """A new worker in a dead one's seat (its loaded models are gone with it); it joins the

@@ -98,7 +98,7 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
             ref = seat.actor.make.remote(unit.cells, specs[unit.cells[0].model], suite.batch_size, report.run_id)
             inflight[ref] = (unit, seat)
         if not inflight:  # every worker is still starting, or being replaced
-            idle += cluster.poll(timeout_s=1.0)
+            idle += cluster.wait_started()
             continue
         ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
         for ref in ready:
@@ -112,7 +112,7 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
                 if progress:
                     progress.advance(task, len(unit.cells))
                 continue
-            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+            except ray.exceptions.RayError as e:  # the worker died, or its node with the result
                 unit.tries += 1
                 cluster.replace(seat)  # the new worker joins when it has started
                 if unit.tries <= max_retries:

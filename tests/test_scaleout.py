@@ -207,6 +207,30 @@ def test_workers_of_a_joined_cluster_get_the_driver_s_cache_and_offline_switch_n
         ray.shutdown()
 
 
+def test_a_sweep_waiting_for_replacement_workers_says_so(monkeypatch, caplog):
+    """Every worker dead and their replacements not placed (their node gone): the driver used to
+    poll in silence for ever. Ray is faked: the replacement starts on the fourth poll."""
+    import logging
+    from types import SimpleNamespace
+
+    from bench import ray_cluster
+
+    seat = ray_cluster.Seat(actor=None, name="w3")
+    polls = []
+
+    def wait(refs, num_returns, timeout):
+        polls.append(refs)
+        return (refs if len(polls) == 4 else []), []
+
+    cluster = object.__new__(ray_cluster.Cluster)
+    cluster.ray = SimpleNamespace(wait=wait, get=lambda ref: {"pid": 1}, available_resources=lambda: {"CPU": 2.0})
+    cluster.starting, cluster.seats, cluster.holds = {"ref": seat}, [seat], "one GPU"
+    monkeypatch.setattr(ray_cluster, "WAIT_WARN_S", 0.0)
+    with caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
+        assert cluster.wait_started() == [seat] and seat.started
+    assert len(polls) == 4 and caplog.text.count("no Ray worker has started in 0 s: each needs one GPU") == 1
+
+
 def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):
     from bench import ray_driver
     from bench.errors import WeightsMissing
