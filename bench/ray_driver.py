@@ -169,6 +169,9 @@ def run(
         ray = cluster.ray
         specs = {key: suite.model_spec(key) for key in suite.models}
         first = cluster.first().actor
+        # the runs row says where the images were made: the first worker's machine (a cluster of
+        # mixed GPUs is not told apart), not the driver's, which may have no GPU at all
+        machine = _get(ray, first.machine.remote())
         plan = make_plan(suite, data_dir, retry_failed, runtimes=_get(ray, first.runtimes.remote(suite, specs)))
         report.planned, report.skipped_done, report.notes = (
             len(plan.cells),
@@ -200,7 +203,9 @@ def run(
             report.interrupted = True
             raise
         finally:
-            sweep.record_run(data_dir, report, suite.name, started, shard.WHOLE, f"ray:{report.run_id}", cluster.count)
+            sweep.record_run(
+                data_dir, report, suite.name, started, shard.WHOLE, f"ray:{report.run_id}", cluster.count, machine
+            )
             if not report.interrupted:
                 for table in ("generations", "scores"):
                     store.compact_tiers(data_dir, table)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench import scoring
 from bench.console import quiet_libraries
+from bench.environment import describe
 from bench.files import cache_dir
 from bench.images import encode_png
 from bench.plan import Cell, resolve_runtimes
@@ -45,6 +46,12 @@ class Worker:
             "cache": str(cache_dir()),  # the driver's BENCH_CACHE, sent with the worker
             "hf_offline": os.environ.get("HF_HUB_OFFLINE"),
         }
+
+    def machine(self) -> dict:
+        """describe() of this worker's machine, with torch imported: its GPU, driver, packages."""
+        import torch  # noqa: F401 - describe() reads the GPU through it
+
+        return describe()
 
     def runtimes(self, suite, specs) -> dict:
         """What the suite's runtime means on a worker's machine (its GPU, its ONNX Runtime

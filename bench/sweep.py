@@ -311,13 +311,24 @@ def run(
 
 
 def record_run(
-    data_dir: Path, report: SweepReport, suite_name: str, started, part: shard.Shard, launch=None, workers: int = 1
+    data_dir: Path,
+    report: SweepReport,
+    suite_name: str,
+    started,
+    part: shard.Shard,
+    launch=None,
+    workers: int = 1,
+    machine: dict | None = None,
 ) -> None:
-    """The run's row in `runs` (environment, counts, shard); a rerun that did nothing leaves none."""
+    """The run's row in `runs` (environment, counts, shard); a rerun that did nothing leaves none.
+    `machine`: describe() as a worker elsewhere answered it (a Ray run's GPUs and packages are
+    the workers', not the driver's); the command and commit stay the driver's."""
     if not (report.ok or report.failed or report.other or report.scored or report.interrupted):
         return
+    here = describe()
+    measured_on = {k: v for k, v in (machine or {}).items() if k not in ("command", "git_commit")}
     row = dict(
-        describe(),
+        here | measured_on,
         run_id=report.run_id,
         suite=suite_name,
         started_at=started,

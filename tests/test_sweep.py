@@ -294,6 +294,29 @@ def test_a_rerun_with_nothing_to_do_writes_no_run_record(tmp_path):
     assert again.skipped_done == again.planned and len(store.read(tmp_path / "d", "runs")) == 1
 
 
+def test_a_run_made_elsewhere_records_that_machine_and_the_driver_s_command(tmp_path):
+    """A Ray run: the workers' GPU and packages go into the runs row, not the driver's (which may
+    have no GPU); the command and commit are the driver's (a worker's argv is Ray's)."""
+    from datetime import UTC, datetime
+
+    from bench import shard, store
+    from bench.environment import describe
+    from bench.sweep import SweepReport, record_run
+
+    worker = {
+        "gpu_name": "NVIDIA H200",
+        "cpu": "Xeon",
+        "cuda": "13.0",
+        "command": "default_worker.py",
+        "git_commit": "x",
+    }
+    record_run(tmp_path, SweepReport(run_id="r", ok=1), "s", datetime.now(UTC), shard.WHOLE, "ray:r", 2, worker)
+    (row,) = store.read(tmp_path, "runs").to_dict("records")
+    here = describe()
+    assert (row["gpu_name"], row["cpu"], row["cuda"]) == ("NVIDIA H200", "Xeon", "13.0")
+    assert (row["command"], row["git_commit"], row["workers"]) == (here["command"], here["git_commit"], 2)
+
+
 def test_an_output_folder_that_cannot_be_written_fails_before_any_model_loads(tmp_path, monkeypatch):
     from bench.backends.pytorch import DiffusersBackend
 
