@@ -66,7 +66,11 @@ class Worker:
         if key in self.loaded:
             self.loaded.move_to_end(key)
             return self.loaded[key]
-        while len(self.loaded) >= self.keep_models:
+        # On a GPU, one model at a time: a second one resident would be counted in every call's
+        # peak memory (torch's max allocated), unlike a single-process sweep's rows, and two SDXL
+        # models do not fit a 24 GB card. The driver hands a worker units of its loaded model first.
+        keep = 1 if cell.runtime.device == "cuda" else self.keep_models
+        while len(self.loaded) >= keep:
             _, old = self.loaded.popitem(last=False)
             old.close()
         self.loaded[key] = Loaded.of(spec, cell)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -229,6 +230,28 @@ def test_a_sweep_waiting_for_replacement_workers_says_so(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
         assert cluster.wait_started() == [seat] and seat.started
     assert len(polls) == 4 and caplog.text.count("no Ray worker has started in 0 s: each needs one GPU") == 1
+
+
+@pytest.mark.parametrize("device, kept", [("cpu", 2), ("cuda", 1)])
+def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkeypatch, device, kept):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from bench import ray_worker
+    from bench.plan import make_plan
+
+    closed = []
+    monkeypatch.setattr(
+        ray_worker.Loaded,
+        "of",
+        lambda spec, cell: SimpleNamespace(group=cell.group, close=lambda: closed.append(cell.group)),
+    )
+    plan = make_plan(load_suite("tiny", {"backends": "pytorch"}), Path("no-data"))
+    firsts = list({c.group: c for c in plan.cells}.values())[:3]  # three models
+    worker = ray_worker.Worker(keep_models=2)
+    for cell in firsts:
+        worker._model(None, replace(cell, runtime=replace(cell.runtime, device=device)))
+    assert len(worker.loaded) == kept and closed == [c.group for c in firsts][: 3 - kept]
 
 
 def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):
