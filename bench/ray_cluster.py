@@ -54,7 +54,9 @@ class Seat:
 class Cluster:
     """The workers of one sweep or scoring pass on a Ray cluster, and the cluster if it started it."""
 
-    def __init__(self, address: str | None, workers: int | None, keep_models: int = 2):
+    def __init__(self, address: str | None, workers: int | None, keep_models: int = 2, gpus_wanted: bool = False):
+        """`gpus_wanted` (the suite says device = "cuda"): GPU workers even while the cluster has no
+        GPU, so that an autoscaler adds GPU nodes for them instead of the sweep running on CPUs."""
         try:
             import ray
         except ImportError:
@@ -68,8 +70,8 @@ class Cluster:
             ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
-        if gpus:
-            self.count, self.options, room = workers or gpus, {"num_gpus": 1}, gpus
+        if gpus or gpus_wanted:
+            self.count, self.options, room = workers or max(gpus, 1), {"num_gpus": 1}, gpus
             self.holds = "one GPU"
         else:
             self.count = workers or max(1, cpus // 4)

@@ -164,7 +164,7 @@ def run(
     started = datetime.now(UTC)
     writable_dir(data_dir)
     writable_dir(images_dir)
-    cluster = Cluster(address, workers, keep_models)
+    cluster = Cluster(address, workers, keep_models, gpus_wanted=suite.runtime.device == "cuda")
     try:
         ray = cluster.ray
         specs = {key: suite.model_spec(key) for key in suite.models}

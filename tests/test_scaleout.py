@@ -254,6 +254,27 @@ def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkey
     assert len(worker.loaded) == kept and closed == [c.group for c in firsts][: 3 - kept]
 
 
+def test_a_cuda_suite_asks_for_gpu_workers_of_a_cluster_that_has_none_yet(caplog):
+    """An autoscaling cluster starts with no GPU node: a sweep that wants CUDA must ask for GPUs
+    (so the autoscaler adds nodes), not settle for CPU workers."""
+    import logging
+
+    import ray
+
+    from bench.ray_cluster import Cluster
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
+            wanted = Cluster(None, workers=None, gpus_wanted=True)
+        assert wanted.options["num_gpus"] == 1 and wanted.count == 1 and not wanted.poll(timeout_s=1.0)
+        assert "1 Ray workers asked for, room for 0 now (each holds one GPU)" in caplog.text
+        wanted.close()
+        assert "num_gpus" not in Cluster(None, workers=1).options  # device auto: the CPUs it has
+    finally:
+        ray.shutdown()
+
+
 def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):
     from bench import ray_driver
     from bench.errors import WeightsMissing
