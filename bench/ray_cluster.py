@@ -41,6 +41,7 @@ class Seat:
 
     actor: object
     name: str
+    host: str = "?"
     started: bool = False
     groups: set = field(default_factory=set)
     images: int = 0
@@ -116,7 +117,7 @@ class Cluster:
                 self.seats.remove(seat)
                 continue
             log.debug("Ray worker %s started: %s", seat.name, where)
-            seat.started = True
+            seat.started, seat.host = True, where.get("host", "?")
             new.append(seat)
         if not self.seats:
             raise BenchError("no Ray worker started: every one died while starting (the errors are above)")

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import parity, scoring, shard, store, sweep
-from bench.errors import BenchError, first_line
+from bench.errors import BenchError, WeightsError, first_line
 from bench.files import writable_dir
 from bench.images import safe_join, write_png
 from bench.interrupts import raise_if_stopped
@@ -106,6 +106,9 @@ def _dispatch(cluster: Cluster, units: list[Unit], suite, specs, report, save, p
             try:
                 rows, images = ray.get(ref)
             except ray.exceptions.RayTaskError as e:  # a bug, not a death: the cells fail, the sweep goes on
+                if isinstance(e.cause, WeightsError):  # that node lacks weights: every unit there would fail
+                    log.error("Ray worker %s on %s cannot load %s", seat.name, seat.host, unit.cells[0].model)
+                    raise e.cause from None
                 log.error("%d cells failed in %s: %s", len(unit.cells), seat.name, first_line(e.cause or e))
                 save(sweep.failed_rows(report.run_id, unit.cells, None, e.cause or e), {})
                 idle.append(seat)

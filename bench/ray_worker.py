@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bench import scoring
 from bench.console import quiet_libraries
 from bench.environment import describe
+from bench.errors import WeightsError
 from bench.files import cache_dir
 from bench.images import encode_png
 from bench.plan import Cell, resolve_runtimes
@@ -73,6 +74,9 @@ class Worker:
         while len(self.loaded) >= keep:
             _, old = self.loaded.popitem(last=False)
             old.close()
+        # The driver checked the weights on its first worker only: a node without them (no
+        # `bench fetch` there) says so here, instead of failing every cell it is handed.
+        preflight([spec], {spec.key: [cell.scheduler] if cell.scheduler else []}, [])
         self.loaded[key] = Loaded.of(spec, cell)
         self.loads += 1
         return self.loaded[key]
@@ -82,6 +86,8 @@ class Worker:
         as PNG bytes by relative path (a row's image_sha256 is set when the driver saves it)."""
         try:
             loaded = self._model(spec, cells[0])
+        except WeightsError:
+            raise  # this machine lacks the weights: the driver stops the sweep, naming the host
         except Exception as e:  # noqa: BLE001 - a model that will not load fails its cells only
             return failed_rows(run_id, cells, None, e), {}
         # PNGs are encoded in a thread while the next batch generates (zlib releases the GIL):

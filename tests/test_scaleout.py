@@ -286,6 +286,20 @@ def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tm
     assert not (tmp_path / "data" / "generations").exists()
 
 
+def test_a_worker_without_the_weights_raises_instead_of_failing_every_cell(tmp_path, monkeypatch):
+    """The driver checks the weights on its first worker only; a node that lacks them must stop
+    the sweep with that error (the driver names its host), not fail each unit it is handed."""
+    from bench import ray_worker
+    from bench.errors import WeightsMissing
+    from bench.plan import make_plan
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    suite = load_suite("tiny", {"models": "sd15", "schedulers": "ddim", "backends": "pytorch"})
+    cells = make_plan(suite, tmp_path / "data").todo[:2]
+    with pytest.raises(WeightsMissing, match="sd15"):
+        ray_worker.Worker().make(cells, suite.model_spec("sd15"), 2, "run")
+
+
 def test_ctrl_c_stops_the_cluster_and_keeps_what_finished(suite_file, single, tmp_path):
     import time
 
