@@ -292,6 +292,35 @@ def test_package_weights_download_from_the_url_then_verify(tiny_copy, monkeypatc
     assert not (folder / "pytorch_model.bin").exists()  # a wrong download is not kept
 
 
+def test_a_download_cut_short_is_not_kept(tmp_path):
+    """Python's HTTP client hands back a body shorter than its Content-Length without an error:
+    a dropped connection must not leave a truncated pickle (nor its hash, offered for pinning)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bench.weights import pickles
+
+    class CutShort(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 500)  # then the connection closes
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(OSError, match="stopped at 500 of 1,000 bytes"):
+            pickles._download(f"http://127.0.0.1:{server.server_address[1]}/pytorch_model.bin", tmp_path / "w.bin")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(tmp_path.iterdir()) == []  # nothing kept, no temporary left
+
+
 def test_weights_from_a_hub_repo_come_through_the_hf_cache(tiny_copy, tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -74,10 +74,15 @@ def url_folder(spec: ModelSpec) -> Path:
 
 
 def _download(url: str, dest: Path) -> None:
+    """The file at `url`, whole or not at all: Python's HTTP client returns a body cut short of its
+    Content-Length without an error, and that must not be kept (or hashed for pinning)."""
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=60) as response, atomic_write(dest) as f:
         shutil.copyfileobj(response, f, 1 << 20)
+        expected = response.headers.get("Content-Length")
+        if expected is not None and f.tell() != int(expected):
+            raise OSError(f"the download stopped at {f.tell():,} of {int(expected):,} bytes")
 
 
 def _url_weights(spec: ModelSpec) -> Path:
