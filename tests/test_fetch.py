@@ -309,3 +309,53 @@ def test_fetching_a_metric_pickle_verifies_its_pin(hf_cache, monkeypatch):
     digest, item.sha256 = item.sha256, None
     with pytest.raises(Exception, match=f"its sha256 {digest} is not pinned"):  # fetched, then the hash to pin
         fetch.download(item)
+
+
+def test_a_file_the_repo_lacks_fails_the_fetch_instead_of_passing_in_silence(hf_cache, monkeypatch):
+    """snapshot_download's allow_patterns only filters what the repo has: a wrong file name was
+    skipped without a word, reported "fetched", and the offline sweep then failed."""
+    import huggingface_hub
+
+    from bench.errors import WeightsError
+
+    items, _ = fetch.plan([], ["pickscore"])
+    item = next(i for i in items if i.kind == "metric" and i.source == "yuvalkirstain/PickScore_v1")
+    present = {f.path: b"x" for f in item.files[1:]}  # the repo lacks the first file
+    cache_repo(hf_cache, item.source, present)
+    folder = hf_cache / "models--yuvalkirstain--PickScore_v1" / "snapshots" / ("c" * 40)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: str(folder))
+    with pytest.raises(WeightsError, match=f"{item.files[0].path} not in yuvalkirstain/PickScore_v1 at commit c+"):
+        fetch.download(item)
+    (folder / item.files[0].path).parent.mkdir(parents=True, exist_ok=True)
+    (folder / item.files[0].path).write_bytes(b"x")
+    assert fetch.download(item) == f"commit {'c' * 40}"
+
+
+def test_a_gated_pipeline_repo_is_listed_with_a_note_not_a_traceback(hf_cache, monkeypatch):
+    """The hub lists a gated repo's files to anyone; reading its model_index.json needs a token."""
+    import huggingface_hub
+
+    def gated(*args, **kwargs):
+        raise RuntimeError("401 Client Error. Access to model x/y is restricted. Please log in.")
+
+    monkeypatch.setattr(fetch, "_hub_listing", lambda item: {name: 1 for name in SDXL_FILES})
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", gated)
+    item, names = listed(fetch.plan([MODELS["dalle3-xl"]], [])[0], "pipeline")
+    assert "model_index.json: RuntimeError: 401 Client Error" in item.note and "components assumed" in item.note
+    assert "unet/diffusion_pytorch_model.safetensors" in names
+
+
+def test_a_failed_fetch_shows_the_cause_diffusers_wraps():
+    from bench.cli.commands import causes
+
+    try:
+        try:
+            raise ConnectionError("Couldn't connect to 'https://huggingface.co'")
+        except ConnectionError as e:
+            raise OSError("Cannot load model x: check out the root cause in the stacktrace above.") from e
+    except OSError as wrapped:
+        text = causes(wrapped)
+    assert text == (
+        "OSError: Cannot load model x: check out the root cause in the stacktrace above.\n"
+        "    caused by ConnectionError: Couldn't connect to 'https://huggingface.co'"
+    )

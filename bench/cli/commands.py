@@ -10,7 +10,7 @@ from rich.text import Text
 
 from bench.cli import tables
 from bench.console import console, fetch_listing, progress_bar, quiet_libraries, setup_logging
-from bench.errors import ConfigError
+from bench.errors import ConfigError, first_line
 from bench.interrupts import exit_code, stop_on_signals
 
 EXIT_FAILED_CELLS = 1  # the command ran, but some cells failed (their rows say why)
@@ -357,12 +357,24 @@ def cmd_fetch(args) -> int:
             resolved = fetch.download(item)
         except Exception as e:  # noqa: BLE001 - report every failure, fetch the rest
             failed += 1
-            print(f"failed: {item.source}: {type(e).__name__}: {e}")
+            print(f"failed: {item.source}: {causes(e)}")
             continue
         fetched.append((item, resolved))
         print(f"fetched: {item.source} ({resolved})")
     snippet = fetch.pin_snippet(fetched)
     if snippet:
         print("\nTo run exactly these weights later, pin them in the suite file:\n" + snippet)
-    print(f"\n{len(fetched)} fetched, {failed} failed; run the sweep with HF_HUB_OFFLINE=1")
+    then = "run the sweep with HF_HUB_OFFLINE=1" if not failed else "fix the failures above, then fetch again"
+    print(f"\n{len(fetched)} fetched, {failed} failed; {then}")
     return 0 if failed == 0 else 1
+
+
+def causes(error: BaseException) -> str:
+    """An error and the ones behind it, a line each: diffusers wraps a hub failure in "Cannot
+    load model ... check out the root cause in the stacktrace above", with none printed."""
+    lines, seen = [], set()
+    while error is not None and id(error) not in seen and len(lines) < 4:
+        seen.add(id(error))
+        lines.append(f"{type(error).__name__}: {first_line(error)[:300]}")
+        error = error.__cause__ or error.__context__
+    return "\n    caused by ".join(lines)

@@ -164,7 +164,10 @@ def _list_pipeline(item: Item, family: str) -> None:
     if listing is not None and "model_index.json" in listing and index_path is None:
         from huggingface_hub import hf_hub_download
 
-        index_path = Path(hf_hub_download(item.source, "model_index.json", revision=item.revision))
+        try:  # the listing of a gated repo is public, its files are not
+            index_path = Path(hf_hub_download(item.source, "model_index.json", revision=item.revision))
+        except Exception as e:  # noqa: BLE001 - gated, network: the components are then assumed
+            item.note = f"model_index.json: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:120]}"
     if index_path is not None:
         components = _components(json.loads(index_path.read_text(encoding="utf-8")))
         item.listed_from = "hub" if listing is not None else "cache"
@@ -334,6 +337,12 @@ def download(item: Item) -> str:
     from huggingface_hub import snapshot_download
 
     folder = snapshot_download(item.source, revision=item.revision, allow_patterns=[f.path for f in item.files])
+    # allow_patterns only filters the repo's files: a name it does not have is skipped in silence
+    if absent := [f.path for f in item.files if not (Path(folder) / f.path).is_file()]:
+        raise WeightsError(
+            f"{', '.join(absent)} not in {item.source} at commit {Path(folder).name}: the repo changed, or "
+            "the file name in bench/models.py or bench/metrics.py is wrong"
+        )
     if item.kind == "metric" and item.pickled:
         return f"commit {Path(folder).name}, {_verified(Path(folder) / item.wanted[0], item.sha256)}"
     return f"commit {Path(folder).name}"
