@@ -359,3 +359,33 @@ def test_a_failed_fetch_shows_the_cause_diffusers_wraps():
         "OSError: Cannot load model x: check out the root cause in the stacktrace above.\n"
         "    caused by ConnectionError: Couldn't connect to 'https://huggingface.co'"
     )
+
+
+def test_a_partial_copy_in_the_cache_fails_the_preflight_not_the_sweep(hf_cache):
+    """model_index.json arrives first; a fetch that stopped part-way (disk full, network drop) left
+    a cache that passed the preflight, and the sweep failed hours later when the model loaded."""
+    from bench.weights.check import missing
+
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+        "feature_extractor": [None, None],
+    }
+    whole = {"model_index.json": json.dumps(index).encode(), "tokenizer/vocab.json": b"{}"}
+    for part, weights in [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
+                          ("text_encoder", "model"), ("safety_checker", "model")]:  # fmt: skip
+        whole |= {f"{part}/config.json": b"{}", f"{part}/{weights}.safetensors": b"x"}
+    partial = {k: v for k, v in whole.items() if k != "unet/diffusion_pytorch_model.safetensors"}
+    partial["unet/diffusion_pytorch_model.fp16.safetensors"] = b"x"  # a variant: not what loads
+    cache_repo(hf_cache, MODELS["sd15"].hub_id, partial)
+    (problem,) = missing([MODELS["sd15"]])  # the tests run with HF_HUB_OFFLINE=1
+    assert problem.startswith(
+        "sd15 (stable-diffusion-v1-5/stable-diffusion-v1-5): a partial copy: unet/ has no weights"
+    )
+    cache_repo(hf_cache, MODELS["sd15"].hub_id, whole)
+    assert missing([MODELS["sd15"]]) == []

@@ -5,11 +5,14 @@ so a machine without weights fails in seconds with the list of what is missing a
 
 from __future__ import annotations
 
-from bench.errors import ConfigError, WeightsMissing, first_line
+from pathlib import Path
+
+from bench.errors import ConfigError, WeightsError, WeightsMissing, first_line
 from bench.metrics import METRICS
 from bench.models import ModelSpec
 from bench.schedulers import SCHEDULERS
 from bench.weights import hub, pickles
+from bench.weights.fetch import MODEL_FILES, component_kind, is_weights_file
 
 HOW_TO_GET = (
     "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
@@ -26,7 +29,12 @@ def missing(specs: list[ModelSpec]) -> list[str]:
             if spec.family == "gan":
                 pickles.weights_folder(spec)  # reached, and its hash pinned
                 continue
-            hub.model_index(spec)
+            index = hub.hub_file(spec.hub_id, "model_index.json", spec.revision, spec.tiny)
+            # what loads from this copy alone: a local folder, or the cache when the hub is out of
+            # reach (online, from_pretrained fetches a hub repo's missing parts itself)
+            alone = Path(hub.source(spec.hub_id, spec.tiny)).is_dir() or hub.offline() or not hub.hub_reachable()
+            if alone and (gaps := incomplete(index.parent, {"vae"} if spec.vae else set())):
+                raise WeightsError(f"a partial copy: {'; '.join(gaps)} (a fetch that stopped part-way?)")
             if spec.vae:
                 hub.hub_file(spec.vae, "config.json", None)
             if spec.lora:
@@ -34,6 +42,23 @@ def missing(specs: list[ModelSpec]) -> list[str]:
         except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
             problems.append(f"{spec.key} ({spec.hub_id}): {first_line(e)[:200]}")
     return problems
+
+
+def incomplete(folder: Path, skip: set[str]) -> list[str]:
+    """The model components of a pipeline folder (a cached snapshot, or a local copy) without their
+    config or weights: model_index.json alone came through, but a fetch that stopped part-way
+    would otherwise pass this check and fail hours into a sweep, when the model loads."""
+    import json
+
+    gaps = []
+    for comp in json.loads((folder / "model_index.json").read_text(encoding="utf-8")):
+        if comp.startswith("_") or comp in skip or component_kind(comp) not in MODEL_FILES:
+            continue
+        part = folder / comp
+        names = [p.name for p in part.iterdir()] if part.is_dir() else []
+        if "config.json" not in names or not any(is_weights_file(n) for n in names):
+            gaps.append(f"{comp}/ has no {'config.json' if 'config.json' not in names else 'weights'}")
+    return gaps
 
 
 def missing_metrics(metrics: list[str]) -> list[str]:

@@ -74,7 +74,7 @@ class Item:
         return self.kind == "gan" and self.source == self.spec.weights_url
 
 
-def _component_kind(name: str) -> str:
+def component_kind(name: str) -> str:
     base = name.rstrip("_0123456789")  # text_encoder_2 -> text_encoder
     if base in ("unet", "vae"):
         return "diffusers"
@@ -83,24 +83,25 @@ def _component_kind(name: str) -> str:
     return base
 
 
+def is_weights_file(name: str) -> bool:
+    """What diffusers loads with use_safetensors=True and no variant: `<name>.safetensors` (not
+    `<name>.fp16.safetensors`) or a sharded model's index."""
+    base = name.rsplit("/", 1)[-1]
+    return (base.endswith(".safetensors") and base.count(".") == 1) or base.endswith(".safetensors.index.json")
+
+
 def pipeline_files(components: list[str], names: set[str] | None) -> list[str]:
     """The files a pipeline loads: model_index.json, then per component its configs and weights
     (safetensors, no fp16/ema variant), or the whole folder for tokenizers and the like.
     With `names` (the repo's real file list) real files are picked; without, expected names."""
     files = ["model_index.json"]
     for comp in components:
-        kind = _component_kind(comp)
+        kind = component_kind(comp)
         if names is None:
             files += [f"{comp}/{f}" for f in MODEL_FILES.get(kind) or OTHER_FILES.get(kind, ())]
         elif kind in MODEL_FILES:
             files += sorted(
-                n
-                for n in names
-                if n.startswith(comp + "/")
-                and (
-                    n.endswith(("/config.json", ".safetensors.index.json"))
-                    or (n.endswith(".safetensors") and n.rsplit("/", 1)[1].count(".") == 1)
-                )
+                n for n in names if n.startswith(comp + "/") and (n.endswith("/config.json") or is_weights_file(n))
             )
         else:
             files += sorted(n for n in names if n.startswith(comp + "/"))
