@@ -389,3 +389,25 @@ def test_a_partial_copy_in_the_cache_fails_the_preflight_not_the_sweep(hf_cache)
     )
     cache_repo(hf_cache, MODELS["sd15"].hub_id, whole)
     assert missing([MODELS["sd15"]]) == []
+
+
+def test_offline_and_reachable_read_the_environment_as_huggingface_hub_does(monkeypatch):
+    from bench.weights import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")  # huggingface_hub reads it as offline too
+    assert hub.offline()
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE")
+    assert not hub.offline()
+    # behind a proxy, a direct connect to the hub says nothing: requests goes through the proxy
+    for name in hub.PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("socket.create_connection", lambda *a, **k: (_ for _ in ()).throw(OSError("refused")))
+    hub.hub_reachable.cache_clear()
+    try:
+        assert not hub.hub_reachable()
+        hub.hub_reachable.cache_clear()
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+        assert hub.hub_reachable()
+    finally:
+        hub.hub_reachable.cache_clear()

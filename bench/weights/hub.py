@@ -27,17 +27,26 @@ def source(hub_id: str, tiny: bool) -> str:
 
 
 def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    """HF_HUB_OFFLINE, or TRANSFORMERS_OFFLINE, which huggingface_hub also reads as offline."""
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @lru_cache(maxsize=1)
 def hub_reachable(timeout_s: float = 3.0) -> bool:
     """One quick TCP connect to the hub, so that a machine without internet is known in
-    seconds rather than after huggingface_hub's retries for every file."""
+    seconds rather than after huggingface_hub's retries for every file. Behind a proxy a direct
+    connect says nothing (requests goes through the proxy): the hub is then taken as reachable."""
     from urllib.parse import urlparse
 
     from huggingface_hub import constants
 
+    if any(os.environ.get(v) for v in PROXY_VARS):
+        return True
     url = urlparse(constants.ENDPOINT)
     try:
         socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
