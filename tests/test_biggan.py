@@ -313,12 +313,27 @@ def test_a_download_cut_short_is_not_kept(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), CutShort)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(OSError, match="stopped at 500 of 1,000 bytes"):
+        with pytest.raises(WeightsError, match="stopped at 500 of 1,000 bytes: run `bench fetch` again"):
             pickles._download(f"http://127.0.0.1:{server.server_address[1]}/pytorch_model.bin", tmp_path / "w.bin")
     finally:
         server.shutdown()
         server.server_close()
     assert list(tmp_path.iterdir()) == []  # nothing kept, no temporary left
+
+
+def test_a_full_disk_while_downloading_is_said_as_such(tiny_copy, monkeypatch):
+    """Not "could not download ...; run bench fetch where it can be reached"."""
+    from bench.errors import StorageError
+    from bench.weights import pickles
+
+    def full(url, dest):
+        raise StorageError(f"cannot write {dest}: No space left on device")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(pickles, "_download", full)
+    spec = ModelSpec("test-gan", "gan", "biggan-test", "test", width=64, height=64, weights_url="http://x/{name}")
+    with pytest.raises(StorageError, match="No space left on device"):
+        pickles.weights_folder(spec)
 
 
 def test_weights_from_a_hub_repo_come_through_the_hf_cache(tiny_copy, tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import re
 import shutil
 from pathlib import Path
 
-from bench.errors import WeightsError
+from bench.errors import StorageError, WeightsError
 from bench.files import atomic_write, cache_dir, sha256_file
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
 from bench.weights.hub import hub_file, offline, source
@@ -81,8 +81,10 @@ def _download(url: str, dest: Path) -> None:
     with urllib.request.urlopen(url, timeout=60) as response, atomic_write(dest) as f:
         shutil.copyfileobj(response, f, 1 << 20)
         expected = response.headers.get("Content-Length")
-        if expected is not None and f.tell() != int(expected):
-            raise OSError(f"the download stopped at {f.tell():,} of {int(expected):,} bytes")
+        if expected is not None and f.tell() != int(expected):  # not an OSError: atomic_write keeps nothing
+            raise WeightsError(
+                f"the download of {url} stopped at {f.tell():,} of {int(expected):,} bytes: run `bench fetch` again"
+            )
 
 
 def _url_weights(spec: ModelSpec) -> Path:
@@ -98,6 +100,8 @@ def _url_weights(spec: ModelSpec) -> Path:
             )
         try:
             _download(url, path)
+        except StorageError:
+            raise  # a full disk or a read-only cache: not the network's fault
         except OSError as e:  # URLError and timeouts included
             raise WeightsError(
                 f"could not download {url}: {e}; run `bench fetch` where it can be "
