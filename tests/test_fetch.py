@@ -389,6 +389,11 @@ def test_a_partial_copy_in_the_cache_fails_the_preflight_not_the_sweep(hf_cache)
     )
     cache_repo(hf_cache, MODELS["sd15"].hub_id, whole)
     assert missing([MODELS["sd15"]]) == []
+    # a pipeline saved without its safety checker says [null, null]: nothing to look for
+    without = {k: v for k, v in whole.items() if not k.startswith("safety_checker/")}
+    without["model_index.json"] = json.dumps(index | {"safety_checker": [None, None]}).encode()
+    cache_repo(hf_cache, MODELS["sd15"].hub_id, without, commit="d" * 40)
+    assert missing([MODELS["sd15"]]) == []
 
 
 def test_offline_and_reachable_read_the_environment_as_huggingface_hub_does(monkeypatch):

@@ -241,6 +241,7 @@ def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkey
     from bench.plan import make_plan
 
     closed = []
+    monkeypatch.setattr(ray_worker, "preflight", lambda *args: None)  # the models are stand-ins
     monkeypatch.setattr(
         ray_worker.Loaded,
         "of",
@@ -250,7 +251,7 @@ def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkey
     firsts = list({c.group: c for c in plan.cells}.values())[:3]  # three models
     worker = ray_worker.Worker(keep_models=2)
     for cell in firsts:
-        worker._model(None, replace(cell, runtime=replace(cell.runtime, device=device)))
+        worker._model(plan.specs[cell.model], replace(cell, runtime=replace(cell.runtime, device=device)))
     assert len(worker.loaded) == kept and closed == [c.group for c in firsts][: 3 - kept]
 
 

@@ -51,8 +51,10 @@ def incomplete(folder: Path, skip: set[str]) -> list[str]:
     import json
 
     gaps = []
-    for comp in json.loads((folder / "model_index.json").read_text(encoding="utf-8")):
+    for comp, value in json.loads((folder / "model_index.json").read_text(encoding="utf-8")).items():
         if comp.startswith("_") or comp in skip or component_kind(comp) not in MODEL_FILES:
+            continue
+        if not isinstance(value, list) or value[0] is None:  # [null, null]: the pipeline has none
             continue
         part = folder / comp
         names = [p.name for p in part.iterdir()] if part.is_dir() else []
