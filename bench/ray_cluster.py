@@ -28,10 +28,14 @@ WAIT_WARN_S = 60.0  # no worker started after this long: say why the sweep waits
 FORWARDED_PREFIXES = ("HF_", "HUGGINGFACE_", "BENCH_", "TRANSFORMERS_", "DIFFUSERS_")
 
 
+def _names_a_token(name: str) -> bool:
+    return "TOKEN" in name.upper()
+
+
 def forwarded_env(environ=None) -> dict[str, str]:
     """The driver's settings the workers get (FORWARDED_PREFIXES, less anything named a token)."""
     environ = os.environ if environ is None else environ
-    return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) and "TOKEN" not in k.upper()}
+    return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) and not _names_a_token(k)}
 
 
 @dataclass
@@ -84,13 +88,13 @@ class Cluster:
                 "appears (an autoscaler adding nodes); until then the sweep runs on those that started",
                 self.count, room, self.holds,
             )  # fmt: skip
-        # Two threads per actor: `where` answers while `make` runs (the driver never sends a
-        # worker a second unit before the first comes back).
         if env := forwarded_env():
             self.options["runtime_env"] = {"env_vars": env}
         joined = address or not self.started_here  # a local cluster started here inherits everything
-        if joined and any(k.startswith(FORWARDED_PREFIXES) and "TOKEN" in k.upper() for k in os.environ):
+        if joined and any(k.startswith(FORWARDED_PREFIXES) and _names_a_token(k) for k in os.environ):
             log.info("HF tokens are not sent to Ray workers: set HF_TOKEN where `ray start` runs")
+        # Two threads per actor: `where` answers while `make` runs (the driver never sends a
+        # worker a second unit before the first comes back).
         self.remote = ray.remote(max_concurrency=2, **self.options)(Worker)
         self.keep_models = keep_models
         self.starting: dict[object, Seat] = {}  # a `where` call not answered yet -> its seat

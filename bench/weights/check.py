@@ -12,7 +12,7 @@ from bench.metrics import METRICS
 from bench.models import ModelSpec
 from bench.schedulers import SCHEDULERS
 from bench.weights import hub, pickles
-from bench.weights.fetch import MODEL_FILES, component_kind, is_weights_file
+from bench.weights.fetch import MODEL_FILES, component_kind, is_weights_file, pipeline_components
 
 HOW_TO_GET = (
     "Get them with `bench fetch --suite <suite>` on a machine with internet (set HF_TOKEN for gated "
@@ -51,10 +51,8 @@ def incomplete(folder: Path, skip: set[str]) -> list[str]:
     import json
 
     gaps = []
-    for comp, value in json.loads((folder / "model_index.json").read_text(encoding="utf-8")).items():
-        if comp.startswith("_") or comp in skip or component_kind(comp) not in MODEL_FILES:
-            continue
-        if not isinstance(value, list) or value[0] is None:  # [null, null]: the pipeline has none
+    for comp in pipeline_components(json.loads((folder / "model_index.json").read_text(encoding="utf-8"))):
+        if comp in skip or component_kind(comp) not in MODEL_FILES:
             continue
         part = folder / comp
         names = [p.name for p in part.iterdir()] if part.is_dir() else []

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import WeightsError
+from bench.errors import WeightsError, first_line
 from bench.metrics import METRICS
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
 from bench.weights import hub
@@ -108,7 +108,8 @@ def pipeline_files(components: list[str], names: set[str] | None) -> list[str]:
     return files
 
 
-def _components(model_index: dict) -> list[str]:
+def pipeline_components(model_index: dict) -> list[str]:
+    """The components a model_index.json names ("safety_checker": [null, null] is none)."""
     return sorted(
         k for k, v in model_index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None
     )
@@ -138,8 +139,7 @@ def _hub_listing(item: Item) -> dict[str, int | None] | None:
     try:
         info = HfApi().model_info(item.source, revision=item.revision, files_metadata=True)
     except Exception as e:  # noqa: BLE001 - removed, gated, no network: say so, list what we expect
-        first_line = (str(e).strip().splitlines() or [""])[0][:120]
-        item.note = f"hub: {type(e).__name__}: {first_line}"
+        item.note = f"hub: {type(e).__name__}: {first_line(e)[:120]}"
         return None
     item.commit, item.listed_from = info.sha, "hub"
     item.gated = item.gated or bool(info.gated)
@@ -168,9 +168,9 @@ def _list_pipeline(item: Item, family: str) -> None:
         try:  # the listing of a gated repo is public, its files are not
             index_path = Path(hf_hub_download(item.source, "model_index.json", revision=item.revision))
         except Exception as e:  # noqa: BLE001 - gated, network: the components are then assumed
-            item.note = f"model_index.json: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:120]}"
+            item.note = f"model_index.json: {type(e).__name__}: {first_line(e)[:120]}"
     if index_path is not None:
-        components = _components(json.loads(index_path.read_text(encoding="utf-8")))
+        components = pipeline_components(json.loads(index_path.read_text(encoding="utf-8")))
         item.listed_from = "hub" if listing is not None else "cache"
     else:
         components = list(FAMILY_COMPONENTS[family])
