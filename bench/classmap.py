@@ -18,6 +18,7 @@ from bench.clip_factory import create_clip, trained_with_quick_gelu
 from bench.files import atomic_write, cache_dir
 from bench.metrics import METRICS
 from bench.tiny import register_tiny_clip
+from bench.weights.hub import open_clip_checkpoint
 
 ENCODE_BATCH = 256  # texts per text-encoder call
 
@@ -89,7 +90,8 @@ class ClassMap:
         if pretrained == "tiny":
             pretrained = str(register_tiny_clip())
         if model is None:
-            model = create_clip(arch, pretrained)
+            pinned = open_clip_checkpoint(arch, pretrained) if options["pretrained"] != "tiny" else None
+            model = create_clip(arch, pretrained, checkpoint=pinned[0] if pinned else None)
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer or open_clip.get_tokenizer(arch)
         self.device = device

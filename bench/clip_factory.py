@@ -20,16 +20,22 @@ def trained_with_quick_gelu(arch: str, pretrained: str | None) -> bool:
     return bool(pretrained and open_clip.get_pretrained_cfg(arch, pretrained).get("quick_gelu", False))
 
 
-def create_clip(arch: str, pretrained: str | None, transforms: bool = False):
-    """open_clip's model (and with `transforms`, its eval preprocessing) for arch + tag or file."""
+def create_clip(arch: str, pretrained: str | None, transforms: bool = False, checkpoint=None):
+    """open_clip's model (and with `transforms`, its eval preprocessing) for arch + tag or file.
+
+    `checkpoint`: the tag's weights file, resolved by the caller at a pinned commit (open_clip
+    would read the hub's default branch); the activation and the preprocessing still come from
+    the tag, exactly as open_clip sets them when it downloads the file itself."""
     import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
 
     quick_gelu = trained_with_quick_gelu(arch, pretrained)
+    kwargs = {"pretrained": pretrained, "force_quick_gelu": quick_gelu}
+    if checkpoint is not None:
+        kwargs.update(pretrained=str(checkpoint), force_preprocess_cfg=open_clip.get_pretrained_cfg(arch, pretrained))
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="QuickGELU mismatch")
-        if transforms:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                arch, pretrained=pretrained, force_quick_gelu=quick_gelu
-            )
-            return model, preprocess
-        return open_clip.create_model(arch, pretrained=pretrained, force_quick_gelu=quick_gelu)
+        model = open_clip.create_model(arch, **kwargs)
+    if transforms:  # as create_model_and_transforms makes its eval transform
+        return model, image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg), is_train=False)
+    return model

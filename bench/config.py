@@ -92,6 +92,7 @@ class _Overrides(TypedDict, total=False):
     height: Size
     negative_prompt: Negative
     vae: Line
+    vae_revision: Line
     lora_scale: Number  # lands in ModelSpec.lora.scale
     # gan family (bench.models.ModelSpec): class mapping, noise, pickle weights
     truncation: Number
@@ -216,7 +217,7 @@ class Suite(BaseModel):
     provider: Annotated[str, one_of(PROVIDERS)] = "auto"  # ONNX Runtime provider
     provider_fallback: Annotated[str, one_of(PROVIDER_FALLBACK)] = "error"
     batch_size: BatchSize = 4  # seeds generated per call (halved on OOM)
-    metrics: Annotated[list[str], one_of(SCORABLE, many=True)] = ["clip_vit_b_32"]
+    metrics: Annotated[list[str], one_of(SCORABLE, many=True)] = ["clip_vit_b_32", "nsfw"]
     model_overrides: Overrides = {}  # [model_overrides.<key>]: per-model settings
     backend_options: Annotated[_BackendOptions, says("tables [backend_options.<backend>]")] = {}
     description: Annotated[str, Strict(), says("a string")] = ""

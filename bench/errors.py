@@ -39,6 +39,11 @@ class NotCached(WeightsError, FileNotFoundError):
     """A hub file that is not in the local cache and cannot be downloaded now."""
 
 
+class WeightsChanged(WeightsError):
+    """Weights that differ from the weights lock (another commit, a file whose hash changed); the
+    message names item, file, locked and found values, and how to accept them."""
+
+
 class WeightsMissing(WeightsError):
     """Some models' or metrics' weights cannot be reached; the message lists them and how to get them."""
 

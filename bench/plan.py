@@ -18,7 +18,7 @@ from pathlib import Path
 from bench import store
 from bench.backends import backend_class, supports
 from bench.config import Suite
-from bench.models import ModelSpec
+from bench.models import ModelSpec, off_card
 from bench.runtime import Runtime
 
 # Fields that do not define the image: the runtime enters the id as its parts (below), and a
@@ -56,6 +56,9 @@ class Cell:
     # into each row for the site's breakdowns; not part of the identity (see cell_id).
     category: str | None = None
     challenge: str | None = None
+    # The replacement VAE's commit; None (unpinned, or no VAE) leaves it out of the id, so that
+    # the ids of cells made before VAEs could be pinned stay valid.
+    vae_revision: str | None = None
 
     @property
     def device(self) -> str:
@@ -81,6 +84,8 @@ class Cell:
         stay valid.
         """
         identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IDENTITY}
+        if self.vae_revision is None:
+            del identity["vae_revision"]
         identity.update(device=self.device, dtype=self.dtype, provider_requested=self.provider_requested)
         if self.runtime.options:  # only where set: ids of cells without options stay as they were
             identity["backend_options"] = self.runtime.options
@@ -99,6 +104,9 @@ class Plan:
     todo: list[Cell]  # the cells not done yet
     notes: list[str] = field(default_factory=list)  # (model, backend) pairs left out, and why
     specs: dict[str, ModelSpec] = field(default_factory=dict)  # model key -> spec with overrides
+    # One line per model the suite runs unlike its card (size, steps, guidance, LoRA scale):
+    # a ranking at a forced 512 px measures resolution as much as the models.
+    warnings: list[str] = field(default_factory=list)
 
 
 def resolve_runtimes(suite: Suite, specs: dict[str, ModelSpec]) -> dict[tuple[str, str], Runtime]:
@@ -140,6 +148,7 @@ def cells_for(
                 lora=spec.lora.hub_id if spec.lora else None,
                 lora_scale=spec.lora.scale if spec.lora else None,
                 vae=spec.vae,
+                vae_revision=spec.vae_revision if spec.vae else None,
                 backend=backend,
                 runtime=runtimes[(backend, spec.family)],
                 steps=spec.steps,
@@ -177,7 +186,16 @@ def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True, runtimes=
     if retry_failed:
         done = done[done["status"] != "failed"]
     done_ids = set(done["cell_id"])
-    return Plan(cells, [c for c in cells if c.cell_id not in done_ids], notes, specs)
+    return Plan(cells, [c for c in cells if c.cell_id not in done_ids], notes, specs, card_warnings(specs))
+
+
+def card_warnings(specs: dict[str, ModelSpec]) -> list[str]:
+    """One line per model whose settings differ from its card's."""
+    lines = []
+    for key, spec in specs.items():
+        if differences := off_card(spec):
+            lines.append(f"{key} runs off its card (bench list models): {', '.join(differences)}")
+    return lines
 
 
 def batches(cells: list[Cell], batch_size: int):

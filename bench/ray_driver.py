@@ -31,6 +31,7 @@ from bench.images import safe_join, write_png
 from bench.interrupts import raise_if_stopped
 from bench.plan import Cell, make_plan
 from bench.ray_cluster import Cluster, Seat
+from bench.weights import lock as weights_lock
 from bench.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def run(
     max_retries: int = 2,
     keep_models: int = 2,
     on_result=None,
+    update_lock: bool = False,
 ) -> sweep.SweepReport:
     """The suite's cells not yet done, made by a Ray cluster's workers; returns the report.
 
@@ -183,12 +185,16 @@ def run(
         )
         for note in plan.notes:
             log.info("note: %s", note)
+        for warning in plan.warnings:
+            log.warning("%s", warning)
         if plan.todo:
             models = list(dict.fromkeys(c.model for c in plan.todo))
             schedulers = {m: sorted({c.scheduler for c in plan.todo if c.model == m} - {None}) for m in models}
-            _get(
-                ray, first.preflight.remote([plan.specs[m] for m in models], schedulers, suite.metrics if score else [])
-            )
+            metrics = suite.metrics if score else []
+            _get(ray, first.preflight.remote([plan.specs[m] for m in models], schedulers, metrics))
+            # the first worker's weights, as the preflight checks them: another node's are not
+            found, absent = _get(ray, first.observe_weights.remote([plan.specs[m] for m in models], metrics))
+            report.weights_lock_sha256 = weights_lock.enforce(data_dir, found, absent, update=update_lock)
         task = progress.add_task(f"ray: {cluster.count} workers", total=len(plan.todo)) if progress else None
         units = units_of(plan.todo, unit_cells or 4 * suite.batch_size)
         try:

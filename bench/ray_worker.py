@@ -22,6 +22,7 @@ from bench.files import cache_dir
 from bench.images import encode_png
 from bench.plan import Cell, resolve_runtimes
 from bench.sweep import Loaded, failed_rows
+from bench.weights import lock as weights_lock
 from bench.weights.check import preflight
 
 
@@ -61,6 +62,11 @@ class Worker:
 
     def preflight(self, specs, schedulers, metrics) -> None:
         preflight(specs, schedulers, metrics)
+
+    def observe_weights(self, specs, metrics) -> tuple[list[dict], list[str]]:
+        """The weights lock's entries for what this worker's machine holds; the driver, which
+        keeps the data dir and so the lock, compares them (bench.weights.lock)."""
+        return weights_lock.observe(specs, metrics)
 
     def _model(self, spec, cell: Cell) -> Loaded:
         key = cell.group

@@ -31,6 +31,7 @@ GENERATIONS = pa.schema(
         ("lora", pa.string()),
         ("lora_scale", pa.float64()),
         ("vae", pa.string()),  # hub id of a replacement VAE, if any
+        ("vae_revision", pa.string()),  # its commit, when pinned
         ("backend", pa.string()),  # pytorch, onnxruntime
         ("provider", pa.string()),  # what really ran: cuda, cpu, tensorrt
         ("dtype", pa.string()),
@@ -40,7 +41,7 @@ GENERATIONS = pa.schema(
         ("width", pa.int64()),
         ("height", pa.int64()),
         ("seed", pa.int64()),
-        ("status", pa.string()),  # ok, failed, nan, nsfw
+        ("status", pa.string()),  # ok, failed, nan (nsfw: older runs only, see STATUSES)
         ("error", pa.string()),
         ("image_path", pa.string()),  # relative to images/
         ("image_sha256", pa.string()),
@@ -108,6 +109,9 @@ RUNS = pa.schema(
         # BENCH_LAUNCH_ID, the Ray driver's run id): the site adds their counts up as one run.
         ("launch_id", pa.string()),
         ("workers", pa.int64()),  # processes that made this run's images (Ray workers; else 1)
+        # sha256 of data/weights-lock.json's bytes once the run's weights matched it (see
+        # bench.weights.lock); null when the run checked no weights against a lock.
+        ("weights_lock_sha256", pa.string()),
     ]
 )
 
@@ -121,4 +125,6 @@ KEYS: dict[str, list[str]] = {
 }
 ORDER_BY: dict[str, str] = {"generations": "created_at", "scores": "created_at", "runs": "started_at"}
 
+# "nsfw" (an image a pipeline's own safety checker blanked) is written no more: every image is
+# kept and the nsfw metric flags it. Published data of older runs may hold it, so it still reads.
 STATUSES = ("ok", "failed", "nan", "nsfw")

@@ -2,7 +2,12 @@
 
 Every `ok` image without a score for a metric gets one; the scorer loads once per metric and
 images stream through it in batches, decoded in its worker threads. Images that are not
-pictures (nan, nsfw, failed) are never scored.
+pictures (nan, failed) are never scored. No image is kept from scoring for what it shows: the
+`nsfw` metric flags it, and every mean includes it. (Runs made before that rule may hold rows
+of status "nsfw", blanked by a pipeline's safety checker: no picture, so not scored either.)
+
+A scorer may give several values per image in one pass (the NSFW flag and its margin): the
+metric's entry names the others as its `companions`, and their rows are written together.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ def pending(
     rescore: bool = False,
     cell_ids: set[str] | None = None,
 ) -> pd.DataFrame:
-    """The `ok` generations that still need `metric` (all of them with rescore)."""
+    """The `ok` generations that still need `metric` (all of them with rescore); its companions
+    are written with it, so it alone says what is done."""
     todo = generations[generations["status"] == "ok"]
     if cell_ids is not None:
         todo = todo[todo["cell_id"].isin(cell_ids)]
@@ -123,17 +129,20 @@ def score_rows(
 ) -> list[dict]:
     """Score rows for the generations in `part` from (value, truncated prompt tokens) pairs in
     order, each with the scorer's package and weight versions; an image with no value
-    (unreadable) gets no row. The local pass and Ray's workers both write through here."""
+    (unreadable) gets no row. A metric with companions has a sequence of values per image, its
+    own first, and gets a row for each. The local pass and Ray's workers both write through here."""
+    names = (metric, *METRICS[metric].companions)
     now = datetime.now(UTC)
     return [
         {
             "cell_id": cid,
-            "metric": metric,
-            "value": float(v),
+            "metric": name,
+            "value": float(x),
             "truncated_tokens": t,
             "scorer_version": version,
             "created_at": now,
         }
         for cid, (v, t) in zip(part["cell_id"], values, strict=True)
         if v is not None
+        for name, x in zip(names, v if len(names) > 1 else (v,), strict=True)
     ]

@@ -24,6 +24,7 @@ from bench.files import writable_dir
 from bench.images import image_relpath, save_png
 from bench.interrupts import raise_if_stopped
 from bench.plan import Cell, Plan, batches, make_plan
+from bench.weights import lock as weights_lock
 from bench.weights.check import preflight
 from bench.writer import BatchWriter
 
@@ -37,10 +38,11 @@ class SweepReport:
     skipped_done: int = 0
     ok: int = 0
     failed: int = 0
-    other: int = 0  # nan, nsfw
+    other: int = 0  # nan (non-finite pixels)
     scored: int = 0
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
+    weights_lock_sha256: str | None = None  # the lock the run's weights matched (bench.weights.lock)
 
 
 def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
@@ -59,6 +61,7 @@ def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
         "lora": cell.lora,
         "lora_scale": cell.lora_scale,
         "vae": cell.vae,
+        "vae_revision": cell.vae_revision,
         "backend": cell.backend,
         "provider": load.provider if load else None,
         "dtype": load.dtype if load else cell.dtype,
@@ -246,10 +249,11 @@ def run(
     score: bool = True,
     progress=None,
     part: shard.Shard = shard.WHOLE,
+    update_lock: bool = False,
 ) -> SweepReport:
     """Run every cell of `suite` (of its shard `part`) not yet done, then score what this sweep
-    made (`score=False` leaves scoring to a later `bench score`). Messages go to the `bench`
-    logger."""
+    made (`score=False` leaves scoring to a later `bench score`). Weights that differ from the
+    data dir's weights lock are refused unless `update_lock`. Messages go to the `bench` logger."""
     report = SweepReport(run_id=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6])
     started = datetime.now(UTC)
 
@@ -261,6 +265,8 @@ def run(
     report.planned, report.skipped_done, report.notes = len(plan.cells), len(plan.cells) - len(plan.todo), plan.notes
     for note in report.notes:
         log.info("note: %s", note)
+    for warning in plan.warnings:
+        log.warning("%s", warning)
 
     # 2. fail in seconds on anything that does not need a model loaded
     groups: dict[tuple[str, str], list[Cell]] = {}
@@ -269,7 +275,9 @@ def run(
     if plan.todo:
         schedulers = {key: sorted({c.scheduler for c in plan.todo if c.model == key} - {None}) for key in plan.specs}
         metrics = suite.metrics if score else []  # a sweep that does not score needs no CLIP
-        preflight([plan.specs[model] for model in dict.fromkeys(m for m, _ in groups)], schedulers, metrics)
+        specs = [plan.specs[model] for model in dict.fromkeys(m for m, _ in groups)]
+        preflight(specs, schedulers, metrics)
+        report.weights_lock_sha256 = weights_lock.check(data_dir, specs, metrics, update=update_lock)
 
     task = progress.add_task("generating", total=len(plan.todo)) if progress else None
     try:
@@ -338,6 +346,7 @@ def record_run(
         shard=None if part.whole else str(part),
         launch_id=launch or shard.launch_id(),
         workers=workers,
+        weights_lock_sha256=report.weights_lock_sha256,
     )
     store.append(data_dir, "runs", [row])
 

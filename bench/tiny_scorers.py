@@ -1,6 +1,7 @@
 """Tiny random-weight twins of the quality scorers (PickScore, HPS v2.1, ImageReward, LAION
-aesthetic, CLIP-IQA), saved in each published checkpoint's own layout and file names, so the
-scorers load them through the very code that loads the real weights (key mapping included).
+aesthetic, CLIP-IQA and its ViT-B/16 variant) and of the NSFW safety checker, saved in each
+published checkpoint's own layout and file names, so the scorers load them through the very code
+that loads the real weights (key mapping included).
 
 Importing this module registers the twins in bench.tiny's builders: `tiny_path("tiny-hpsv2")`
 then builds (once, into the tiny cache) and returns the folder. Builds are seeded.
@@ -46,8 +47,9 @@ def _prefixed(prefix: str, state: dict) -> dict:
 
 
 def _build_hf_clip(out: Path, scratch: Path, seed: int) -> None:
-    """A transformers CLIPModel + CLIPProcessor (the real CLIP tokenizer), as PickScore and the
-    HF CLIPs CLIP-IQA uses are published; sizes tiny, preprocessing CLIP's (bicubic, centre crop)."""
+    """A transformers CLIPModel + CLIPProcessor (the real CLIP tokenizer), as PickScore and the HF
+    CLIP of the CLIP-IQA ViT-B/16 variant are published; sizes tiny, preprocessing CLIP's (bicubic,
+    centre crop)."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
@@ -74,8 +76,53 @@ def _build_pickscore(out: Path, scratch: Path) -> None:
     _build_hf_clip(out, scratch, seed=11)
 
 
-def _build_clip_iqa(out: Path, scratch: Path) -> None:
+def _build_clip_iqa_vit_b_16(out: Path, scratch: Path) -> None:
     _build_hf_clip(out, scratch, seed=12)
+
+
+def _build_clip_iqa_rn50(out: Path, scratch: Path) -> None:
+    """OpenAI's RN50.pt as piq downloads it: a TorchScript archive of OpenAI CLIP's model with its
+    ModifiedResNet image tower (piq's copy of the classes), here with 8 stem channels, one
+    bottleneck per stage and a 64 px attention pool; plus the CLIP processor files torchmetrics
+    reads the tokenizer from.
+
+    Random weights would give CLIP-IQA values of 0 or 1 and images all alike, which no test can
+    tell apart. So the batch norms get random scales and statistics measured on seeded pictures
+    (fresh ones are identities, and the last of each bottleneck starts at zero), and the text
+    tower's final layer norm is mostly bias, so "Good photo." and "Bad photo." land close
+    together and 100 x their cosine difference is a logit of order 1."""
+    import warnings
+
+    import torch
+    from piq.feature_extractors.clip import CLIP
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    torch.manual_seed(17)
+    model = CLIP(embed_dim=32, image_resolution=TINY_SIDE_PX, vision_layers=(1, 1, 1, 1), vision_width=8,
+                 vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=64,
+                 transformer_heads=1, transformer_layers=2)  # fmt: skip
+    norms = [m for m in model.visual.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for bn in norms:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0, 0.1)
+            bn.momentum = None  # a plain mean over the calibration batch
+        model.visual.train()
+        calibration = torch.rand(16, 3, 8, 8)  # smooth pictures, in CLIP's normalised range
+        model.visual((torch.nn.functional.interpolate(calibration, size=TINY_SIDE_PX, mode="bilinear") - 0.45) / 0.27)
+        for bn in norms:
+            bn.momentum = 0.1
+        model.visual.attnpool.positional_embedding.mul_(4)  # so that switching it off shows
+        model.ln_final.weight.fill_(0.02)
+        model.ln_final.bias.normal_(0, 1)
+    model.eval()
+    tokens = torch.zeros(1, 77, dtype=torch.long)
+    tokens[0, :3] = torch.tensor([49406, 320, 49407])  # start, "a", end
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation, and tracing's notes on shapes
+        archive = torch.jit.trace(model, (torch.rand(1, 3, TINY_SIDE_PX, TINY_SIDE_PX), tokens), check_trace=False)
+        torch.jit.save(archive, str(out / "RN50.pt"))
+    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=clip_tokenizer(scratch)).save_pretrained(out)
 
 
 def _build_hpsv2(out: Path, _scratch: Path) -> None:
@@ -157,12 +204,79 @@ def _build_imagereward(out: Path, _scratch: Path) -> None:
     torch.save(state, out / "ImageReward.pt")
 
 
+# The tiny suite's seeds (bench/suites/tiny.toml): the tiny checker's thresholds fall between
+# the tiny SD model's pictures of these two.
+TINY_SUITE_SEEDS = (0, 1)
+
+
+def tiny_sd_pictures(seeds: tuple[int, ...]) -> list:
+    """The tiny SD model's picture of each seed, at its registry settings (64 px, 4 steps), through
+    the pipeline class the backends load. Its random UNet barely moves the starting noise, so every
+    tiny-sd image of a seed stays close to this one, whatever the scheduler or prompt."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from bench.tiny import tiny_path
+
+    pipe = StableDiffusionPipeline.from_pretrained(
+        tiny_path("tiny-sd"), safety_checker=None, requires_safety_checker=False
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return [
+        pipe("a red cube", height=64, width=64, num_inference_steps=4, generator=torch.Generator("cpu").manual_seed(s)).images[0]
+        for s in seeds
+    ]  # fmt: skip
+
+
+def _build_nsfw(out: Path, _scratch: Path) -> None:
+    """The Stable Diffusion safety checker's layout (diffusers' StableDiffusionSafetyChecker on a
+    tiny CLIPConfig) and the CLIPImageProcessor the SD pipeline prepares its pixels with.
+
+    Random concept embeddings (the class starts them all at ones: every concept alike). The
+    thresholds are set so that the tiny suite runs both outcomes, and the checker's +0.01
+    special-care adjustment, on its own images: each special-care threshold halfway between the
+    tiny SD model's pictures of seeds 0 and 1, then every concept threshold halfway between the
+    two pictures' highest concept cosines (adjusted): one seed's tiny-sd images are flagged, the
+    other's are not, and SDXL's and BigGAN's fall where they fall."""
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker, cosine_distance
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    from bench.tiny import _text_config
+
+    torch.manual_seed(16)
+    vision = dict(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2)
+    config = CLIPConfig(
+        text_config=_text_config(num_hidden_layers=2).to_dict(),  # unused by the checker; kept as shipped
+        vision_config=dict(vision, image_size=TINY_SIDE_PX, patch_size=16),
+        projection_dim=32,
+    )
+    checker = StableDiffusionSafetyChecker(config).eval()
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": TINY_SIDE_PX}, crop_size={"height": TINY_SIDE_PX, "width": TINY_SIDE_PX}
+    )
+    with torch.no_grad():
+        checker.concept_embeds.copy_(torch.randn(checker.concept_embeds.shape))
+        checker.special_care_embeds.copy_(torch.randn(checker.special_care_embeds.shape))
+        pixels = processor(images=tiny_sd_pictures(TINY_SUITE_SEEDS), return_tensors="pt")["pixel_values"]
+        embeds = checker.visual_projection(checker.vision_model(pixels)[1])
+        special = cosine_distance(embeds, checker.special_care_embeds)
+        checker.special_care_embeds_weights.copy_(special.mean(dim=0))  # halfway: one picture above
+        adjusted = (special > checker.special_care_embeds_weights).any(dim=1) * 0.01  # the checker's adjustment
+        highest = cosine_distance(embeds, checker.concept_embeds).max(dim=1).values + adjusted
+        checker.concept_embeds_weights.fill_(highest.mean().item())
+    checker.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+
+
 BUILDERS.update(
     {
         "tiny-pickscore": _build_pickscore,
         "tiny-hpsv2": _build_hpsv2,
         "tiny-imagereward": _build_imagereward,
         "tiny-aesthetic": _build_aesthetic,
-        "tiny-clip-iqa": _build_clip_iqa,
+        "tiny-clip-iqa-vit-b-16": _build_clip_iqa_vit_b_16,
+        "tiny-clip-iqa-rn50": _build_clip_iqa_rn50,
+        "tiny-nsfw": _build_nsfw,
     }
 )

@@ -15,8 +15,9 @@ tiny CLIP with --tiny), in batches of the same size, on whatever device is prese
 Runs alternate between the sides after one warm-up pass each, and the median of the repeats is
 reported.
 
-Then every quality family (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA): its
-scorer's `stream` over the PNGs, as `bench score` runs it, in images/s; first the tiny twins, then
+Then every quality family (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA and its
+ViT-B/16 variant): its scorer's `stream` over the PNGs, as `bench score` runs it, in images/s;
+first the tiny twins, then
 (unless --skip-full-size) each family's full-size architecture with random weights, one at a
 time, memory freed between; a family whose model would not fit comfortably in the memory
 available now (MemAvailable) is skipped and the line says so. --baseline FILE also times the `ClipScorer` defined in FILE, e.g. the committed one
@@ -239,7 +240,8 @@ FULL_SIZE = {
     "hpsv2_tiny": (3.9, "CLIP ViT-H/14 (open_clip)"),
     "imagereward_tiny": (1.8, "BLIP ViT-L/16 + BERT-base"),
     "laion_aesthetic_tiny": (1.7, "CLIP ViT-L/14 (open_clip) + MLP"),
-    "clip_iqa_tiny": (0.6, "CLIP ViT-B/16 (transformers)"),
+    "clip_iqa_tiny": (0.4, "CLIP RN50 (piq), at the images' own size"),
+    "clip_iqa_vit_b_16_tiny": (0.6, "CLIP ViT-B/16 (transformers)"),
 }
 
 
@@ -255,7 +257,7 @@ def to_full_size(metric: str, scorer) -> None:
     import torch
     from transformers import CLIPConfig, CLIPModel
 
-    from bench.scorers import batching, imagereward
+    from bench.scorers import batching, hpsv2, imagereward
     from bench.tiny_scorers import mlp_head
 
     def hf_clip(text: dict, vision: dict, projection_dim: int):
@@ -270,7 +272,18 @@ def to_full_size(metric: str, scorer) -> None:
             hidden_size=1280, intermediate_size=5120, num_attention_heads=16, num_hidden_layers=32, patch_size=14
         )
         scorer.model = hf_clip(text, vision, 1024)
-    elif metric == "clip_iqa_tiny":  # openai/clip-vit-base-patch16
+    elif metric == "clip_iqa_tiny":  # OpenAI's RN50, as piq's build_model makes it from RN50.pt
+        from piq.feature_extractors.clip import CLIP
+        from torchmetrics.functional.multimodal.clip_iqa import _clip_iqa_get_anchor_vectors
+
+        scorer.model = CLIP(embed_dim=1024, image_resolution=224, vision_layers=(3, 4, 6, 3), vision_width=64,
+                            vision_patch_size=None, context_length=77, vocab_size=49408, transformer_width=512,
+                            transformer_heads=8, transformer_layers=12).to(scorer.device).eval()  # fmt: skip
+        with torch.inference_mode():
+            scorer.anchors = _clip_iqa_get_anchor_vectors(
+                "clip_iqa", scorer.model, scorer.processor, ["Good photo.", "Bad photo."], scorer.device
+            )
+    elif metric == "clip_iqa_vit_b_16_tiny":  # openai/clip-vit-base-patch16
         text = dict(hidden_size=512, intermediate_size=2048, num_attention_heads=8, num_hidden_layers=12)
         vision = dict(
             hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12, patch_size=16
@@ -294,7 +307,11 @@ def to_full_size(metric: str, scorer) -> None:
             scorer.model = open_clip.create_model(arch).to(scorer.device).eval()
         finally:
             logging.disable(logging.NOTSET)
-        scorer._pixels = batching.Pixels(open_clip.image_transform(224, is_train=False), scorer.device)
+        # HPS's own transform (a tensor resize, run whole in the workers), open_clip's for the aesthetic
+        transform = (
+            hpsv2.reference_transform(224) if metric == "hpsv2_tiny" else open_clip.image_transform(224, is_train=False)
+        )
+        scorer._pixels = batching.Pixels(transform, scorer.device)
         if metric == "laion_aesthetic_tiny":
             scorer.head = mlp_head(768).to(scorer.device).eval()
 

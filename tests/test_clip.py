@@ -206,3 +206,34 @@ def test_a_quick_gelu_mismatch_is_an_error_not_a_hidden_warning(monkeypatch):
     monkeypatch.setattr(clip_factory, "trained_with_quick_gelu", lambda arch, pretrained: False)
     with pytest.raises(UserWarning, match="QuickGELU mismatch"):
         clip_factory.create_clip("ViT-B-32", "openai")
+
+
+def test_an_openai_tag_loads_from_its_pinned_commit_as_open_clip_would_build_it(monkeypatch, tmp_path):
+    """open_clip reads a tag's hub repo at its default branch; the scorer asks the HF cache for the
+    pinned commit and hands open_clip the file, with the tag's QuickGELU and preprocessing kept."""
+    import open_clip
+    import open_clip.factory
+
+    from bench.clip_factory import create_clip
+    from bench.metrics import METRICS, OPEN_CLIP_REVISIONS
+    from bench.weights import hub
+
+    asked = []
+
+    def hub_file(repo, filename, revision, tiny=False):
+        asked.append((repo, filename, revision))
+        (tmp_path / filename).touch()  # open_clip loads a path that exists (the load itself is faked)
+        return tmp_path / filename
+
+    monkeypatch.setattr(hub, "hub_file", hub_file)
+    monkeypatch.setattr(open_clip.factory, "load_checkpoint", lambda model, path, **kw: asked.append(path))
+    options = METRICS["clip_vit_b_32"].options  # ViT-L/14 (and the aesthetic head's CLIP) go the same way
+    path, revision = hub.open_clip_checkpoint(options["arch"], options["pretrained"])
+    repo = hub.open_clip_repo(options)
+    assert asked == [(repo, "open_clip_model.safetensors", OPEN_CLIP_REVISIONS[repo])] and revision
+    model, preprocess = create_clip(options["arch"], options["pretrained"], transforms=True, checkpoint=path)
+    assert asked[-1] == str(path)  # open_clip loaded the pinned file, downloading nothing
+    assert {type(m).__name__ for m in model.modules() if "GELU" in type(m).__name__} == {"QuickGELU"}
+    monkeypatch.setattr(open_clip.factory, "download_pretrained", lambda cfg, cache_dir=None: "/weights/openai.pt")
+    _, by_tag = create_clip(options["arch"], options["pretrained"], transforms=True)
+    assert repr(preprocess) == repr(by_tag)  # the tag's own eval transform, step for step

@@ -30,9 +30,14 @@ def test_seed_suite_reproduces_the_origin_settings():
     suite = load_suite("seed")
     assert [p.id for p in suite.prompts] == ["futuristic-city", "underwater-world", "abandoned-park"]
     assert suite.schedulers == ["euler-a", "euler", "ddim"]
-    assert (suite.steps, suite.guidance_scale, suite.width, suite.height) == (30, 7.5, 512, 512)
-    assert suite.seeds == [0, 1, 2, 3] and suite.metrics == ["clip_vit_b_32"]
+    assert (suite.steps, suite.guidance_scale) == (30, 7.5)
+    assert suite.seeds == [0, 1, 2, 3] and suite.metrics[0] == "clip_vit_b_32"
     assert {"sd15", "sd21", "sd21-base", "openjourney-v4", "dreamlike-photoreal-2", "dalle3-xl"} <= set(suite.models)
+    # The seed names no size, so each model runs at its own (SDXL's size conditioning included).
+    sizes = {key: (spec.width, spec.height) for key in suite.models if (spec := suite.model_spec(key))}
+    assert sizes["sd15"] == sizes["sd21-base"] == sizes["openjourney-v4"] == (512, 512)
+    assert sizes["sd21"] == sizes["dreamlike-photoreal-2"] == (768, 768)
+    assert sizes["dalle3-xl"] == sizes["dalle3-xl-sdxl"] == (1024, 1024)
 
 
 @pytest.mark.parametrize(

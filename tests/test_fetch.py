@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tomllib
+from dataclasses import replace
 
 import pytest
 
@@ -68,13 +69,17 @@ def listed(items, kind):
 
 
 def test_dry_run_offline_with_nothing_cached_lists_what_the_loaders_read(hf_cache, capsys):
-    assert main(["fetch", "--models", "dalle3-xl,biggan-deep-256", "--dry-run"]) == 0
+    assert main(["fetch", "--models", "dalle3-xl-sdxl,biggan-deep-256", "--dry-run"]) == 0
     out = capsys.readouterr().out
     for name in SDXL_FILES + ["dalle-3-xl-lora-v2.safetensors", "open_clip_model.safetensors"]:
         assert name in out
     assert "safety_checker" not in out  # SDXL has none
-    assert "stabilityai/stable-diffusion-xl-base-1.0 @ default branch [listed from expected]" in out
-    assert "madebyollin/sdxl-vae-fp16-fix" in out and "ehristoforu/dalle-3-xl-v2" in out
+    # every item at its pinned commit: the base, its VAE, the LoRA, the class map's CLIP
+    spec = MODELS["dalle3-xl-sdxl"]
+    assert f"stabilityai/stable-diffusion-xl-base-1.0 @ {spec.revision} [listed from expected]" in out
+    assert f"madebyollin/sdxl-vae-fp16-fix @ {spec.vae_revision}" in out
+    assert f"ehristoforu/dalle-3-xl-v2 @ {spec.lora.revision}" in out
+    assert "timm/vit_base_patch32_clip_224.openai @ a6f597a30f7b82c51704746581f9a4e41421e878" in out
     assert MODELS["biggan-deep-256"].weights_url in out and MODELS["biggan-deep-256"].weights_sha256[:12] in out
     assert "biggan-deep-256 (class map), metric clip_vit_b_32: clip timm/vit_base_patch32_clip_224.openai" in out
     assert "total: 5 downloads, sizes unknown here" in out
@@ -91,7 +96,7 @@ def test_dry_run_reads_components_and_sizes_from_the_cache(hf_cache):
             "vae/diffusion_pytorch_model.safetensors": b"x" * 1234,
         },
     )
-    items, _ = fetch.plan([MODELS["sd21"]], [])
+    items, _ = fetch.plan([replace(MODELS["sd21"], revision=None)], [])  # the default branch, as cached
     item, names = listed(items, "pipeline")
     assert (item.listed_from, item.commit) == ("cache", "c" * 40)
     assert not any(n.startswith("safety_checker/") for n in names)  # null in this model_index
@@ -254,21 +259,31 @@ def quality_weights(metric: str):
 def test_dry_run_lists_every_quality_metrics_repos_files_and_pins(hf_cache, capsys):
     assert main(["fetch", "--models", "sd15", "--metrics", ",".join(QUALITY), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    for repo, name in [
-        ("yuvalkirstain/PickScore_v1", "model.safetensors"),
-        ("laion/CLIP-ViT-H-14-laion2B-s32B-b79K", "preprocessor_config.json"),
-        ("xswu/HPSv2", "HPS_v2.1_compressed.pt"),
-        ("THUDM/ImageReward", "med_config.json"),
-        ("google-bert/bert-base-uncased", "vocab.txt"),
-        ("camenduru/improved-aesthetic-predictor", "sac+logos+ava1-l14-linearMSE.pth"),
-        ("openai/clip-vit-base-patch16", "model.safetensors"),
+    for repo, name, pin in [
+        ("yuvalkirstain/PickScore_v1", "model.safetensors", "a4e4367c6dfa7288a00c550414478f865b875800"),
+        (
+            "laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
+            "preprocessor_config.json",
+            "1c2b8495b28150b8a4922ee1c8edee224c284c0c",
+        ),
+        ("xswu/HPSv2", "HPS_v2.1_compressed.pt", "697403c78157020a1ae59d23f111aa58ced35b0a"),
+        ("zai-org/ImageReward", "med_config.json", "5736be03b2652728fb87788c9797b0570450ab72"),
+        ("google-bert/bert-base-uncased", "vocab.txt", "86b5e0934494bd15c9632b12f734a8a67f723594"),
+        ("camenduru/improved-aesthetic-predictor", "sac+logos+ava1-l14-linearMSE.pth", "default branch"),
+        ("openai/clip-vit-base-patch16", "model.safetensors", "57c216476eefef5ab752ec549e440a49ae4ae5f3"),
     ]:
-        assert f"metric {repo} @ default branch" in out and name in out
+        assert f"metric {repo} @ {pin}" in out and name in out
     # the aesthetic head's CLIP ViT-L/14 comes through open_clip's own repo
     assert "metric laion_aesthetic: clip timm/vit_large_patch14_clip_224.openai" in out
     assert "sha256 pinned: 21dd590f3ccdc646" in out  # the aesthetic head
-    assert out.count("pickle, no sha256 pinned") == 2  # HPS v2.1 and ImageReward: fetch prints the hash
-    assert "total: 9 downloads" in out
+    # every pickle pinned: HPS v2.1's and ImageReward's as the issue quotes them, the aesthetic head's
+    assert "pickle, no sha256 pinned" not in out
+    assert "sha256 pinned: c57a38fb4a2f7e7c" in out and "sha256 pinned: d71dc8d4912bc633" in out
+    # CLIP-IQA's RN50 is on no hub: by URL, piq's release first, pinned
+    rn50 = quality_weights("clip_iqa")[0]
+    assert f"metric clip_iqa: metric {rn50.urls[0]} [listed from expected]" in out and "RN50.pt" in out
+    assert "sha256 pinned: afeb0e10f9e5a86d" in out and rn50.urls[1] in out
+    assert "total: 10 downloads" in out
 
 
 def test_preflight_names_every_quality_metric_not_cached_and_passes_tiny_twins(hf_cache):
@@ -280,15 +295,66 @@ def test_preflight_names_every_quality_metric_not_cached_and_passes_tiny_twins(h
     assert missing_metrics([f"{m}_tiny" for m in QUALITY]) == []
 
 
-def test_preflight_passes_cached_pinned_weights_and_refuses_an_unpinned_pickle(hf_cache):
+def test_a_metric_weight_on_no_hub_comes_from_the_first_url_that_serves_the_pinned_file(
+    hf_cache, tmp_path, monkeypatch
+):
+    """CLIP-IQA's RN50 is on no hub: it comes by URL into the bench cache, from the first of its
+    URLs that serves the pinned bytes (a mirror serving others is passed over, its file not kept).
+    Offline, the preflight names it missing; `bench fetch` fetches and verifies it, and the
+    weights lock finds it."""
+    import hashlib
+
+    from bench.errors import WeightsError
+    from bench.metrics import METRICS
+    from bench.weights import lock
+    from bench.weights.check import missing_metrics
+    from bench.weights.pickles import url_file, url_path
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    served = {"pinned": b"the pinned file", "other": b"another upload"}
+    for name, data in served.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "RN50.pt").write_bytes(data)
+    urls = tuple((tmp_path / name / "RN50.pt").as_uri() for name in ("gone", "other", "pinned"))
+    rn50 = replace(quality_weights("clip_iqa")[0], sha256=hashlib.sha256(served["pinned"]).hexdigest(), urls=urls)
+    monkeypatch.setitem(
+        METRICS, "clip_iqa", replace(METRICS["clip_iqa"], weights=(rn50, METRICS["clip_iqa"].weights[1]))
+    )
+
+    with pytest.raises(WeightsError, match="RN50.pt not in the bench cache and HF_HUB_OFFLINE is set"):
+        url_file(rn50)  # the tests run offline
+    assert any(p.startswith("clip_iqa (openai-clip-rn50): RN50.pt not in") for p in missing_metrics(["clip_iqa"]))
+    (item,) = [i for i in fetch.plan([], ["clip_iqa"])[0] if i.is_url]
+    assert (item.source, [f.path for f in item.files], item.files[0].cached) == (urls[0], ["RN50.pt"], False)
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert fetch.download(item) == f"sha256 {rn50.sha256}"
+    assert url_path(rn50).read_bytes() == served["pinned"]
+    with pytest.raises(WeightsError, match=f"{urls[1]} served a file with sha256 .*, not the pinned 0000"):
+        url_file(replace(rn50, sha256="0" * 64, urls=urls[1:2]))
+    assert not url_path(replace(rn50, sha256="0" * 64)).exists()  # not kept
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (item,) = [i for i in fetch.plan([], ["clip_iqa"])[0] if i.is_url]
+    assert item.listed_from == "cache" and item.files[0].cached
+    assert not [p for p in missing_metrics(["clip_iqa"]) if "openai-clip-rn50" in p]
+    (entry,), _ = lock.observe_items([item], remember=False)
+    assert entry["files"]["RN50.pt"]["sha256"] == rn50.sha256
+
+
+def test_preflight_passes_cached_pinned_weights_and_refuses_an_unpinned_pickle(hf_cache, monkeypatch):
+    from bench.metrics import METRICS
     from bench.weights.check import missing_metrics
 
     for w in quality_weights("imagereward"):
-        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files})
-    (problem,) = missing_metrics(["imagereward"])  # all there, but ImageReward.pt is not pinned
-    assert problem.startswith("imagereward (THUDM/ImageReward): ImageReward.pt is a pickle with no sha256 pinned")
+        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files}, commit=w.revision)
+    assert missing_metrics(["imagereward"]) == []  # cached at its pinned commits, its pickle pinned
+    unpinned = [replace(w, sha256=None) for w in quality_weights("imagereward")]
+    monkeypatch.setitem(METRICS, "imagereward", replace(METRICS["imagereward"], weights=tuple(unpinned)))
+    (problem,) = missing_metrics(["imagereward"])  # all there, but ImageReward.pt would not be pinned
+    assert problem.startswith("imagereward (zai-org/ImageReward): ImageReward.pt is a pickle with no sha256 pinned")
     for w in quality_weights("pickscore"):
-        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files})
+        cache_repo(hf_cache, w.hub_id, {name: b"x" for name in w.files}, commit=w.revision)
     assert missing_metrics(["pickscore"]) == []
 
 
@@ -344,7 +410,7 @@ def test_a_gated_pipeline_repo_is_listed_with_a_note_not_a_traceback(hf_cache, m
 
     monkeypatch.setattr(fetch, "_hub_listing", lambda item: {name: 1 for name in SDXL_FILES})
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", gated)
-    item, names = listed(fetch.plan([MODELS["dalle3-xl"]], [])[0], "pipeline")
+    item, names = listed(fetch.plan([MODELS["dalle3-xl-sdxl"]], [])[0], "pipeline")
     assert "model_index.json: RuntimeError: 401 Client Error" in item.note and "components assumed" in item.note
     assert "unet/diffusion_pytorch_model.safetensors" in names
 
@@ -377,18 +443,19 @@ def test_a_partial_copy_in_the_cache_fails_the_preflight_not_the_sweep(hf_cache)
         whole |= {f"{part}/config.json": b"{}", f"{part}/{weights}.safetensors": b"x"}
     partial = {k: v for k, v in whole.items() if k != "unet/diffusion_pytorch_model.safetensors"}
     partial["unet/diffusion_pytorch_model.fp16.safetensors"] = b"x"  # a variant: not what loads
-    cache_repo(hf_cache, MODELS["sd15"].hub_id, partial)
-    (problem,) = missing([MODELS["sd15"]])  # the tests run with HF_HUB_OFFLINE=1
+    spec = MODELS["sd15"]  # cached at its pinned commit
+    cache_repo(hf_cache, spec.hub_id, partial, commit=spec.revision)
+    (problem,) = missing([spec])  # the tests run with HF_HUB_OFFLINE=1
     assert problem.startswith(
         "sd15 (stable-diffusion-v1-5/stable-diffusion-v1-5): a partial copy: unet/ has no weights"
     )
-    cache_repo(hf_cache, MODELS["sd15"].hub_id, whole)
-    assert missing([MODELS["sd15"]]) == []
+    cache_repo(hf_cache, spec.hub_id, whole, commit=spec.revision)
+    assert missing([spec]) == []
     # a pipeline saved without its safety checker says [null, null]: nothing to look for
     without = {k: v for k, v in whole.items() if not k.startswith("safety_checker/")}
     without["model_index.json"] = json.dumps(index | {"safety_checker": [None, None]}).encode()
-    cache_repo(hf_cache, MODELS["sd15"].hub_id, without, commit="d" * 40)
-    assert missing([MODELS["sd15"]]) == []
+    cache_repo(hf_cache, spec.hub_id, without, commit="d" * 40)
+    assert missing([replace(spec, revision="d" * 40)]) == []
 
 
 def test_offline_and_reachable_read_the_environment_as_huggingface_hub_does(monkeypatch):

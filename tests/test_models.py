@@ -1,5 +1,5 @@
 """Each model's quirks: native defaults, the suite's overrides on top, and that the backend applies
-them (LoRA scale, VAE override, upcast attention, safety-checker and NaN flags)."""
+them (LoRA scale, VAE override, upcast attention, no safety checker, NaN flags)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def suite(tmp_path: Path, body: str):
         ("sd21", 768),
         ("sd21-base", 512),
         ("openjourney-v4", 512),
-        ("dreamlike-photoreal-2", 512),
+        ("dreamlike-photoreal-2", 768),  # its card: "trained on 768x768px images"
         ("dalle3-xl", 1024),
+        ("dalle3-xl-sdxl", 1024),
         ("biggan-deep-128", 128),
         ("biggan-deep-256", 256),
         ("biggan-deep-512", 512),
@@ -57,16 +58,57 @@ def test_native_size(key, size):
 def test_the_quirks_users_of_each_model_expect():
     assert MODELS["sd21"].upcast_attention and MODELS["sd21-base"].upcast_attention
     assert not MODELS["sd15"].upcast_attention
-    dalle = MODELS["dalle3-xl"]
-    assert dalle.family == "sdxl" and dalle.hub_id == "stabilityai/stable-diffusion-xl-base-1.0"
-    assert (dalle.lora.hub_id, dalle.lora.weight_name, dalle.lora.scale) == (
-        "ehristoforu/dalle-3-xl-v2",
-        "dalle-3-xl-lora-v2.safetensors",
-        1.0,
-    )
-    assert dalle.vae == "madebyollin/sdxl-vae-fp16-fix"
     assert "own terms" in MODELS["dreamlike-photoreal-2"].licence
     assert all(m.licence for m in MODELS.values() if not m.tiny)
+
+
+def test_the_dalle3_lora_runs_on_its_cards_base_as_its_author_runs_it_and_on_sdxl_beside_it():
+    dalle, on_sdxl = MODELS["dalle3-xl"], MODELS["dalle3-xl-sdxl"]
+    assert dalle.hub_id == "fluently/Fluently-XL-v2" and "Fluently-XL v2" in dalle.title
+    assert on_sdxl.hub_id == "stabilityai/stable-diffusion-xl-base-1.0" and "SDXL base 1.0" in on_sdxl.title
+    for spec in (dalle, on_sdxl):  # the author's Space: Euler Ancestral, 25 steps, slider at 6, scale 0.65
+        assert spec.family == "sdxl" and (spec.steps, spec.guidance_scale, spec.scheduler_hint) == (25, 6.0, "euler-a")
+        assert (spec.lora.hub_id, spec.lora.weight_name, spec.lora.scale) == (
+            "ehristoforu/dalle-3-xl-v2",
+            "dalle-3-xl-lora-v2.safetensors",
+            0.65,
+        )
+        assert spec.lora.revision == "34e6b1b7b8327ffd89930f9ec7ae5beb92b3d4d4"
+        assert spec.negative_prompt.startswith("(deformed, distorted")
+    assert dalle.vae is None  # the author loads Fluently's own VAE
+    assert (on_sdxl.vae, on_sdxl.vae_revision) == (
+        "madebyollin/sdxl-vae-fp16-fix",
+        "207b116dae70ace3637169f1ddd2434b91b3a8cd",
+    )
+
+
+def test_every_real_diffusion_model_pins_a_commit_and_cites_its_settings():
+    from bench.schedulers import SCHEDULERS
+
+    real = [m for m in MODELS.values() if not m.tiny and m.family != "gan"]
+    assert {m.key for m in real} == {
+        "sd15", "sd21", "sd21-base", "openjourney-v4", "dreamlike-photoreal-2", "dalle3-xl", "dalle3-xl-sdxl"
+    }  # fmt: skip
+    for m in real:
+        assert m.revision and len(m.revision) == 40 and int(m.revision, 16) >= 0, m.key
+        assert m.source.startswith("https://huggingface.co/"), m.key
+        assert m.scheduler_hint is None or m.scheduler_hint in SCHEDULERS, m.key
+    assert MODELS["dalle3-xl-sdxl"].revision == "462165984030d82259a11f4367a4eed129e94a7b"
+
+
+def test_a_suite_that_runs_a_model_off_its_card_is_warned_once_per_model(tmp_path):
+    from bench.models import off_card
+    from bench.plan import card_warnings
+
+    forced = suite(tmp_path, 'models = ["sd21", "sd15", "dalle3-xl"]\nwidth = 512\nheight = 512\nsteps = 50')
+    specs = {k: forced.model_spec(k) for k in forced.models}
+    assert off_card(specs["sd15"]) == []  # 512 px and 50 steps are its card's
+    assert off_card(specs["sd21"]) == ["size 512x512 (native 768x768)"]
+    assert off_card(specs["dalle3-xl"]) == ["size 512x512 (native 1024x1024)", "steps 50 (card 25)"]
+    (sd21, dalle) = card_warnings(specs)
+    assert sd21.startswith("sd21 runs off its card") and dalle.startswith("dalle3-xl runs off its card")
+    native = suite(tmp_path, 'models = ["sd21", "dalle3-xl"]')
+    assert card_warnings({k: native.model_spec(k) for k in native.models}) == []
 
 
 def test_biggan_entries_fetch_from_the_package_urls_and_pin_what_is_known():
@@ -108,7 +150,7 @@ width = 1024
     assert (dalle.negative_prompt, dalle.width, dalle.steps) == ("blurry", 1024, 20)
     assert dalle.lora.hub_id == "ehristoforu/dalle-3-xl-v2"  # only the scale changed
     assert (sd15.negative_prompt, sd15.vae, sd15.lora) == ("", None, None)
-    assert MODELS["dalle3-xl"].lora.scale == 1.0  # the registry itself is untouched
+    assert MODELS["dalle3-xl"].lora.scale == 0.65  # the registry itself is untouched
 
 
 def test_gan_keeps_its_native_size_under_suite_settings_and_takes_its_own_knobs(tmp_path):
@@ -249,24 +291,36 @@ def test_upcast_attention_is_applied_in_half_precision(dtype, upcast):
     assert backend.pipe.unet.config.upcast_attention is upcast
 
 
-def test_blanked_and_nan_images_are_flagged_not_kept():
+def test_nan_images_are_flagged_not_kept_and_a_pipelines_nsfw_flag_decides_nothing():
+    """One NSFW rule: a pipeline's own `nsfw_content_detected` never drops an image (the backends
+    load none that could set it; the nsfw metric flags images instead)."""
     from bench.backends.diffusion import run_pipeline
 
-    class Pipe:  # what a diffusers pipeline with its safety checker returns
+    class Pipe:  # a pipeline that reports its own NSFW flags
         def __call__(self, **kwargs):
             images = np.full((3, 8, 8, 3), 0.5, dtype=np.float32)
             images[0, 0, 0, 0] = np.nan
-            images[1] = 0.0  # the safety checker's black image
             return type("Out", (), {"images": images, "nsfw_content_detected": [False, True, False]})()
 
     result = run_pipeline(Pipe(), replace(REQUEST, seeds=(0, 1, 2)), "cpu")
-    assert [g.status for g in result.images] == ["nan", "nsfw", "ok"]
-    assert result.images[0].image is None and result.images[1].image is None
+    assert [g.status for g in result.images] == ["nan", "ok", "ok"]
+    assert result.images[0].image is None and result.images[1].image is not None
+
+
+def test_sd_pipelines_load_without_their_safety_checker_and_sdxl_gets_no_such_argument():
+    import diffusers
+
+    from bench.backends.diffusion import without_safety_checker
+
+    sd = without_safety_checker(diffusers.StableDiffusionPipeline)
+    assert sd == {"safety_checker": None, "requires_safety_checker": False}
+    assert without_safety_checker(diffusers.StableDiffusionXLPipeline) == {}
 
 
 def test_only_ok_images_are_scored():
     from bench.scoring import pending
 
+    # "nsfw": an older run's image, blanked by a pipeline's own checker (nothing writes it now)
     generations = pd.DataFrame({"cell_id": list("abcd"), "status": ["ok", "nan", "nsfw", "failed"]})
     scores = pd.DataFrame({"cell_id": [], "metric": []})
     assert list(pending(generations, scores, "clip_vit_b_32")["cell_id"]) == ["a"]

@@ -300,50 +300,66 @@ def test_a_sweep_that_makes_only_the_pytorch_side_records_the_pairs_parity(first
     assert len(ort_cells) == 2 and set(psnr["cell_id"]) == ort_cells and (psnr["value"] >= 60).all()
 
 
-def test_ort_images_go_through_the_models_pytorch_safety_checker(first, tmp_path):
-    """Real SD checkpoints ship a PyTorch safety checker, and optimum has no ORT one: the backend
-    hands the model's own to the ORT pipeline, so ORT images are blanked where PyTorch's are."""
-    from dataclasses import replace
-
-    from diffusers.pipelines.stable_diffusion.safety_checker import (
-        StableDiffusionSafetyChecker,
-    )
-    from optimum.onnxruntime import ORTStableDiffusionPipeline
+def sd_with_its_own_safety_checker(folder: Path) -> Path:
+    """A copy of tiny SD as SD 1.x checkpoints ship: model_index.json lists a safety checker and its
+    feature extractor, and this checker flags every image (every threshold below any cosine)."""
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from transformers import CLIPConfig, CLIPImageProcessor
 
-    from bench.backends.base import Request
-    from bench.backends.diffusion import run_pipeline
-    from bench.models import MODELS
+    from bench.tiny import tiny_path
 
+    shutil.copytree(tiny_path("tiny-sd"), folder)
     small = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
     checker = StableDiffusionSafetyChecker(
         CLIPConfig(text_config=small, vision_config=dict(small, image_size=32, patch_size=16), projection_dim=32)
     )
-    checker.concept_embeds_weights.data.fill_(-1.0)  # a threshold that every image crosses
-    checker.save_pretrained(tmp_path / "safety_checker")
-    (tmp_path / "model_index.json").write_text(
-        json.dumps(
-            {
-                "_class_name": "StableDiffusionPipeline",
-                "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
-            }
-        )
-    )
+    checker.concept_embeds_weights.data.fill_(-2.0)  # below any cosine: every image is flagged
+    checker.save_pretrained(folder / "safety_checker", safe_serialization=True)
+    CLIPImageProcessor(size=32, crop_size=32).save_pretrained(folder / "feature_extractor")
+    index = json.loads((folder / "model_index.json").read_text())
+    index |= {
+        "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+        "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "requires_safety_checker": True,
+    }
+    (folder / "model_index.json").write_text(json.dumps(index))
+    return folder
+
+
+def test_a_model_that_ships_a_safety_checker_keeps_every_image_on_both_backends(tmp_path, monkeypatch):
+    """One NSFW rule: no pipeline's own checker blanks an image (the nsfw metric flags it instead).
+    A model whose model_index.json lists a checker that flags everything loads without it on both
+    backends, and every image comes back ok and not black."""
+    from dataclasses import replace
+
+    from diffusers import StableDiffusionPipeline
+
+    from bench.backends.base import Request
+    from bench.backends.pytorch import DiffusersBackend
+    from bench.models import MODELS
     from bench.runtime import Runtime
 
-    backend = OrtBackend(replace(MODELS["sd15"], hub_id=str(tmp_path)), Runtime("cpu", "float32", "cpu"))
-    backend.device = "cpu"
-    parts = backend._torch_parts()
-    assert isinstance(parts["safety_checker"], StableDiffusionSafetyChecker)
+    folder = sd_with_its_own_safety_checker(tmp_path / "sd-with-checker")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))  # its export stays out of the others' way
+    request = Request("a red cube", "", (0, 1), 2, 7.5, 64, 64)
+    # with its checker, as the folder asks, diffusers' own pipeline would blank both images
+    with_it = StableDiffusionPipeline.from_pretrained(folder)
+    with_it.set_progress_bar_config(disable=True)
+    out = with_it("a red cube", num_inference_steps=2, height=64, width=64, num_images_per_prompt=2, output_type="np")
+    assert out.nsfw_content_detected == [True, True] and not out.images.any()
 
-    pipe = ORTStableDiffusionPipeline.from_pretrained(
-        next(cache_dir("onnx").glob("tiny-sd-float32-*")),
-        export=False,
-        feature_extractor=CLIPImageProcessor(size=32, crop_size=32),
-        **parts,
-    )
-    result = run_pipeline(pipe, Request("a red cube", "", (0,), 2, 7.5, 64, 64), "cpu")
-    assert [g.status for g in result.images] == ["nsfw"]
+    spec = replace(MODELS["tiny-sd"], key="sd-with-checker", hub_id=str(folder), tiny=False)
+    asked = Runtime("cpu", "float32", "cpu")
+    for backend in (
+        DiffusersBackend(spec, DiffusersBackend.resolve(asked)),
+        OrtBackend(spec, OrtBackend.resolve(asked)),
+    ):
+        backend.load()
+        assert backend.pipe.safety_checker is None, type(backend).__name__
+        result = backend.generate(request)
+        assert [g.status for g in result.images] == ["ok", "ok"], type(backend).__name__
+        assert all(np.asarray(g.image).max() > 0 for g in result.images), type(backend).__name__
+        backend.close()
 
 
 def test_export_is_published_whole_and_a_lost_race_uses_the_winner(monkeypatch, caplog):

@@ -83,3 +83,28 @@ def test_the_breakdown_by_category_needs_categories():
     wide = board.by_category(frame, scores, "clip_vit_b_32")
     assert list(wide.columns) == ["model", "scheduler", "Animals"] and wide["Animals"].tolist() == [0.3]
     assert board.by_category(frame.drop(columns="category"), scores, "clip_vit_b_32").empty
+
+
+def test_the_nsfw_rate_stands_beside_the_mean_and_is_no_quality_metric():
+    """One of four images flagged: a 25% rate over the same images as the mean, every image in
+    both; the flag and its margin are never among the metrics a reader can rank by."""
+    rows, scores = [], []
+    for seed in range(4):
+        cell = f"c{seed}"
+        rows.append(gen(cell, seed=seed))
+        flagged = seed == 2
+        scores += [
+            score(cell, "clip_vit_b_32", 0.30),
+            score(cell, "nsfw", 1.0 if flagged else 0.0),
+            score(cell, "nsfw_score", 0.004 if flagged else -0.02),
+        ]
+    # the ORT twins (flagged alike) count once, as for the means
+    rows += [gen(f"o{s}", seed=s, backend="onnxruntime") for s in range(4)]
+    scores += [score(f"o{s}", "nsfw", 1.0) for s in range(4)]
+    frame, scores = stats.normalise(pd.DataFrame(rows)), pd.DataFrame(scores)
+    assert board.quality_metrics(scores) == ["clip_vit_b_32"]
+    (row,) = board.image_sets(frame, scores, RUNS, "clip_vit_b_32").to_dict("records")
+    assert row["nsfw__rate"] == pytest.approx(0.25) and row["nsfw__n"] == 4 == row["clip_vit_b_32__n"]
+    assert "nsfw__rank" not in row and "nsfw_score__mean" not in row
+    assert board.flagged_cells(scores) == {"c2", "o0", "o1", "o2", "o3"}
+    assert board.flagged_cells(scores[scores["metric"] != "nsfw"]) == set()

@@ -192,7 +192,9 @@ def test_methodology_shows_runs_settings_and_the_seed_table(built):
     )
     assert 0.5 < float(agree["Spearman ρ"]) <= 1  # the second metric follows the first, with noise
     anchors = {r["Model"]: r for r in rows_of(html, 3)}  # published scores, beside ours where we have some
-    assert anchors["dreamlike-photoreal-2"]["Published"] == "27.86" and anchors["sd15"]["Ours"] == "—"
+    assert anchors["dreamlike-photoreal-2"]["Published"] == "29.73" and anchors["sd15"]["Ours"] == "—"
+    assert anchors["dreamlike-photoreal-2"]["Published for"] == "Dreamlike Photoreal 2.0, HPS v2.1"
+    assert "they are HPS v2.1 figures" in html
     seed = [r for r in rows_of(html, 4) if r["Prompt"] == "futuristic-city" and r["Model"] == "sd21-base"]
     assert {r["Scheduler"]: r["seed study"] for r in seed}["euler-a"] == "0.3972"
     assert next(r for r in seed if r["Scheduler"] == "ddim")["ours mean"] != "—"  # matched our runs
@@ -248,6 +250,36 @@ def test_tiny_suite_metric_falls_back_and_says_so_under_a_demo_banner(tmp_path):
     assert rows_of(html)[0]["CLIP tiny (random weights, tests only) (raw cosine)"] != "—"
     for path in ["index.html", "speed/index.html", "prompts/index.html"]:
         assert "Demo data: random-weight models" in page(root, path)
+
+
+def test_flagged_images_are_blurred_and_each_row_shows_its_nsfw_rate(tmp_path):
+    """The tiny suite's NSFW flag in a whole build: a rate beside the mean on the leaderboard, the
+    flagged image veiled on its prompt page and in the compare page's JSON, nothing else veiled."""
+    root = copy_site_sources(tmp_path)
+    models = {"tiny-sd": ("sd", ["ddim"], ["pytorch"], 1.0, 0.3)}
+    written = write_dataset(root / "data", root / "images", models=models, seeds=2, metric="clip_tiny", faults=False)
+    cells = [c for c in written.cells if c["status"] == "ok"]
+    clip = {s["cell_id"]: s["value"] for s in written.scores if s["metric"] == "clip_tiny"}
+    flagged = max(cells, key=lambda c: clip[c["cell_id"]])  # the best of its grid cell: its thumbnail shows
+    store.append(
+        root / "data",
+        "scores",
+        [{"cell_id": c["cell_id"], "metric": metric, "value": value(c is flagged), "truncated_tokens": None,
+          "scorer_version": "tiny", "created_at": c["created_at"]}
+         for c in cells for metric, value in (("nsfw_tiny", float), ("nsfw_score_tiny", lambda f: 0.01 if f else -0.01))],
+    )  # fmt: skip
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = rows_of(page(root, "index.html"))
+    assert row["NSFW rate (%)"] == f"{100 / len(cells):.1f}"
+    slug = page_slug(flagged["prompt_id"])
+    prompt_page = page(root, f"prompts/{slug}/index.html")
+    veiled = re.findall(r"<a [^>]*data-nsfw[^>]*>", prompt_page)
+    others = [page(root, f"prompts/{page_slug(pid)}/index.html") for pid in written.prompts if page_slug(pid) != slug]
+    assert len(veiled) == 1 and 'aria-label="flagged NSFW: click to show"' in veiled[0]
+    assert not any("data-nsfw" in p for p in others)
+    cells_json = json.loads((root / "public" / "compare" / f"{slug}.json").read_text())["cells"]
+    assert sorted(v[3] for v in cells_json.values()).count(1) == 1
 
 
 def test_missing_images_warn_fails_a_strict_build(tmp_path):
@@ -529,7 +561,8 @@ def test_hosted_images_compare_json_points_at_the_base_url(hosted):
             if r["prompt_id"] == pid
         }
         assert {key: cell[1] for key, cell in data["cells"].items()} == expected
-        for thumb, _, _ in data["cells"].values():
+        for thumb, _, _, nsfw in data["cells"].values():
+            assert nsfw == 0  # no image of this sweep is flagged NSFW
             assert thumb.startswith("thumbs/") and (root / "public" / thumb).is_file()
     assert json.loads(page(root, "compare/ball.json"))["cells"]["0|pytorch|sd15|ddim"][1] == ODD_URL
     # The compare page's first grid (prompt ball, seed 0, eager PyTorch) links the same addresses.

@@ -424,7 +424,8 @@ def test_published_anchors_sit_beside_our_mean_on_their_scale():
     scores = pd.DataFrame({"cell_id": ["a", "b", "c"], "metric": "hpsv2", "value": [0.27, 0.29, 0.5]})
     html = anchors_table(anchors, frame, scores)
     row = next(r for r in html.split("<tr") if "dreamlike-photoreal-2" in r)
-    assert "27.86" in row and "28.00" in row  # the ORT twin is not counted twice
+    assert "29.73" in row and "28.00" in row  # the ORT twin is not counted twice
+    assert "HPS v2.1" in row  # the checkpoint we score with: v2.0's table does not compare
     assert_inert(html)
 
 
@@ -455,3 +456,105 @@ def test_a_model_page_shows_a_fixed_number_of_images_whatever_the_prompt_count(h
     assert 'href="../../prompts/p02999/"' in large  # the best first: the last prompt scores highest
     assert "Show all 3000 prompts" in large and 'id="gallery-ddim"' in large
     assert_inert(large, hostile)
+
+
+def test_a_model_page_links_its_pinned_weights_and_marks_settings_that_differ_from_its_card():
+    from bench.models import MODELS
+    from bench.report.sections import models
+
+    about = models.about("dalle3-xl")
+    spec = MODELS["dalle3-xl"]
+    assert f'href="https://huggingface.co/{spec.hub_id}/tree/{spec.revision}"' in about
+    assert f'href="https://huggingface.co/{spec.lora.hub_id}/tree/{spec.lora.revision}"' in about
+    assert 'href="https://huggingface.co/spaces/ehristoforu/dalle-3-xl-lora-v2"' in about  # the card it cites
+    frame = pd.DataFrame(
+        {
+            "model": "dalle3-xl", "width": 1024, "height": 1024, "steps": [30, 30], "guidance_scale": 6.0,
+            "scheduler": ["euler", "ddim"], "lora_scale": 0.65,
+        }
+    )  # fmt: skip
+    rows = {r["Setting"]: r for r in cells_by_header(models.card_table("dalle3-xl", frame))}
+    assert (rows["Steps"]["Card"], rows["Steps"]["Ran with"], rows["Steps"]["Differs"]) == ("25", "30", "yes")
+    assert rows["Size px"]["Differs"] == rows["Guidance"]["Differs"] == rows["LoRA scale"]["Differs"] == DASH
+    assert rows["Scheduler"]["Differs"] == "card's not run"  # euler-a, the author's, is not among them
+    assert models.card_table("biggan-deep-256", frame) == ""  # a GAN's settings are its weights'
+
+
+def test_the_speed_table_says_each_rows_size_and_seconds_per_megapixel():
+    out = speed_table(pd.DataFrame([speed_row(size="768×768", latency_p50_s_per_mp=3.391)]))
+    (row,) = cells_by_header(out)
+    assert (row["Size px"], row["p50 s/MP"]) == ("768×768", "3.391")
+
+
+def test_the_leaderboard_shows_the_nsfw_rate_beside_the_mean_but_never_ranks_by_it():
+    from test_report_board import RUNS, gen, score
+
+    from bench.report import board
+    from bench.report.sections.leaderboard import board_table, metric_title
+
+    rows = [gen(f"c{s}", seed=s) for s in range(4)]
+    scores = pd.DataFrame(
+        [score(f"c{s}", "clip_vit_b_32", 0.3) for s in range(4)] + [score(f"c{s}", "nsfw", s == 1) for s in range(4)]
+    )
+    frame = stats.normalise(pd.DataFrame(rows))
+    metrics = board.quality_metrics(scores)
+    sets = board.image_sets(frame, scores, RUNS, "clip_vit_b_32")
+    out = board_table(sets, metrics, "clip_vit_b_32", SCALE)
+    assert_inert(out)
+    titles = [html.unescape(t) for t in re.findall(r"<th[^>]*>(.*?)</th>", out)]
+    (row,) = re.findall(r"<tr id=[^>]*>(.*?)</tr>", out)  # the main board's rows carry their anchors
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+    cells = dict(zip(titles, texts))
+    assert cells["NSFW rate (%)"] == "25.0"  # one image of four flagged
+    assert titles.index("NSFW rate (%)") == titles.index(metric_title("clip_vit_b_32", SCALE)) + 1  # beside it
+    assert 'data-col="nsfw_rate"' in out and 'data-metric="nsfw' not in out and "rank:nsfw" not in out
+    assert metrics == ["clip_vit_b_32"]  # nothing to rank by but the quality metric
+
+
+def test_a_flagged_thumbnail_is_blurred_until_clicked_in_the_gallery_lightbox_and_compare_grid():
+    from bench.report.html import NSFW_LABEL
+    from bench.report.sections import compare
+
+    images = pd.DataFrame(
+        [
+            image_row(cell_id="a", image_path="a.png", clip=0.4, nsfw=True),  # best of sd15's cell
+            image_row(cell_id="a2", seed=4, clip=0.1, image_path="a2.png", nsfw=False),
+            image_row(cell_id="g", model="sd21", image_path="g.png", nsfw=False),
+        ]
+    )
+    site = {p: SiteImage(f"images/{p}", f"thumbs/{p}.webp") for p in ("a.png", "a2.png", "g.png")}
+    out = gallery_grid(stats.best_images(images), stats.gallery_images(images), site, "", SCALE, "p", 256)
+    doc = assert_inert(out)
+    flagged, shown = [a for t, a in doc.tags if t == "a"]
+    assert "data-nsfw" in flagged and flagged["aria-label"] == NSFW_LABEL == "flagged NSFW: click to show"
+    assert "data-nsfw" not in shown and "aria-label" not in shown
+    first, second = json.loads(flagged["data-slides"])
+    assert first["nsfw"] is True and html.unescape(first["description"]).startswith("⚠ Flagged NSFW")
+    assert "nsfw" not in second  # the cell's other image is not flagged: not veiled in the lightbox
+    assert "· NSFW" in out.split("</tr>")[1]  # the caption says so, also once the image is shown
+
+    records = images.assign(prompt_id="p").to_dict("records")
+    cells = json.loads(compare.prompt_json(records, site, SCALE))["cells"]
+    assert cells["3|pytorch|sd15|ddim"][3] == 1 and cells["3|pytorch|sd21|ddim"][3] == 0
+    grid = compare.compare_page(images.assign(prompt_id="p"), {"p": "p"}, "p", site, "", SCALE)
+    doc = assert_inert(grid)
+    links = [a for t, a in doc.tags if t == "a"]
+    assert ["data-nsfw" in a for a in links] == [True, False]  # sd15's image, then sd21's
+
+
+def test_a_flagged_image_on_a_model_page_is_blurred_until_clicked_here_and_in_its_json():
+    from bench.report.sections import models
+
+    images = pd.DataFrame(
+        {
+            "model": "sd15", "scheduler": "ddim", "seed": 0, "prompt_id": ["p0", "p1"], "prompt": "x",
+            "clip": [0.3, 0.2], "image_path": ["a.png", "b.png"], "nsfw": [True, False],
+        }
+    )  # fmt: skip
+    site = {"a.png": SiteImage("images/a.png", "thumbs/a.webp"), "b.png": SiteImage("images/b.png", "thumbs/b.webp")}
+    walls = models.wall_entries(images, site, {"p0": "prompts/p0/", "p1": "prompts/p1/"}, SCALE)
+    flagged, clean = walls["ddim"]
+    assert flagged["n"] == 1 and "n" not in clean and flagged["c"].endswith("· NSFW")
+    html = models.galleries(walls, "../", "models/sd15.json")
+    first, second = html.split("<figure>")[1:]
+    assert "data-nsfw" in first and "flagged NSFW" in first and "data-nsfw" not in second

@@ -223,7 +223,24 @@ def test_seed_comparison_matches_prompt_model_and_scheduler():
     out = stats.seed_comparison(reference, frame_of(rows, [0.30, 0.34, 0.99]))
     sd15 = out[out["model"] == "sd15"].iloc[0]
     assert (sd15["ours_mean"], sd15["ours_best"], sd15["ours_n"]) == pytest.approx((0.32, 0.34, 2))
+    # t(1 df) x sd / sqrt(2): two images give a wide interval, and the table says so
+    assert sd15["ours_half_width"] == pytest.approx(12.706 * np.std([0.30, 0.34], ddof=1) / np.sqrt(2), abs=1e-3)
     assert out[out["model"] == "dalle3-xl"].iloc[0]["ours_n"] == 0
+
+
+def test_a_seed_row_without_a_scheduler_is_set_against_the_cards_scheduler_where_it_ran():
+    reference = pd.DataFrame(
+        {"prompt_id": ["p"], "model": ["dalle3-xl"], "scheduler": [None], "clip_raw_cosine": [0.38]}
+    )
+    rows = [
+        gen_rows(cell_id="a", model="dalle3-xl", scheduler="euler-a"),  # the author's scheduler
+        gen_rows(cell_id="b", model="dalle3-xl", scheduler="euler-a", seed=1),
+        gen_rows(cell_id="c", model="dalle3-xl", scheduler="ddim", seed=2),
+    ]
+    (row,) = stats.seed_comparison(reference, frame_of(rows, [0.30, 0.34, 0.99])).to_dict("records")
+    assert (row["ours_scheduler"], row["ours_best"], row["ours_n"]) == ("euler-a", 0.34, 2)
+    (row,) = stats.seed_comparison(reference, frame_of(rows[2:], [0.99])).to_dict("records")
+    assert (row["ours_scheduler"], row["ours_best"], row["ours_n"]) == ("all", 0.99, 1)  # no euler-a: every one
 
 
 def test_empty_frames_do_not_crash(tmp_path):
@@ -288,3 +305,16 @@ def test_a_tensorrt_engine_build_is_named_as_such_not_as_a_compile():
     out = stats.backend_comparison(stats.leaderboard(frame), scores, frame).set_index("backend")
     assert out.loc["onnxruntime", "one_off_kind"] == "engine build" and out.loc["onnxruntime", "one_off_s"] == 240.0
     assert out.loc["pytorch-compile", "one_off_kind"] == "compile"
+
+
+def test_backend_comparison_gives_each_rows_size_and_its_latency_per_megapixel():
+    frame, scores = three_backends()
+    frame["width"], frame["height"] = 768, 768
+    frame.loc[frame["backend"].eq("onnxruntime"), ["width", "height"]] = [512, 512]
+    frame.loc[frame["backend"].eq("onnxruntime") & frame["seed"].eq(2), ["width", "height"]] = [640, 896]
+    out = stats.backend_comparison(stats.leaderboard(frame), scores, frame).set_index("backend")
+    assert out.loc["pytorch", "size"] == "768×768"
+    assert out.loc["pytorch", "latency_p50_s_per_mp"] == pytest.approx(out.loc["pytorch", "latency_p50_s"] / 0.589824)
+    # a row of two sizes says both, and no per-megapixel figure that would mix them
+    assert out.loc["onnxruntime", "size"] == "512×512, 640×896"
+    assert math.isnan(out.loc["onnxruntime", "latency_p50_s_per_mp"])

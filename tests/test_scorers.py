@@ -1,6 +1,6 @@
-"""The quality scorers (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA) against
-independent routes to the same numbers, on their tiny random twins, and `bench score` rescoring
-old images with every family."""
+"""The quality scorers (PickScore, HPS v2.1, ImageReward, LAION aesthetic, CLIP-IQA and its
+ViT-B/16 variant) against independent routes to the same numbers, on their tiny random twins, and
+`bench score` rescoring old images with every family."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ from bench.errors import WeightsError
 from bench.metrics import METRICS, Weights
 from bench.scorers.batching import load_pickle, weight_files
 
-FAMILIES = ["pickscore_tiny", "hpsv2_tiny", "imagereward_tiny", "laion_aesthetic_tiny", "clip_iqa_tiny"]
+FAMILIES = [
+    "pickscore_tiny",
+    "hpsv2_tiny",
+    "imagereward_tiny",
+    "laion_aesthetic_tiny",
+    "clip_iqa_tiny",
+    "clip_iqa_vit_b_16_tiny",
+]
 PROMPTS = ["a cat", "a dog on a skateboard", "a red cube", "a cat", "a castle at night"]
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073])
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711])
@@ -38,6 +45,15 @@ def images(n: int = 5, seed: int = 0) -> list[Image.Image]:
     return [
         Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((w, h), Image.BILINEAR)
         for h, w in (sizes * n)[:n]
+    ]
+
+
+def sized(sizes_px: list[tuple[int, int]], seed: int = 1) -> list[Image.Image]:
+    """Smooth pictures of these (height, width) sizes."""
+    rng = np.random.default_rng(seed)
+    return [
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((w, h), Image.BILINEAR)
+        for h, w in sizes_px
     ]
 
 
@@ -94,27 +110,36 @@ def test_pickscore_is_the_models_own_logits_on_hand_made_pixels(scorers):
     assert ours == pytest.approx(expected, abs=2e-3)  # PIL's bicubic against the processor's: ~1e-5 pixels
 
 
-def test_hpsv2_is_the_reference_forward_on_the_raw_checkpoint(scorers):
+def test_hpsv2_is_the_reference_transform_and_forward_on_the_raw_checkpoint(scorers):
+    """HPSv2's img_score.py written out: its preprocess_val (hps_pixels: ToTensor first, the resize
+    on the float tensor), the model built by open_clip and loaded from checkpoint["state_dict"],
+    one image and prompt at a time."""
     import open_clip
 
-    scorer, pics = scorers["hpsv2_tiny"], images()
-    ours = scorer.score(pics, PROMPTS)
-    # HPSv2's img_score.py: create the model, load checkpoint["state_dict"], preprocess_val, forward.
+    scorer = scorers["hpsv2_tiny"]
+    pics = sized([(64, 64), (64, 96), (96, 64), (81, 97)])  # as is, then padded both ways, odd padding
+    prompts = PROMPTS[:4]
+    ours = scorer.score(pics, prompts)
     (w,) = METRICS["hpsv2_tiny"].weights
     checkpoint = torch.load(weight_files(w)[w.files[0]], map_location="cpu", weights_only=True)
     model = open_clip.create_model("tiny-clip")
     model.load_state_dict(checkpoint["state_dict"])
+    model.eval()
     tokenizer = open_clip.get_tokenizer("tiny-clip")
     side = model.visual.image_size[0]  # a (64, 64) tuple
     with torch.no_grad():
         expected = []
-        for pic, prompt in zip(pics, PROMPTS):
+        for pic, prompt in zip(pics, prompts):
             image_features, text_features, _ = model(hps_pixels(pic, side).unsqueeze(0), tokenizer([prompt]))
             expected.append(torch.diagonal(image_features @ text_features.T).item())
-    # PIL's bicubic (ours, in worker threads) against torchvision's on the tensor (HPSv2's)
-    assert ours == pytest.approx(expected, abs=2e-3)
-    ours_px, hps_px = scorer.pixels(pics[1:2])[0], hps_pixels(pics[1], side)  # 70x120: padded, not cropped
-    assert (ours_px - hps_px).abs().mean() < 0.02 and (ours_px - clip_pixels(pics[1], side)).abs().mean() > 0.2
+    assert ours == pytest.approx(expected, abs=1e-6)
+    # The pixels themselves are the reference's, made whole in the workers (a tensor step in the
+    # middle does not split into PIL work and a lookup table).
+    assert scorer._pixels.pil_steps is None
+    assert torch.equal(scorer.pixels(pics), torch.stack([hps_pixels(p, side) for p in pics]))
+    # The uint8 PIL image resized first (open_clip's own "longest" transform) is another picture.
+    pil_first = open_clip.image_transform(side, is_train=False, resize_mode="longest", fill_color=0)
+    assert (scorer.pixels(pics[1:2])[0] - pil_first(pics[1])).abs().mean() > 1e-3
 
 
 def test_imagereward_is_a_hand_computed_blip_forward(scorers):
@@ -188,10 +213,80 @@ def test_laion_aesthetic_is_the_reference_inference_by_hand(scorers):
     assert scorer.score(pics[:2], ["a cat", "a dog"]) == scorer.score(pics[:2], ["x", "y"])  # no prompt read
 
 
-def test_clip_iqa_is_torchmetrics_metric_and_the_formula_by_hand(scorers):
+def test_clip_iqa_is_torchmetrics_default_route_on_the_same_random_weights(scorers, monkeypatch):
+    """torchmetrics' own `clip_image_quality_assessment(model_name_or_path="clip_iqa")`, with only
+    its downloads pointed at the twin's files: piq's `load()` reads the twin's RN50.pt, and the
+    processor it asks transformers for comes from the twin's folder. Its loading, preprocessing
+    (whole image, /data_range, CLIP's mean and std) and compute run, not ours."""
+    import piq.feature_extractors.clip as piq_clip
+    import transformers
+    from torchmetrics.functional.multimodal import clip_image_quality_assessment
+
+    scorer = scorers["clip_iqa_tiny"]
+    rn50, tokenizer = METRICS["clip_iqa_tiny"].weights
+    rn50_path = weight_files(rn50)["RN50.pt"]
+    processor_folder = weight_files(tokenizer)[tokenizer.files[0]].parent
+    urls, repos = [], []
+    monkeypatch.setattr(piq_clip, "_download", lambda url, root: urls.append(url) or str(rn50_path))
+    from_pretrained = transformers.CLIPProcessor.from_pretrained
+    monkeypatch.setattr(
+        transformers.CLIPProcessor,
+        "from_pretrained",
+        staticmethod(lambda repo, **kw: repos.append(repo) or from_pretrained(processor_folder, **kw)),
+    )
+    sizes = [(64, 64), (64, 96), (64, 64), (96, 64), (96, 64)]
+    pics = sized(sizes)
+    ours = scorer.score(pics, PROMPTS)  # batches of 3: sizes mixed within a batch
+    theirs = {}
+    for size in dict.fromkeys(sizes):  # torchmetrics takes one NCHW tensor: one call per size
+        at = [i for i, s in enumerate(sizes) if s == size]
+        pixels = torch.stack([torch.from_numpy(np.array(pics[i])).permute(2, 0, 1).float() for i in at])
+        values = clip_image_quality_assessment(pixels, model_name_or_path="clip_iqa", data_range=255.0)
+        theirs.update(zip(at, values.reshape(-1).tolist()))
+    assert ours == pytest.approx([theirs[i] for i in range(len(pics))], abs=1e-6)
+    # torchmetrics asked for the very files our entry fetches
+    assert urls and urls[0] in METRICS["clip_iqa"].weights[0].urls
+    assert set(repos) == {METRICS["clip_iqa"].weights[1].hub_id}
+    # and the twin's values are spread out, so agreement to 1e-6 says something
+    assert 0.05 < min(ours) and max(ours) < 0.95 and np.std(ours) > 0.01
+    # With the positional embedding on (the usual CLIP forward), the values move by far more.
+    from torchmetrics.functional.multimodal.clip_iqa import _clip_iqa_compute
+
+    with torch.no_grad():
+        x = torch.from_numpy(np.array(pics[1])).permute(2, 0, 1).float()[None] / 255
+        x = (x - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1).float()) / torch.tensor(CLIP_STD).view(1, 3, 1, 1).float()
+        features = torch.nn.functional.normalize(scorer.model.encode_image(x, pos_embedding=True).float(), dim=-1)
+        with_positions = _clip_iqa_compute(features, scorer.anchors, ["quality"]).item()
+    assert abs(with_positions - ours[1]) > 1e-4
+
+
+def test_clip_iqa_loads_rn50_only_when_its_hash_is_the_pinned_one(tmp_path, monkeypatch):
+    """The real route: RN50.pt fetched by URL into the bench cache, checked against its pin
+    before torch.jit.load reads it (a TorchScript archive runs code of its own)."""
+    import hashlib
+    from dataclasses import replace
+
+    from bench.scorers.clip_iqa import ClipIqaScorer
+
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    rn50, tokenizer = METRICS["clip_iqa_tiny"].weights
+    twin = weight_files(rn50)["RN50.pt"]
+    digest = hashlib.sha256(twin.read_bytes()).hexdigest()
+    pinned = replace(METRICS["clip_iqa"].weights[0], sha256=digest, urls=(twin.as_uri(),))
+    scorer = ClipIqaScorer((pinned, tokenizer), device="cpu")
+    assert f"openai-clip-rn50 RN50.pt sha256 {digest[:16]}" in scorer.version and "piq 0.8" in scorer.version
+    assert scorer.score(sized([(64, 64)]), ["x"]) == pytest.approx(
+        ClipIqaScorer((rn50, tokenizer), device="cpu").score(sized([(64, 64)]), ["x"]), abs=1e-7
+    )
+    with pytest.raises(WeightsError, match=f"not pinned; sha256 of .* is {digest}"):
+        ClipIqaScorer((replace(pinned, sha256=None), tokenizer), device="cpu")
+
+
+def test_clip_iqa_vit_b_16_variant_is_torchmetrics_metric_and_the_formula_by_hand(scorers):
     from torchmetrics.multimodal import CLIPImageQualityAssessment
 
-    scorer, pics = scorers["clip_iqa_tiny"], images()
+    scorer, pics = scorers["clip_iqa_vit_b_16_tiny"], images()
     ours = scorer.score(pics, PROMPTS)
     metric = CLIPImageQualityAssessment(model_name_or_path=lambda: (scorer.model, scorer.processor), data_range=1.0)
     as_torchmetrics = [
@@ -210,9 +305,10 @@ def test_clip_iqa_is_torchmetrics_metric_and_the_formula_by_hand(scorers):
 
 
 def test_torchmetrics_data_range_route_would_rescale_twice(scorers):
-    """Why the scorer hands the processor 0..255 pixels: images divided by data_range reach the HF
-    processor in 0..1, and it divides by 255 again, so every picture looks almost the same."""
-    processor, pic = scorers["clip_iqa_tiny"].processor, images(1)[0]
+    """Why the ViT-B/16 variant hands the processor 0..255 pixels: images divided by data_range
+    reach the HF processor in 0..1, and it divides by 255 again, so every picture looks almost the
+    same."""
+    processor, pic = scorers["clip_iqa_vit_b_16_tiny"].processor, images(1)[0]
     pixels = torch.from_numpy(np.array(pic)).permute(2, 0, 1).float()
     twice = processor(images=[pixels / 255.0], return_tensors="pt")["pixel_values"]
     once = processor(images=[pixels], return_tensors="pt")["pixel_values"]
@@ -248,6 +344,7 @@ def test_truncated_tokens_follow_each_text_encoders_context(scorers):
     assert scorers["imagereward_tiny"].truncated_tokens("a cat") == 0
     assert scorers["laion_aesthetic_tiny"].truncated_tokens(long) is None  # reads no prompt
     assert scorers["clip_iqa_tiny"].truncated_tokens(long) is None
+    assert scorers["clip_iqa_vit_b_16_tiny"].truncated_tokens(long) is None
 
 
 # --- weights: the real loading route, and the pickle pin ------------------------------------------
@@ -264,7 +361,7 @@ def test_hpsv2_loads_a_pinned_checkpoint_from_the_hf_cache_and_records_it(hf_cac
     pinned = Weights("xswu/HPSv2", ("HPS_v2.1_compressed.pt",), sha256=hashlib.sha256(data).hexdigest())
     scorer = HpsScorer("tiny-clip", (pinned,), device="cpu")
     assert f"xswu/HPSv2@{'c' * 12} sha256 {pinned.sha256[:16]}" in scorer.version
-    assert "open_clip_torch 3." in scorer.version
+    assert "open_clip_torch 3." in scorer.version and "torchvision 0." in scorer.version
     with pytest.raises(WeightsError, match="not pinned"):
         HpsScorer("tiny-clip", (Weights("xswu/HPSv2", ("HPS_v2.1_compressed.pt",)),), device="cpu")
 
@@ -284,7 +381,7 @@ def test_a_pickle_is_unpickled_only_when_its_hash_is_the_pinned_one(tmp_path):
 
 
 def test_real_entries_say_what_the_site_needs():
-    for name in ["pickscore", "hpsv2", "imagereward", "laion_aesthetic", "clip_iqa"]:
+    for name in ["pickscore", "hpsv2", "imagereward", "laion_aesthetic", "clip_iqa", "clip_iqa_vit_b_16"]:
         info = METRICS[name]
         assert info.weights and all(w.hub_id and w.files and w.licence for w in info.weights)
         assert info.higher_is_better and info.unit and info.note

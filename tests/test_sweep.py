@@ -19,6 +19,7 @@ from bench.backends.base import Request
 from bench.cli import EXIT_CODES, main
 from bench.config import load_suite
 from bench.errors import ConfigError, StorageError, WeightsError, WeightsMissing
+from bench.metrics import written
 from bench.schedulers import SCHEDULERS
 
 pytestmark = pytest.mark.slow
@@ -132,7 +133,11 @@ def test_tiny_sweep_end_to_end(tmp_path):
     # scores: one per ok image and metric, and the long prompt is reported as truncated
     every = store.read(data, "scores")
     # every family the tiny suite names scored every image, each row with its scorer's versions
-    assert every.groupby("metric").size().to_dict() == dict.fromkeys(suite.metrics, planned)
+    assert every.groupby("metric").size().to_dict() == dict.fromkeys(written(suite.metrics), planned)
+    # one NSFW rule: every image of every family is flagged or not (none dropped), and both happen
+    nsfw = every[every["metric"] == "nsfw_tiny"].merge(gen[["cell_id", "family"]], on="cell_id")
+    assert set(nsfw["cell_id"]) == set(gen["cell_id"]) and set(nsfw["family"]) == {"sd", "sdxl", "gan"}
+    assert set(nsfw["value"]) == {0.0, 1.0} and (gen["status"] == "ok").all()
     assert every["scorer_version"].str.len().gt(0).all()
     scores = every[every["metric"] == "clip_tiny"].merge(gen[["cell_id", "prompt_id"]], on="cell_id")
     assert len(scores) == planned and scores["value"].between(-1, 1).all()

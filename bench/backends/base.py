@@ -41,7 +41,9 @@ class Generated:
     """One generated image and what we know of it."""
 
     image: Image | None  # None when nothing usable came out
-    status: str = "ok"  # ok, nan (non-finite pixels), nsfw (blanked by the safety checker)
+    # ok, or nan (non-finite pixels). No pipeline blanks NSFW images any more (the nsfw metric
+    # flags them), so "nsfw" is only found in the data of older runs.
+    status: str = "ok"
     extra: dict = field(default_factory=dict)  # family-specific columns (BigGAN's class)
 
     @classmethod

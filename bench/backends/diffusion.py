@@ -1,10 +1,14 @@
 """What the PyTorch and ONNX Runtime diffusion backends share: the same call, the same seeds.
 
 Both drive a diffusers-style pipeline `__call__` (optimum's ORT pipelines reuse diffusers'), so
-an ONNX image and its PyTorch twin come from the same noise and the same scheduler.
+an ONNX image and its PyTorch twin come from the same noise and the same scheduler. Neither
+holds a safety checker: one classifier flags every model's images as a metric instead
+(bench.scorers.nsfw), so no pipeline blanks or drops an image.
 """
 
 from __future__ import annotations
+
+import inspect
 
 from bench.backends.base import CallResult, Generated, Request
 from bench.schedulers import SCHEDULERS
@@ -12,6 +16,14 @@ from bench.timing import StepClock, peak_memory_mb, reset_peak_memory
 
 # diffusers pipeline class per family, in diffusers and (with an "ORT" prefix) in optimum.
 PIPELINES = {"sd": "StableDiffusionPipeline", "sdxl": "StableDiffusionXLPipeline"}
+
+
+def without_safety_checker(pipeline_class) -> dict:
+    """from_pretrained arguments that load `pipeline_class` without its own safety checker, where
+    it takes one (SD does, SDXL does not). Only SD 1.x checkpoints ship one, so keeping it would
+    blank, and leave unscored, the flagged images of some models and not of others."""
+    takes = inspect.signature(pipeline_class.__init__).parameters
+    return {k: v for k, v in {"safety_checker": None, "requires_safety_checker": False}.items() if k in takes}
 
 
 class SchedulerSwap:
@@ -31,7 +43,7 @@ class SchedulerSwap:
 
 
 def run_pipeline(pipe, request: Request, device: str) -> CallResult:
-    """One timed call for all seeds of a request; NaN and NSFW images are flagged, not saved."""
+    """One timed call for all seeds of a request; NaN images are flagged, not saved."""
     import numpy as np
     import torch
 
@@ -54,11 +66,9 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
         )
     peak_mb, scope = peak_memory_mb(device)
     arrays = np.asarray(out.images, dtype=np.float32)
-    nsfw = getattr(out, "nsfw_content_detected", None) or [False] * n
-    images = []
-    for array, flagged in zip(arrays, nsfw):
-        image = Generated.from_array(array)
-        images.append(Generated(None, "nsfw") if flagged and image.status == "ok" else image)
+    # A pipeline's `nsfw_content_detected` decides nothing (the backends load none that could set
+    # it): every finite image is kept and scored, and the nsfw metric flags it.
+    images = [Generated.from_array(array) for array in arrays]
     denoise = clock.denoise_s
     energy_j, power_w = clock.energy(n)
     return CallResult(

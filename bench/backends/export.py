@@ -81,7 +81,7 @@ def vae_dtype(spec: ModelSpec, dtype: str) -> str:
     if dtype != "float16" or spec.family not in UPCASTING_FAMILIES:
         return dtype
     if spec.vae:
-        config = hub_file(spec.vae, "config.json", None, False)
+        config = hub_file(spec.vae, "config.json", spec.vae_revision, False)
     else:
         config = hub_file(spec.hub_id, "vae/config.json", spec.revision, spec.tiny)
     # AutoencoderKL's own default is force_upcast=True; the fp16-fix SDXL VAE sets it false.
@@ -102,7 +102,7 @@ def key_fields(spec: ModelSpec, dtype: str) -> dict:
             "scale": lora.scale,
             "weights": _weights_version(lora.hub_id, lora.weight_name, lora.revision, spec.tiny),
         },
-        "vae": None if spec.vae is None else _weights_version(spec.vae, "config.json", None, False),
+        "vae": None if spec.vae is None else _weights_version(spec.vae, "config.json", spec.vae_revision, False),
         # Only changes the graph in fp16 (the PyTorch backend upcasts only there).
         "upcast_attention": spec.upcast_attention and dtype == "float16",
         "dtype": dtype,

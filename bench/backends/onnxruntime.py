@@ -28,7 +28,6 @@ from bench.backends.pytorch import pipeline_for_export
 from bench.errors import ConfigError, DeviceUnavailable, InstallError
 from bench.files import cache_dir
 from bench.runtime import Runtime
-from bench.weights import hub
 
 log = logging.getLogger(__name__)
 EXECUTION_PROVIDERS = {
@@ -258,6 +257,8 @@ class OrtBackend(Backend):
                 "trt_engine_cache_path": str(engines),
                 "trt_fp16_enable": dtype == "float16",
             }
+        # No safety checker: optimum loads one only when handed it, and the nsfw metric flags
+        # every image instead (bench.scorers.nsfw).
         pipe = getattr(optimum.onnxruntime, "ORT" + PIPELINES[spec.family]).from_pretrained(
             path,
             export=False,
@@ -265,7 +266,6 @@ class OrtBackend(Backend):
             provider_options=options,
             session_options=session_options(),
             local_files_only=True,
-            **self._torch_parts(),
         )
         ran = check_providers(runtime.provider, active_providers(pipe), runtime.fallback)
         if ran == "cpu":
@@ -309,25 +309,6 @@ class OrtBackend(Backend):
         spec = self.spec
         made = export.ensure(spec, dtype, device, lambda: pipeline_for_export(spec, device, dtype))
         return made.path, made.export_s
-
-    def _torch_parts(self) -> dict:
-        """The safety checker stays a PyTorch module (optimum has no ORT one), so ORT images are
-        blanked exactly where their PyTorch twins are."""
-        if (hub.model_index(self.spec).get("safety_checker") or [None])[0] is None:
-            return {}
-        import torch
-        from diffusers.pipelines.stable_diffusion.safety_checker import (
-            StableDiffusionSafetyChecker,
-        )
-
-        checker = StableDiffusionSafetyChecker.from_pretrained(
-            hub.source(self.spec.hub_id, self.spec.tiny),
-            subfolder="safety_checker",
-            revision=None if self.spec.tiny else self.spec.revision,
-            use_safetensors=True,
-            torch_dtype=torch.float16 if self.device == "cuda" else torch.float32,
-        )
-        return {"safety_checker": checker.to(self.device)}
 
     def set_scheduler(self, name: str | None) -> None:
         self.swap(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
-from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline
+from bench.backends.diffusion import PIPELINES, SchedulerSwap, run_pipeline, without_safety_checker
 from bench.errors import DeviceUnavailable
 from bench.runtime import Runtime
 from bench.weights.hub import source as weights_source
@@ -42,13 +42,18 @@ class DiffusersBackend(Backend):
         kwargs = dict(common, use_safetensors=True)
         if spec.vae:
             # The VAE is its own repo: the base model's revision does not apply to it.
-            kwargs["vae"] = diffusers.AutoencoderKL.from_pretrained(spec.vae, torch_dtype=dtype)
+            kwargs["vae"] = diffusers.AutoencoderKL.from_pretrained(
+                spec.vae, torch_dtype=dtype, revision=spec.vae_revision
+            )
         if spec.upcast_attention and dtype == torch.float16:
             # SD 2.x overflows in fp16 attention without this (black images).
             kwargs["unet"] = diffusers.UNet2DConditionModel.from_pretrained(
                 source, subfolder="unet", upcast_attention=True, **common
             )
-        pipe = getattr(diffusers, PIPELINES[spec.family]).from_pretrained(source, **kwargs)
+        pipeline_class = getattr(diffusers, PIPELINES[spec.family])
+        # No pipeline's own checker decides what is kept: the nsfw metric flags every image.
+        kwargs |= without_safety_checker(pipeline_class)
+        pipe = pipeline_class.from_pretrained(source, **kwargs)
         if spec.lora:
             lora_source = weights_source(spec.lora.hub_id, spec.tiny)
             pipe.load_lora_weights(

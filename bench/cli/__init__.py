@@ -33,6 +33,10 @@ EXIT_CODES: dict[type[BenchError], int] = {
     BenchError: 1,
 }
 log = logging.getLogger("bench")
+UPDATE_LOCK_HELP = (
+    "accept weights that differ from the weights lock (weights-lock.json in --data-dir) and record "
+    "them there; without it they are refused"
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -117,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan: cells, weights present, disk; load nothing"
     )
     run.add_argument("--no-retry-failed", action="store_true", help="treat failed cells as done")
+    run.add_argument("--update-lock", action="store_true", help=UPDATE_LOCK_HELP)
     scale_out(run, "cells")
     dirs(run)
     output(run)
@@ -153,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="list repos, files and sizes; download no weights (offline: what can be known)",
     )
+    fetch.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="where the weights lock (weights-lock.json) is kept"
+    )
+    fetch.add_argument("--update-lock", action="store_true", help=UPDATE_LOCK_HELP)
     fetch.set_defaults(func=commands.cmd_fetch)
 
     summary = add("summary", help="model x scheduler x backend table: mean CLIP with its 95%% interval, latency p50")

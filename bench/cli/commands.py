@@ -63,6 +63,7 @@ def cmd_run(args) -> int:
                     workers=args.workers,
                     retry_failed=not args.no_retry_failed,
                     progress=progress,
+                    update_lock=args.update_lock,
                 )
             else:
                 report = sweep.run(
@@ -72,6 +73,7 @@ def cmd_run(args) -> int:
                     retry_failed=not args.no_retry_failed,
                     progress=progress,
                     part=part,
+                    update_lock=args.update_lock,
                 )
     except KeyboardInterrupt as stop:
         reason = escape(str(stop) or "SIGINT")
@@ -79,7 +81,7 @@ def cmd_run(args) -> int:
         return exit_code(stop)
     err.print(
         Text(
-            f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan/nsfw, "
+            f"run {report.run_id}: {report.ok} ok, {report.failed} failed, {report.other} nan, "
             f"{report.skipped_done} already done, {report.scored} scores written "
             f"-> {args.data_dir}/, {args.images_dir}/"
         )
@@ -111,6 +113,7 @@ def _dry_run(suite, args, err, part) -> int:
     weights are here, and about how much disk the images will take."""
     from bench.plan import make_plan
     from bench.shard import narrow
+    from bench.weights import lock as weights_lock
     from bench.weights.check import missing, missing_metrics
 
     plan = narrow(make_plan(suite, args.data_dir), part)
@@ -118,6 +121,8 @@ def _dry_run(suite, args, err, part) -> int:
         err.print(Text(f"shard {part} (from {part.source}): {len(plan.cells)} cells of the suite's plan"))
     for note in plan.notes:
         err.print(Text(f"note: {note}"))
+    for warning in plan.warnings:
+        err.print(Text(f"warning: {warning}", style="yellow"))
     specs = [plan.specs[m] for m in suite.models]
     # missing() says "key (hub id): reason"; the table names the model already
     weights = {line.split(" ", 1)[0]: "missing: " + line.split(": ", 1)[-1] for line in missing(specs)}
@@ -131,6 +136,7 @@ def _dry_run(suite, args, err, part) -> int:
                 "model": model,
                 "backend": backend,
                 "device": f"{cells[0].device} {cells[0].dtype}",
+                "size": f"{spec.width}x{spec.height}",
                 "cells": len(cells),
                 "to_do": len(todo),
                 "weights": "built locally (tiny)" if spec.tiny else weights.get(model, "here"),
@@ -141,6 +147,7 @@ def _dry_run(suite, args, err, part) -> int:
         tables.Col("model", "model", keep=True),
         tables.Col("backend", "backend", keep=True),
         tables.Col("device", "device", priority=1),
+        tables.Col("size", "size", numeric=True, priority=5),
         tables.Col("cells", "cells", numeric=True, priority=3),
         tables.Col("to do", "to_do", numeric=True, keep=True),
         tables.Col("images MB", "disk_mb", tables.number(".0f"), numeric=True, priority=2),
@@ -157,6 +164,7 @@ def _dry_run(suite, args, err, part) -> int:
             + ("; ".join(clip_problems) if clip_problems else "weights here")
         )
     )
+    err.print(Text(weights_lock.summary(args.data_dir, specs, suite.metrics)))
     return 0
 
 
@@ -209,36 +217,7 @@ def cmd_list(args) -> int:
 
     out, what, fmt = console(), args.what, args.format
     if what in ("models", "all"):
-        rows = [
-            {
-                "key": m.key,
-                "family": m.family,
-                "hub_id": m.hub_id,
-                "size": f"{m.width}x{m.height}",
-                "steps": m.steps,
-                "guidance_scale": m.guidance_scale,
-                "notes": ", ".join(
-                    x
-                    for x in (
-                        f"LoRA {m.lora.hub_id}" if m.lora else "",
-                        "tiny" if m.tiny else "",
-                        "needs HF_TOKEN" if m.gated else "",
-                    )
-                    if x
-                ),
-            }
-            for m in MODELS.values()
-        ]
-        columns = [
-            tables.Col("key", "key", keep=True),
-            tables.Col("family", "family", priority=3),
-            tables.Col("hub id", "hub_id", priority=5),
-            tables.Col("size", "size", numeric=True, priority=4),
-            tables.Col("steps", "steps", numeric=True, priority=2),
-            tables.Col("cfg", "guidance_scale", numeric=True, priority=1),
-            tables.Col("notes", "notes", priority=0),
-        ]
-        tables.render(out, rows, columns, fmt, title="models")
+        _list_models(out, fmt, MODELS.values())
     if what in ("schedulers", "all"):
         rows = [
             {"name": s.name, "class": s.class_name, "options": ", ".join(f"{k}={v}" for k, v in s.overrides.items())}
@@ -291,6 +270,66 @@ def cmd_list(args) -> int:
         ]
         tables.render(out, rows, columns, fmt, title="metrics")
     return 0
+
+
+def _list_models(out, fmt: str, specs) -> None:
+    """The registry: each model's pinned commit (or "unpinned") and the settings its card gives,
+    with the card cited; a terminal table cites each source once, as a numbered note below it."""
+    rows = [
+        {
+            "key": m.key,
+            "family": m.family,
+            "hub_id": m.hub_id,
+            "revision": m.revision
+            or ("built locally" if m.tiny else f"sha256 {m.weights_sha256}" if m.weights_sha256 else "unpinned"),
+            "size": f"{m.width}x{m.height}",
+            "steps": m.steps,
+            "guidance_scale": m.guidance_scale,
+            "scheduler": m.scheduler_hint or "",
+            "notes": ", ".join(
+                x
+                for x in (
+                    f"LoRA {m.lora.hub_id}@{(m.lora.revision or 'unpinned')[:10]} x{m.lora.scale:g}" if m.lora else "",
+                    f"VAE {m.vae}@{(m.vae_revision or 'unpinned')[:10]}" if m.vae else "",
+                    "tiny" if m.tiny else "",
+                    "needs HF_TOKEN" if m.gated else "",
+                )
+                if x
+            ),
+            "source": m.source,
+        }
+        for m in specs
+    ]
+    sources = list(dict.fromkeys(r["source"] for r in rows if r["source"]))
+    if fmt == "table":  # a URL per row would crowd out the numbers: cite each once, below
+        rows = [dict(r, source=f"[{sources.index(r['source']) + 1}]" if r["source"] else "") for r in rows]
+    columns = [
+        tables.Col("key", "key", keep=True),
+        tables.Col("revision", "revision", _short_pin, priority=6),
+        tables.Col("family", "family", priority=3),
+        tables.Col("hub id", "hub_id", priority=5),
+        tables.Col("size", "size", numeric=True, priority=4),
+        tables.Col("steps", "steps", numeric=True, priority=2),
+        tables.Col("cfg", "guidance_scale", numeric=True, priority=1),
+        tables.Col("scheduler", "scheduler", tables.text, priority=1),
+        tables.Col("card", "source", tables.text, priority=7),
+        tables.Col("notes", "notes", priority=0),
+    ]
+    tables.render(
+        out, rows, columns, fmt, title="models (size, steps, cfg and scheduler: each card's; -: the pipeline's)"
+    )
+    if fmt == "table":
+        for i, source in enumerate(sources, 1):
+            out.print(Text(f"[{i}] {source}"))
+
+
+def _short_pin(pin: object) -> str:
+    """A commit or "sha256 <hex>" cut to the first 10 hex digits, as git shows commits (the CSV and
+    JSON keep them whole); other words as they are."""
+    text = str(pin)
+    if len(text) == 40:
+        return text[:10]
+    return text[:17] if text.startswith("sha256 ") else text
 
 
 def _print_summary(data_dir, metric: str | None, fmt: str) -> bool:
@@ -361,12 +400,34 @@ def cmd_fetch(args) -> int:
             continue
         fetched.append((item, resolved))
         print(f"fetched: {item.source} ({resolved})")
+    refused = _lock_fetched(args.data_dir, [item for item, _ in fetched], args.update_lock)
+    fetched = [(item, resolved) for item, resolved in fetched if item not in refused]
+    failed += len(refused)
     snippet = fetch.pin_snippet(fetched)
     if snippet:
         print("\nTo run exactly these weights later, pin them in the suite file:\n" + snippet)
     then = "run the sweep with HF_HUB_OFFLINE=1" if not failed else "fix the failures above, then fetch again"
     print(f"\n{len(fetched)} fetched, {failed} failed; {then}")
     return 0 if failed == 0 else 1
+
+
+def _lock_fetched(data_dir, items: list, update: bool) -> list:
+    """Record what was fetched in the weights lock; returns the items refused because the lock
+    holds other weights for them (`update` accepts those instead)."""
+    from bench.weights import lock
+
+    found, _ = lock.observe_items(items)
+    verdict = lock.settle(data_dir, found, update=update, refuse=False)
+    path = lock.path_of(data_dir)
+    for key, lines in verdict.changed.items():
+        if update:
+            print(f"lock: accepted new weights for {key}: {'; '.join(lines)}")
+        else:
+            print(f"failed: {key}: {path} locks other weights: {'; '.join(lines)}; `--update-lock` accepts them")
+    if verdict.sha256:
+        print(f"lock: {path} (sha256 {verdict.sha256[:12]}...): {len(verdict.added)} items added, {len(found)} checked")
+    refused = set() if update else set(verdict.changed)
+    return [item for item in items if lock.key_of(lock.asked(item)) in refused]
 
 
 def causes(error: BaseException) -> str:

@@ -4,7 +4,9 @@ PyTorch, torch.compile and ONNX Runtime make twins of one image (one pipeline ca
 generators), so a model x scheduler has one image set whatever backends ran it. Its quality is
 measured once, on the images of the first backend in BACKEND_ORDER that has scores (eager
 PyTorch when it ran); each backend's latency gets its own columns. Every quality metric in the
-scores table (any kind but "parity") gets a mean, a 95% interval and a rank. Pure pandas.
+scores table (any kind but "parity" and "safety") gets a mean, a 95% interval and a rank. The
+NSFW flag is no quality: each row shows the share of its images flagged, never ranked by it.
+Pure pandas.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from html import escape
 import numpy as np
 import pandas as pd
 
-from bench.metrics import METRICS
+from bench.metrics import METRICS, NSFW_FLAGS
 from bench.report import downloads
 from bench.report.stats import (
     BACKEND_ORDER,
@@ -31,10 +33,37 @@ KEYS = ["model", "scheduler"]
 
 
 def quality_metrics(scores: pd.DataFrame) -> list[str]:
-    """The quality metrics that have scores, in registry order (parity is a speed-page matter)."""
+    """The quality metrics that have scores, in registry order (parity is a speed-page matter; the
+    NSFW flag and its margin are no quality, see nsfw_rates)."""
     # unique() first: iterating a 400,000-row Arrow column into a set costs half a second.
     present = set(scores["metric"].dropna().unique())
-    return [name for name, info in METRICS.items() if name in present and info.kind != "parity"]
+    return [name for name, info in METRICS.items() if name in present and info.kind not in ("parity", "safety")]
+
+
+def nsfw_flag(scores: pd.DataFrame) -> str | None:
+    """The NSFW flag metric the scores hold (the first in registry order), or None."""
+    present = set(scores["metric"].dropna().unique())
+    return next((m for m in NSFW_FLAGS if m in present), None)
+
+
+def flagged_cells(scores: pd.DataFrame) -> set[str]:
+    """The cell_ids of the images the NSFW flag marks: their thumbnails are blurred until clicked."""
+    flag = nsfw_flag(scores)
+    if flag is None:
+        return set()
+    rows = scores.loc[scores["metric"].eq(flag), ["cell_id", "value"]]
+    return set(rows.loc[rows["value"].astype(float) > 0.5, "cell_id"])
+
+
+def nsfw_rates(frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per model x scheduler: `nsfw__rate`, the share of its images the NSFW flag marks (the flag's
+    mean), and `nsfw__n`, the images flagged or not, over the image set's quality backend like
+    the quality means beside it. Every image counts; empty without NSFW scores."""
+    flag = nsfw_flag(scores)
+    scored = _scored(frame, scores, [flag]) if flag else pd.DataFrame()
+    if scored.empty:
+        return pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=KEYS))
+    return scored.groupby(KEYS)["value"].agg(**{"nsfw__rate": "mean", "nsfw__n": "count"})
 
 
 def tie_ranks(mean: pd.Series, lo: pd.Series, hi: pd.Series, higher_is_better: bool) -> pd.Series:
@@ -151,12 +180,14 @@ def _int(v: object) -> str:
 
 def image_sets(frame: pd.DataFrame, scores: pd.DataFrame, runs: pd.DataFrame, rank_by: str) -> pd.DataFrame:
     """One row per model x scheduler: settings, `{metric}__mean/lo/hi/n` and `{metric}__rank` per
-    quality metric, `p50__{backend}`, `p90__{backend}`, `peak__{backend}`, hardware and date;
-    sorted by `rank_by`'s mean, best first (rows without one last)."""
+    quality metric, `nsfw__rate/n` (nsfw_rates), `p50__{backend}`, `p90__{backend}`,
+    `peak__{backend}`, hardware and date; sorted by `rank_by`'s mean, best first (rows without one
+    last)."""
     if frame.empty:
         return pd.DataFrame(columns=KEYS)
     metrics = quality_metrics(scores)
-    out = _settings(frame).join(_quality(frame, scores, metrics)).join(_speed(frame, runs))
+    out = _settings(frame).join(_quality(frame, scores, metrics)).join(nsfw_rates(frame, scores))
+    out = out.join(_speed(frame, runs))
     out = out.join(downloads.commands(frame, runs))
     for metric in metrics:
         if f"{metric}__mean" not in out.columns:

@@ -68,6 +68,18 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+NSFW_LABEL = "flagged NSFW: click to show"
+
+
+def nsfw_veil(flagged: object) -> str:
+    """The attributes that blur a flagged image's link until it is clicked (bench.css; bench.js
+    takes them off at the first click, which does nothing else), or "" for an image not flagged
+    (or not scored). Without JavaScript the click opens the image itself."""
+    if missing(flagged) or not flagged:
+        return ""
+    return f' data-nsfw aria-label="{esc(NSFW_LABEL)}" title="{esc(NSFW_LABEL)}"'
+
+
 # --- cell formats ----------------------------------------------------------------------------
 
 

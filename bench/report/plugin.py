@@ -221,6 +221,8 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         self.summary_by_id = self.summary.set_index("prompt_id")
         images = stats.gallery_images(frame)
         images["scores_html"] = images["cell_id"].map(board.score_texts(self.data.scores, self.data.metric))
+        # Flagged by the NSFW metric: shown blurred until clicked, in every gallery and lightbox.
+        images["nsfw"] = images["cell_id"].isin(board.flagged_cells(self.data.scores))
         self.images = images  # every gallery image: the compare and model pages take their part
         self.shown_prompts = list(dict.fromkeys(images["prompt_id"].tolist()))  # prompts with an image
         # Per prompt, once per build rather than once per page: its best images and its gallery

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.models import MODELS
+
 GROUP = ["model", "scheduler", "backend"]
 
 # Two-sided 95% critical values of Student's t for 1..30 degrees of freedom (standard tables).
@@ -241,6 +243,7 @@ def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.Data
     `energy_j` is the median GPU energy per image over warm ok images and `images_per_kwh`
     3.6e6 / energy_j: both NaN where no image of the row has an energy reading (CPU runs).
     `options` is options_text of the row's backend_options, distinct values joined by "; ".
+    `size` is the row's image size and `latency_p50_s_per_mp` its p50 per megapixel (_sizes).
     Rows come by model, scheduler, then BACKEND_ORDER.
     """
     keys = ["model", "scheduler"]
@@ -249,7 +252,7 @@ def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.Data
     ]  # fmt: skip
     extra = ["speedup", *[col for col, _ in PARITY.values()], "one_off_s", "one_off_kind", "energy_j"]
     if board.empty:
-        return pd.DataFrame(columns=[*cols, *extra, "images_per_kwh", "options"])
+        return pd.DataFrame(columns=[*cols, *extra, "images_per_kwh", "options", "size", "latency_p50_s_per_mp"])
     eager = board["backend"].eq(EAGER)
     cell = [board["model"], board["scheduler"]]
     shown = eager.groupby(cell).transform("any") & board.groupby(keys)["backend"].transform("size").gt(1)
@@ -279,6 +282,7 @@ def backend_comparison(board: pd.DataFrame, scores: pd.DataFrame, frame: pd.Data
     # A reading of 0 J is a broken counter, not free images: no images per kWh from it.
     out["images_per_kwh"] = (JOULES_PER_KWH / out["energy_j"]).where(out["energy_j"] > 0)
     out["options"] = _options(frame, out.index)
+    out["size"], out["latency_p50_s_per_mp"] = _sizes(warm, out.index, out["latency_p50_s"])
 
     out = out.reset_index()
     order = [*keys, "rank", "backend"]
@@ -297,6 +301,22 @@ def _per_row(values: pd.Series, frame: pd.DataFrame, how: str, index: pd.MultiIn
     if values.empty:
         return np.full(len(index), np.nan)
     return values.groupby([frame.loc[values.index, k] for k in GROUP]).agg(how).reindex(index).to_numpy()
+
+
+def _sizes(warm: pd.DataFrame, index: pd.MultiIndex, p50_s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's image size ("768×768"; distinct sizes joined by ", ") and its p50 latency per
+    megapixel, so that a 1024 px model and a 512 px one compare at equal work; the per-megapixel
+    figure is only given where a row made one size."""
+    if warm.empty or "width" not in warm.columns:
+        return np.full(len(index), "", dtype=object), np.full(len(index), np.nan)
+    sized = warm[[*GROUP, "width", "height"]].dropna().drop_duplicates()
+    sized = sized.assign(text=sized["width"].astype(int).astype(str) + "×" + sized["height"].astype(int).astype(str))
+    by = sized.groupby(GROUP)
+    text = by["text"].agg(lambda t: ", ".join(sorted(t))).reindex(index).fillna("")
+    one = by["text"].transform("size").eq(1)
+    mp = (sized.loc[one, "width"] * sized.loc[one, "height"] / 1e6).groupby([sized.loc[one, k] for k in GROUP]).first()
+    per_mp = p50_s.to_numpy() / mp.reindex(index).to_numpy()
+    return text.to_numpy(), per_mp
 
 
 def _options(frame: pd.DataFrame, index: pd.MultiIndex) -> np.ndarray:
@@ -336,15 +356,35 @@ def gallery_images(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_comparison(reference: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """The seed's published CLIP next to ours (PyTorch, as the seed ran) per prompt x model x scheduler."""
+    """The seed's published CLIP next to ours (PyTorch, as the seed ran) per prompt x model x
+    scheduler: our best image (like the seed's "best image" column) and our mean with its 95%
+    interval. A seed row without a scheduler (its "DALL-E 3") is set against the model's card
+    scheduler where we ran it, else against all of ours; `ours_scheduler` says which."""
     ref = reference.assign(scheduler=reference["scheduler"].fillna("").astype(str))
     ok = frame[frame["status"].eq("ok") & frame["clip"].notna() & frame["backend"].eq("pytorch")]
-    ours = ok.groupby(["prompt_id", "model", "scheduler"])["clip"].agg(
-        ours_mean="mean", ours_best="max", ours_n="count"
-    )
-    out = ref.merge(ours.reset_index(), on=["prompt_id", "model", "scheduler"], how="left")
-    out["ours_n"] = out["ours_n"].fillna(0).astype(int)
-    return out
+    ran = ok.groupby(["prompt_id", "model"])["scheduler"].agg(lambda s: set(s.dropna()))
+    ref["ours_scheduler"] = [
+        sched if sched else _card_scheduler(model, ran.get((pid, model), set()))
+        for pid, model, sched in zip(ref["prompt_id"], ref["model"], ref["scheduler"])
+    ]
+    ours = ok.groupby(["prompt_id", "model", "scheduler"])["clip"].agg(list).rename("values").reset_index()
+    ours = ours.rename(columns={"scheduler": "ours_scheduler"})
+    everything = ok.groupby(["prompt_id", "model"])["clip"].agg(list).rename("values").reset_index()
+    everything["ours_scheduler"] = "all"
+    out = ref.merge(pd.concat([ours, everything]), on=["prompt_id", "model", "ours_scheduler"], how="left")
+    values = out["values"].map(lambda v: np.asarray(v, dtype=float) if isinstance(v, list) else np.array([]))
+    out["ours_n"] = values.map(len).astype(int)
+    out["ours_mean"] = values.map(lambda v: v.mean() if len(v) else np.nan)
+    out["ours_best"] = values.map(lambda v: v.max() if len(v) else np.nan)
+    half = values.map(lambda v: t975(len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan)
+    out["ours_half_width"] = half.astype(float)
+    return out.drop(columns="values")
+
+
+def _card_scheduler(model: str, ran: set[str]) -> str:
+    """The scheduler a seed row that names none is compared on: the model card's, where we ran it."""
+    hint = MODELS[model].scheduler_hint if model in MODELS else None
+    return hint if hint in ran else "all"
 
 
 def prompt_summary(frame: pd.DataFrame, boards: dict[str, pd.DataFrame]) -> pd.DataFrame:

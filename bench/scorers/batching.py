@@ -44,7 +44,8 @@ def resolve_device(device: str) -> str:
 def split_preprocess(preprocess):
     """(PIL steps, level table) of a `Compose([...PIL steps, ToTensor, Normalize])`, else None.
 
-    open_clip's eval transform has that shape (so do HPS's and ImageReward's). Splitting it lets
+    open_clip's eval transform has that shape (so does ImageReward's; HPS's resizes the float
+    tensor after ToTensor, so it does not split and runs whole in the worker). Splitting it lets
     the workers do only PIL work (which releases the GIL) and hand back uint8 pixels. The tensor
     tail maps each uint8 level of each channel to one float, so it is applied once to the 3 x 256
     levels here, by the transform's own ToTensor and Normalize, and a lookup in that table gives
@@ -220,14 +221,9 @@ def package_versions(*names: str) -> str:
     return ", ".join(one(n) for n in names)
 
 
-def load_pickle(path: Path, sha256: str | None, tiny: bool) -> tuple[dict, str]:
-    """(state dict, what to record) of a pickled checkpoint, unpickled only when its sha256 is the
-    one pinned in the metric's entry (tiny twins are our own build: not pinned, not refused). The
-    load itself also uses torch's `weights_only` unpickler (defence in depth)."""
-    import torch
-
-    if tiny:
-        return torch.load(path, map_location="cpu", weights_only=True), "tiny random weights"
+def check_pin(path: Path, sha256: str | None) -> str:
+    """What to record ('sha256 <first 16 hex>') of a pickle whose sha256 is the one pinned in the
+    metric's entry; raises, naming the file's hash, otherwise. Reads the file, never loads it."""
     digest = sha256_file(path)
     if sha256 is None:
         raise WeightsError(
@@ -236,7 +232,17 @@ def load_pickle(path: Path, sha256: str | None, tiny: bool) -> tuple[dict, str]:
         )
     if digest != sha256:
         raise WeightsError(f"sha256 mismatch: pinned {sha256}, file has {digest}\n{path} was not loaded.")
-    return torch.load(path, map_location="cpu", weights_only=True), f"sha256 {digest[:16]}"
+    return f"sha256 {digest[:16]}"
+
+
+def load_pickle(path: Path, sha256: str | None, tiny: bool) -> tuple[dict, str]:
+    """(state dict, what to record) of a pickled checkpoint, unpickled only when its sha256 is the
+    one pinned in the metric's entry (tiny twins are our own build: not pinned, not refused). The
+    load itself also uses torch's `weights_only` unpickler (defence in depth)."""
+    import torch
+
+    recorded = "tiny random weights" if tiny else check_pin(path, sha256)
+    return torch.load(path, map_location="cpu", weights_only=True), recorded
 
 
 def commit_of(path: Path) -> str:
@@ -247,15 +253,22 @@ def commit_of(path: Path) -> str:
 
 def weight_files(weights) -> dict[str, Path]:
     """{file: local path} of one `bench.metrics.Weights`: the HF cache (revision pinned or the
-    default branch; fetched unless HF_HUB_OFFLINE), or a tiny twin's folder, built on first use."""
+    default branch; fetched unless HF_HUB_OFFLINE), the bench cache for a file fetched by URL, or
+    a tiny twin's folder, built on first use."""
     import bench.tiny_scorers  # noqa: F401 - registers the tiny twins' builders with bench.tiny
     from bench.weights.hub import hub_file
+    from bench.weights.pickles import url_file
 
+    if weights.urls and not weights.tiny:
+        return {weights.files[0]: url_file(weights)}
     return {name: hub_file(weights.hub_id, name, weights.revision, weights.tiny) for name in weights.files}
 
 
 def describe(weights, path: Path, digest: str = "") -> str:
-    """What a score records of one weight: repo@commit (+ the pickle's pinned hash), or tiny."""
+    """What a score records of one weight: repo@commit, or the name and file of one fetched by
+    URL (+ the pickle's pinned hash), or tiny."""
     if weights.tiny:
         return f"{weights.hub_id} (tiny random weights)"
+    if weights.urls:  # no commit: the pinned hash names the file
+        return f"{weights.hub_id} {weights.files[0]}" + (f" {digest}" if digest else "")
     return f"{weights.hub_id}@{commit_of(path)}" + (f" {digest}" if digest else "")

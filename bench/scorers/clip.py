@@ -18,6 +18,7 @@ from bench.scorers.batching import (  # noqa: F401 - re-exported: the CLIP score
     split_preprocess,
 )
 from bench.tiny import register_tiny_clip
+from bench.weights.hub import open_clip_checkpoint
 
 
 def clip_cosine(image_features, text_features):
@@ -57,10 +58,15 @@ class ClipScorer(BatchedScorer):
         self.device = resolve_device(device)
         weights = "tiny random weights" if pretrained == "tiny" else f"{arch}/{pretrained}"
         if model is None:
+            checkpoint = None
             if pretrained == "tiny":
                 pretrained = str(register_tiny_clip())
-            # Real tags ("openai") resolve through the HF cache; HF_HUB_OFFLINE=1 keeps it local.
-            model, preprocess = create_clip(arch, pretrained, transforms=True)
+            elif pretrained and (pinned := open_clip_checkpoint(arch, pretrained)):
+                # Real tags ("openai") resolve through the HF cache at their pinned commit;
+                # HF_HUB_OFFLINE=1 keeps it local.
+                checkpoint, revision = pinned
+                weights += f"@{revision or 'main'}"
+            model, preprocess = create_clip(arch, pretrained, transforms=True, checkpoint=checkpoint)
         self.version = f"{package_versions('open_clip_torch', 'torch')}; {weights}"
         self.model = model.to(self.device).eval()
         self.preprocess = preprocess

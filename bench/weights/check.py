@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.errors import ConfigError, WeightsError, WeightsMissing, first_line
-from bench.metrics import METRICS
+from bench.metrics import METRICS, OPEN_CLIP_REVISIONS
 from bench.models import ModelSpec
 from bench.schedulers import SCHEDULERS
 from bench.weights import hub, pickles
@@ -36,7 +36,7 @@ def missing(specs: list[ModelSpec]) -> list[str]:
             if alone and (gaps := incomplete(index.parent, {"vae"} if spec.vae else set())):
                 raise WeightsError(f"a partial copy: {'; '.join(gaps)} (a fetch that stopped part-way?)")
             if spec.vae:
-                hub.hub_file(spec.vae, "config.json", None)
+                hub.hub_file(spec.vae, "config.json", spec.vae_revision)
             if spec.lora:
                 hub.hub_file(spec.lora.hub_id, spec.lora.weight_name, spec.lora.revision, spec.tiny)
         except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
@@ -63,7 +63,8 @@ def incomplete(folder: Path, skip: set[str]) -> list[str]:
 
 def missing_metrics(metrics: list[str]) -> list[str]:
     """One line per metric whose weights cannot be reached now: open_clip's pretrained tag (CLIP,
-    the LAION aesthetic's CLIP), the files of each of its hub repos, and a pickle's sha256 pin."""
+    the LAION aesthetic's CLIP), the files of each of its hub repos (or URLs), and a pickle's
+    sha256 pin."""
     problems = []
     for metric in metrics:
         info = METRICS[metric]
@@ -72,7 +73,7 @@ def missing_metrics(metrics: list[str]) -> list[str]:
             reasons = []
             for filename in hub.OPEN_CLIP_FILES:
                 try:
-                    hub.hub_file(repo, filename, None)
+                    hub.hub_file(repo, filename, OPEN_CLIP_REVISIONS.get(repo))
                     break
                 except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
                     reasons.append(first_line(e))
@@ -82,8 +83,11 @@ def missing_metrics(metrics: list[str]) -> list[str]:
             if w.tiny:
                 continue
             try:
-                for filename in w.files:
-                    hub.hub_file(w.hub_id, filename, w.revision)
+                if w.urls:  # on no hub: the bench cache, or its URLs (unless offline)
+                    pickles.url_file(w)
+                else:
+                    for filename in w.files:
+                        hub.hub_file(w.hub_id, filename, w.revision)
             except Exception as e:  # noqa: BLE001 - any failure to reach a file means the same to the user
                 problems.append(f"{metric} ({w.hub_id}): {first_line(e)[:200]}")
                 continue

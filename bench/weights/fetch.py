@@ -2,7 +2,8 @@
 internet can run the sweep with HF_HUB_OFFLINE=1.
 
 Hub weights go to the Hugging Face cache, exactly where `from_pretrained` looks for them; BigGAN's
-package weights go to the bench cache (bench.weights.pickles). A dry run downloads nothing and
+package weights, and metric weights on no hub (CLIP-IQA's RN50), go to the bench cache by URL
+(bench.weights.pickles). A dry run downloads nothing and
 says where its file list comes from, since what can be known depends on the network:
 
 - hub: the hub's file list for the revision now, with sizes (reads model_index.json, a few KB);
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import WeightsError, first_line
-from bench.metrics import METRICS
+from bench.metrics import METRICS, OPEN_CLIP_REVISIONS, Weights
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
 from bench.weights import hub
-from bench.weights.pickles import source_kind, url_folder, weights_folder
+from bench.weights.pickles import source_kind, url_file, url_folder, url_path, weights_folder
 
 # Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
 MODEL_FILES = {
@@ -36,7 +37,7 @@ OTHER_FILES = {
 }
 # Components a family's pipeline has when its model_index.json is out of reach.
 FAMILY_COMPONENTS = {
-    "sd": ("feature_extractor", "safety_checker", "scheduler", "text_encoder", "tokenizer", "unet", "vae"),
+    "sd": ("feature_extractor", "scheduler", "text_encoder", "tokenizer", "unet", "vae"),
     "sdxl": ("scheduler", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "unet", "vae"),
 }
 
@@ -67,10 +68,14 @@ class Item:
     wanted: tuple[str, ...] = ()  # metric: the files its scorer reads
     sha256: str | None = None  # metric: the pinned hash of wanted[0] when it is a pickle
     pickled: bool = False
+    weights: Weights | None = None  # metric: its registry entry
 
     @property
     def is_url(self) -> bool:
-        """BigGAN's package weights: a plain URL, not a hub repo."""
+        """Fetched by a plain URL, not from a hub repo: BigGAN's package weights, or a metric's
+        weight that is on no hub (its first URL is the item's source)."""
+        if self.kind == "metric":
+            return bool(self.weights and self.weights.urls)
         return self.kind == "gan" and self.source == self.spec.weights_url
 
 
@@ -108,10 +113,17 @@ def pipeline_files(components: list[str], names: set[str] | None) -> list[str]:
     return files
 
 
+# Components a model_index.json may name that the backends never load: a pipeline's own safety
+# checker (bench.backends.diffusion.without_safety_checker; the nsfw metric flags images instead).
+NEVER_LOADED = ("safety_checker",)
+
+
 def pipeline_components(model_index: dict) -> list[str]:
-    """The components a model_index.json names ("safety_checker": [null, null] is none)."""
+    """The components of a model_index.json that the backends load (a [null, null] entry is none)."""
     return sorted(
-        k for k, v in model_index.items() if not k.startswith("_") and isinstance(v, list) and v[0] is not None
+        k
+        for k, v in model_index.items()
+        if not k.startswith("_") and isinstance(v, list) and v[0] is not None and k not in NEVER_LOADED
     )
 
 
@@ -178,6 +190,20 @@ def _list_pipeline(item: Item, family: str) -> None:
     _fill(item, pipeline_files(components, set(listing) if listing is not None else None), listing)
 
 
+def slots(item: Item) -> list[list[str]]:
+    """The files an item other than a pipeline is read from: per file, the names it may have, in
+    the loader's order of preference. (A pipeline's come from its model_index.json.)"""
+    if item.kind == "vae":
+        return [["config.json"], ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]]
+    if item.kind == "lora":
+        return [[item.weight_name]]
+    if item.kind == "clip":
+        return [list(hub.OPEN_CLIP_FILES)]
+    if item.kind == "metric":
+        return [[name] for name in item.wanted]
+    return [[GAN_CONFIG_FILE], [GAN_WEIGHTS_FILE]]  # gan: pytorch-pretrained-biggan's layout
+
+
 def _list_files(item: Item, candidates: list[list[str]]) -> None:
     """Files of a plain repo: for each slot, the first candidate the hub (or cache) has."""
     listing = _hub_listing(item)
@@ -210,6 +236,14 @@ def _list_gan_url(item: Item) -> None:
         item.note = "no sha256 pinned: fetch prints the hash to pin (weights_sha256)"
 
 
+def _list_metric_url(item: Item) -> None:
+    """A metric's weight on no hub: the copy in the bench cache, else its first URL's size."""
+    path = url_path(item.weights)
+    size = path.stat().st_size if path.is_file() else None if hub.offline() else _content_length(item.source)
+    item.files.append(RemoteFile(path.name, size, path.is_file()))
+    item.listed_from = "cache" if path.is_file() else "expected"
+
+
 def _content_length(url: str) -> int | None:
     import urllib.request
 
@@ -220,8 +254,10 @@ def _content_length(url: str) -> int | None:
         return None
 
 
-def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[str]]:
-    """What fetching these models and metrics' CLIPs takes, listed (nothing big downloaded)."""
+def wanted(specs: list[ModelSpec], metrics: list[str], *, local_folders: bool = False) -> tuple[list[Item], list[str]]:
+    """The items these models and metrics' CLIPs need, not yet listed (nothing read from a hub).
+    `local_folders`: a model's local folder is an item too (the weights lock checks those; there
+    is nothing to fetch)."""
     items: dict[tuple, Item] = {}
     notes: list[str] = []
 
@@ -243,7 +279,7 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
         if not repo:
             notes.append(f"{metric}: open_clip fetches it from {cfg.get('url')} on first use (not the HF cache)")
             return
-        add(Item("clip", repo, None, [user], licence="see the CLIP model card"))
+        add(Item("clip", repo, OPEN_CLIP_REVISIONS.get(repo), [user], licence="see the CLIP model card"))
 
     for spec in specs:
         if spec.tiny:
@@ -256,7 +292,9 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             except WeightsError as e:
                 notes.append(f"{spec.key}: {e}")
                 continue
-            if kind == "folder":
+            if kind == "folder" and local_folders:
+                add(Item("gan", spec.hub_id, None, spec=spec, **common))
+            elif kind == "folder":
                 notes.append(f"{spec.key}: local folder {spec.hub_id}; nothing to fetch")
             elif kind == "url":
                 add(Item("gan", spec.weights_url, None, spec=spec, **common))
@@ -264,12 +302,14 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
                 add(Item("gan", spec.hub_id, spec.revision, spec=spec, **common))
             add_clip(spec.class_clip, f"{spec.key} (class map)")
             continue
-        if Path(spec.hub_id).expanduser().is_dir():
+        if Path(spec.hub_id).expanduser().is_dir() and local_folders:
+            add(Item("pipeline", spec.hub_id, None, spec=spec, **common))  # a folder has no revision
+        elif Path(spec.hub_id).expanduser().is_dir():
             notes.append(f"{spec.key}: local folder {spec.hub_id}; nothing to fetch")
         else:
             add(Item("pipeline", spec.hub_id, spec.revision, spec=spec, **common))
         if spec.vae:
-            add(Item("vae", spec.vae, None, [spec.key], licence="see the VAE's model card"))
+            add(Item("vae", spec.vae, spec.vae_revision, [spec.key], licence="see the VAE's model card"))
         if spec.lora:
             add(
                 Item(
@@ -287,31 +327,34 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             if w.tiny:
                 notes.append(f"{metric}: tiny, built locally; nothing to fetch")
                 continue
-            add(Item("metric", w.hub_id, w.revision, [f"metric {metric}"], licence=w.licence, wanted=w.files,
-                     sha256=w.sha256, pickled=w.pickled))  # fmt: skip
+            add(Item("metric", w.urls[0] if w.urls else w.hub_id, w.revision, [f"metric {metric}"], licence=w.licence,
+                     wanted=w.files, sha256=w.sha256, pickled=w.pickled, weights=w))  # fmt: skip
+    return list(items.values()), notes
 
-    for item in items.values():
+
+def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[str]]:
+    """What fetching these models and metrics' CLIPs takes, listed (nothing big downloaded)."""
+    items, notes = wanted(specs, metrics)
+    for item in items:
         if item.kind == "pipeline":
             _list_pipeline(item, item.spec.family)
-        elif item.kind == "vae":
-            _list_files(item, [["config.json"], ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"]])
-        elif item.kind == "lora":
-            _list_files(item, [[item.weight_name]])
-        elif item.kind == "clip":
-            _list_files(item, [list(hub.OPEN_CLIP_FILES)])
+        elif item.kind in ("vae", "lora", "clip"):
+            _list_files(item, slots(item))
         elif item.kind == "metric":
-            _list_files(item, [[name] for name in item.wanted])
+            _list_metric_url(item) if item.is_url else _list_files(item, slots(item))
             if item.pickled:
                 item.note = (
                     f"sha256 pinned: {item.sha256[:16]}... (checked before loading)"
                     if item.sha256
                     else "pickle, no sha256 pinned: fetch prints the hash to pin (bench/metrics.py)"
                 )
+            if item.is_url and len(item.weights.urls) > 1:
+                item.note += f"; if that URL fails: {', '.join(item.weights.urls[1:])}"
         elif item.is_url:
             _list_gan_url(item)
         else:
-            _list_files(item, [["config.json"], ["pytorch_model.bin"]])
-    return list(items.values()), notes
+            _list_files(item, slots(item))
+    return items, notes
 
 
 def download(item: Item) -> str:
@@ -335,6 +378,8 @@ def download(item: Item) -> str:
             except Exception as e:  # noqa: BLE001 - try the next format
                 error = e
         raise error
+    if item.is_url:  # a metric's weight on no hub: its URLs in turn, until one serves the pinned file
+        return _verified(url_file(item.weights), item.sha256)
     from huggingface_hub import snapshot_download
 
     folder = snapshot_download(item.source, revision=item.revision, allow_patterns=[f.path for f in item.files])

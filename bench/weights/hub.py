@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.errors import NotCached
+from bench.metrics import OPEN_CLIP_REVISIONS
 from bench.models import ModelSpec
 from bench.tiny import tiny_path
 
@@ -89,3 +90,19 @@ def open_clip_repo(options: dict) -> str:
     import open_clip
 
     return open_clip.get_pretrained_cfg(options["arch"], options["pretrained"]).get("hf_hub", "").rstrip("/")
+
+
+def open_clip_checkpoint(arch: str, pretrained: str) -> tuple[Path, str | None] | None:
+    """(the file of an open_clip tag at its pinned commit, that commit), in open_clip's own order
+    of preference (safetensors first); None when the tag has no hub repo (open_clip fetches it by
+    URL itself). Raises the last file's error when none can be had."""
+    repo = open_clip_repo({"arch": arch, "pretrained": pretrained})
+    if not repo:
+        return None
+    revision = OPEN_CLIP_REVISIONS.get(repo)
+    for filename in OPEN_CLIP_FILES:
+        try:
+            return hub_file(repo, filename, revision), revision
+        except Exception as e:  # noqa: BLE001 - try the next format; the last error is raised
+            error = e
+    raise error

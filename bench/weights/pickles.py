@@ -1,6 +1,7 @@
-"""Pickled weights (BigGAN's `pytorch_model.bin`), loaded only when their sha256 is pinned.
+"""Pickled weights (BigGAN's `pytorch_model.bin`), loaded only when their sha256 is pinned, and
+metric weights that are on no hub (OpenAI's RN50 for CLIP-IQA), fetched by URL the same way.
 
-The weights are `config.json` + `pytorch_model.bin` in one folder, from one of: a package model
+BigGAN's weights are `config.json` + `pytorch_model.bin` in one folder, from one of: a package model
 name (`biggan-deep-256`, downloaded from `weights_url` into the bench cache), a Hugging Face repo
 (`owner/name`, through the HF cache), or a local folder. The pickle's sha256 is checked against
 `weights_sha256` before it is unpickled, wherever it comes from; an unpinned file is refused
@@ -16,8 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
-from bench.errors import StorageError, WeightsError
+from bench.errors import StorageError, WeightsError, first_line
 from bench.files import atomic_write, cache_dir, sha256_file
+from bench.metrics import Weights
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
 from bench.weights.hub import hub_file, offline, source
 
@@ -87,27 +89,65 @@ def _download(url: str, dest: Path) -> None:
             )
 
 
+def _fetch(url: str, path: Path, elsewhere: str = "") -> None:
+    """`path` downloaded from `url` (_download), unless offline; a WeightsError that says where to
+    run `bench fetch` (and `elsewhere`, another way to get the file) when it cannot be."""
+    if offline():
+        raise WeightsError(
+            f"{path} not downloaded and HF_HUB_OFFLINE is set; run `bench fetch` where {url} can be reached"
+        )
+    try:
+        _download(url, path)
+    except StorageError:
+        raise  # a full disk or a read-only cache: not the network's fault
+    except OSError as e:  # URLError and timeouts included
+        raise WeightsError(
+            f"could not download {url}: {e}; run `bench fetch` where it can be reached{elsewhere}"
+        ) from e
+
+
 def _url_weights(spec: ModelSpec) -> Path:
     folder = url_folder(spec)
     for name in (GAN_CONFIG_FILE, GAN_WEIGHTS_FILE):
         path = folder / name
-        if path.is_file():
-            continue
-        url = spec.weights_url.format(name=name)
-        if offline():
-            raise WeightsError(
-                f"{path} not downloaded and HF_HUB_OFFLINE is set; run `bench fetch` where {url} can be reached"
-            )
-        try:
-            _download(url, path)
-        except StorageError:
-            raise  # a full disk or a read-only cache: not the network's fault
-        except OSError as e:  # URLError and timeouts included
-            raise WeightsError(
-                f"could not download {url}: {e}; run `bench fetch` where it can be "
-                "reached, or point hub_id at a folder or hub repo"
-            ) from e
+        if not path.is_file():
+            _fetch(spec.weights_url.format(name=name), path, ", or point hub_id at a folder or hub repo")
     return folder
+
+
+def url_path(weights: Weights) -> Path:
+    """Where a metric's weight fetched by URL (bench.metrics.Weights.urls) lives in the bench
+    cache: named by its pin, so a new pin never reuses the old file."""
+    return cache_dir("weights", f"{weights.hub_id}-{(weights.sha256 or 'unpinned')[:16]}") / weights.files[0]
+
+
+def url_file(weights: Weights) -> Path:
+    """A metric's weight file fetched by URL: the copy in the bench cache, else the first of its
+    URLs (mirrors, in order) that serves the pinned file. A file with another hash is not kept;
+    an unpinned one is, so that the scorer refuses it naming the hash to pin. Never loads it."""
+    path = url_path(weights)
+    if path.is_file():
+        if weights.sha256 in (None, sha256_file(path)):
+            return path
+        path.unlink()  # damaged, or put there by hand: not the pinned file, so fetched anew
+    if offline():
+        raise WeightsError(
+            f"{path.name} not in the bench cache and HF_HUB_OFFLINE is set; run `bench fetch` where "
+            f"{weights.urls[0]} can be reached"
+        )
+    failures = []
+    for url in weights.urls:
+        try:
+            _fetch(url, path)
+        except WeightsError as e:
+            failures.append(first_line(e))
+            continue
+        digest = sha256_file(path)
+        if weights.sha256 in (None, digest):
+            return path
+        path.unlink()
+        failures.append(f"{url} served a file with sha256 {digest}, not the pinned {weights.sha256}")
+    raise WeightsError(f"{weights.files[0]} not fetched: " + "; ".join(failures))
 
 
 def weights_folder(spec: ModelSpec) -> tuple[Path, str | None]:

@@ -203,13 +203,44 @@
     apply();
   }
 
+  // Images the NSFW metric flags carry data-nsfw (and a label): bench.css blurs them. The first
+  // click (or Enter) on one only shows it; after that it opens as any other image does. A
+  // capturing listener, so it runs before the lightbox's or the link's own.
+  var NSFW_LABEL = "flagged NSFW: click to show";
+  function veil(el) {
+    el.setAttribute("data-nsfw", "");
+    el.setAttribute("aria-label", NSFW_LABEL);
+    el.title = NSFW_LABEL;
+  }
+  function unveil(event) {
+    var el = event.target.closest ? event.target.closest("[data-nsfw]") : null;
+    if (!el) return;
+    if (event.type === "keydown" && (el.tagName === "A" || (event.key !== "Enter" && event.key !== " "))) return;
+    event.preventDefault();
+    event.stopPropagation();
+    el.removeAttribute("data-nsfw");
+    el.removeAttribute("aria-label");
+    el.removeAttribute("title");
+    if (el.getAttribute("role") === "button") { el.removeAttribute("role"); el.removeAttribute("tabindex"); }
+  }
+
   // A gallery cell carries its slides as JSON (href, type, title, description), so a page with
   // thousands of images needs no hidden link per image. Title and description hold escaped
-  // text: GLightbox inserts them with innerHTML.
+  // text: GLightbox inserts them with innerHTML. A flagged slide's image is veiled as its
+  // thumbnail is (the slide says so in its description).
   function openGallery(event) {
     if (typeof GLightbox === "undefined") return; // no lightbox: the link opens the image itself
     event.preventDefault();
-    var box = GLightbox({ elements: JSON.parse(event.currentTarget.dataset.slides), touchNavigation: true, loop: false });
+    var slides = JSON.parse(event.currentTarget.dataset.slides);
+    var box = GLightbox({ elements: slides, touchNavigation: true, loop: false });
+    box.on("slide_after_load", function (data) {
+      var media = data.slideNode && data.slideNode.querySelector(".gslide-image");
+      if (media && slides[data.slideIndex] && slides[data.slideIndex].nsfw) {
+        veil(media);
+        media.setAttribute("role", "button");
+        media.tabIndex = 0;
+      }
+    });
     box.on("close", function () { setTimeout(function () { box.destroy(); }, 0); });
     box.open();
   }
@@ -262,6 +293,7 @@
         }
         fig.innerHTML = '<a><span class="bench-stack"><img class="bench-a"><img class="bench-b" alt=""></span></a><figcaption class="bench-badge"></figcaption>';
         fig.querySelector("a").href = siteUrl(page.dataset.root, diff ? b[1] : a[1]);
+        if (a[3] || (diff && b[3])) veil(fig.querySelector("a")); // flagged NSFW: blurred until clicked
         var img = fig.querySelector(".bench-a");
         img.src = page.dataset.root + a[0];
         img.alt = td.dataset.key.replace("|", " / ") + ", seed " + seed.value + ", " + form.elements.backend.value;
@@ -298,6 +330,7 @@
           img.alt = e.a;
           img.loading = "lazy";
           cap.textContent = e.c;
+          if (e.n) veil(a); // flagged NSFW: blurred until clicked
           a.append(img);
           fig.append(a, cap);
           wall.append(fig);
@@ -308,6 +341,11 @@
   }
 
   function init() {
+    if (!init.veiling) {
+      init.veiling = true;
+      document.addEventListener("click", unveil, true);
+      document.addEventListener("keydown", unveil, true);
+    }
     document.querySelectorAll(".bench-more button[data-json]").forEach(function (button) {
       if (!button.dataset.benchBound) { button.dataset.benchBound = "1"; moreImages(button); }
     });

@@ -15,7 +15,7 @@ import json
 
 import pandas as pd
 
-from bench.report.html import DASH, esc, href, show
+from bench.report.html import DASH, esc, href, missing, nsfw_veil, show
 from bench.report.sections.common import Scale
 from bench.report.stats import BACKEND_ORDER, EAGER
 
@@ -38,8 +38,10 @@ def backends_of(images: pd.DataFrame) -> list[str]:
 
 
 def prompt_json(images: list[dict], site: dict, scale: Scale) -> str:
-    """One prompt's images (gallery records): {"seeds": [...], "cells": {"seed|backend|model|scheduler": [thumb, full, score]}}
-    with site paths relative to the site root; a missing or undecodable image has none."""
+    """One prompt's images (gallery records): {"seeds": [...], "cells": {"seed|backend|model|scheduler":
+    [thumb, full, score, nsfw]}} with site paths relative to the site root, nsfw 1 where the nsfw
+    metric flagged the image (bench.js blurs it until clicked), else 0; a missing or undecodable
+    image has none."""
     cells = {}
     for r in images:
         where = site.get(r["image_path"])
@@ -49,6 +51,7 @@ def prompt_json(images: list[dict], site: dict, scale: Scale) -> str:
             where.thumb,
             where.full,
             scale.fmt(r["clip"]),
+            int(not missing(r.get("nsfw")) and bool(r.get("nsfw"))),
         ]
     seeds = sorted({show(r["seed"]) for r in images}, key=lambda s: (len(s), s))
     return json.dumps({"seeds": seeds, "cells": cells}, ensure_ascii=False, separators=(",", ":"))
@@ -112,7 +115,7 @@ def _cell(r: dict | None, site: dict, root: str, scale: Scale) -> str:
         return f'<figure class="bench-cmp"><span class="bench-none">{DASH}</span><figcaption class="bench-badge"></figcaption></figure>'
     alt = f"{r['model']} / {r['scheduler'] or DASH}, seed {show(r['seed'])}, {r['backend']}"
     return (
-        f'<figure class="bench-cmp"><a href="{href(root, where.full)}"><span class="bench-stack">'
+        f'<figure class="bench-cmp"><a href="{href(root, where.full)}"{nsfw_veil(r.get("nsfw"))}><span class="bench-stack">'
         f'<img class="bench-a" src="{href(root, where.thumb)}" alt="{esc(alt)}" loading="lazy">'
         '<img class="bench-b" alt="" hidden></span></a>'
         f'<figcaption class="bench-badge">{esc(scale.fmt(r["clip"]))}</figcaption></figure>'

@@ -16,6 +16,9 @@ from bench.report.sections.common import Scale, note
 from bench.report.stats import BACKEND_ORDER
 
 PARETO = Flag("pareto", "◆", "on the quality-speed Pareto front", "bench-front")
+# No image is failed for being NSFW any more (the nsfw metric flags it); older runs' blanked
+# images (status "nsfw") still count here.
+FAILED_TIP = "failed or NaN images (older runs: also those a pipeline's safety checker blanked)"
 
 
 def _half_width(row: dict) -> float | None:
@@ -39,7 +42,7 @@ def columns(scale: Scale) -> list[Col]:
         Col("load s", "load_s", Num(1), "model load (and ONNX export) time", "lower"),
         Col("peak MB", "peak_mem_mb", Num(0), "peak memory: CUDA allocated, or process RSS on CPU", "lower"),
         Col("images", "n_images", Num(0), "images with status ok", "higher"),
-        Col("failed", "n_failed", Num(0), "failed, NaN or NSFW images", "lower"),
+        Col("failed", "n_failed", Num(0), FAILED_TIP, "lower"),
     ]
 
 
@@ -156,19 +159,34 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
                 data=(("metric", m),),
             )  # fmt: skip
         )
+    if "nsfw__rate" in board.columns:
+        # Beside the quality means, never among them: not a quality, so never a "Rank by" choice.
+        cols.append(
+            Col(
+                "NSFW rate (%)",
+                "nsfw__rate",
+                Num(1, 100.0),
+                "share of the image set's images the Stable Diffusion safety checker flags as NSFW, over "
+                "the same images as the means (every image is scored, flagged or not); not ranked",
+                "lower",
+                name="nsfw_rate",
+            )
+        )
     backends = [c.split("__", 1)[1] for c in board.columns if c.startswith("p50__")]
+    # The size stands before the latencies it sets: a 1024 px model is not slow for drawing 4x the pixels.
+    cols.append(Col("Size (px)", "size", tooltip="the images' width × height: every latency is at this size"))
     for b in sorted(backends, key=lambda b: (BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99, b)):
         num = Best(Num(3), _best(board[f"p50__{b}"], higher=False))
-        cols.append(Col(f"p50 {b} (s)", f"p50__{b}", num, f"median seconds per image on {b}, warm calls", "lower"))
+        tip = f"median seconds per image on {b}, warm calls, at the row's size (the speed page gives s per megapixel)"
+        cols.append(Col(f"p50 {b} (s)", f"p50__{b}", num, tip, "lower"))
     cols.append(Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"))
     cols += [
         Col("Scheduler", "scheduler"),
         Col("Family", "family"),
         Col("Steps", "steps", tooltip="denoising steps"),
-        Col("Size (px)", "size"),
         Col("dtype", "dtype"),
         Col("Images", "n_images", Num(0), "images with status ok, every backend", "higher"),
-        Col("Failed", "n_failed", Num(0), "failed, NaN or NSFW images", "lower"),
+        Col("Failed", "n_failed", Num(0), FAILED_TIP, "lower"),
         Col("Quality from", "quality_backend", tooltip="the backend whose images were scored (the others are twins)"),
     ]
     for b in backends:
@@ -278,7 +296,7 @@ def prompt_table(board: pd.DataFrame, scale: Scale) -> str:
     cols += [
         Col("Measured on", "measured_on", tooltip="the machine and the day of the latencies"),
         Col("Images", "n_images", Num(0), "images with status ok, every backend", "higher"),
-        Col("Failed", "n_failed", Num(0), "failed, NaN or NSFW images", "lower"),
+        Col("Failed", "n_failed", Num(0), FAILED_TIP, "lower"),
         Col("Quality from", "quality_backend", tooltip="the backend whose images were scored (the others are twins)"),
         Col("Family", "family", hidden=True),
     ]

@@ -203,11 +203,18 @@ def _ours_minus_seed(row: dict) -> float | None:
 
 
 def seed_table(comparison: pd.DataFrame, scale: Scale) -> str:
-    """The seed study's published CLIP next to our PyTorch numbers for the same cell."""
+    """The seed study's published CLIP next to our PyTorch numbers for the same cell: our best
+    image against theirs, our mean with its interval beside it."""
     columns = [
         Col("Prompt", "prompt_id"),
         Col("Model", "model"),
         Col("Scheduler", "scheduler", tooltip="the seed did not say which scheduler its DALL-E 3 column used"),
+        Col(
+            "ours on",
+            "ours_scheduler",
+            tooltip="the scheduler of ours set against it: the same, or for the seed's unnamed one the "
+            "model card's (all: every scheduler we ran)",
+        ),
         Col(
             "seed study",
             "clip_raw_cosine",
@@ -215,9 +222,10 @@ def seed_table(comparison: pd.DataFrame, scale: Scale) -> str:
             "the origin README's number, converted to this site's scale",
             "higher",
         ),
+        Col("ours best", "ours_best", scale.num, "our best PyTorch image, as the seed shows its best", "higher"),
+        Col("ours − seed", _ours_minus_seed, scale.num, "our best image minus the seed's best", "higher"),
         Col("ours mean", "ours_mean", scale.num, "mean over our PyTorch images", "higher"),
-        Col("ours best", "ours_best", scale.num, "our best PyTorch image", "higher"),
-        Col("ours − seed", _ours_minus_seed, scale.num, "our best minus the seed's number", "higher"),
+        Col("±95%", "ours_half_width", scale.num, "half-width of the mean's 95% interval (Student's t)"),
         Col("images", "ours_n", Num(0), "our scored PyTorch images", "higher"),
     ]
     return table(columns, comparison)

@@ -1,6 +1,7 @@
-"""A page per model: what it is (title, licence, weights), how it was run, its speed on each
-backend, and the best image it made for every prompt (the first few in the page, the rest from
-a JSON file on demand, so the page does not grow with the prompts); and the index of those pages."""
+"""A page per model: what it is (title, licence, pinned weights, the card its settings come from),
+how it was run beside what its card says, its speed on each backend, and the best image it made
+for every prompt (the first few in the page, the rest from a JSON file on demand, so the page does
+not grow with the prompts); and the index of those pages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import pandas as pd
 
 from bench.models import MODELS
-from bench.report.html import DASH, Col, Link, Num, esc, href, show, table
+from bench.report.html import DASH, Col, Link, Num, esc, href, nsfw_veil, show, table
 from bench.report.sections.common import Scale, note
 from bench.report.sections.methodology import settings_table
 from bench.report.sections.prompts import SiteImage
@@ -20,15 +21,92 @@ def model_slug(model: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in model) or "_"
 
 
+HUB = "https://huggingface.co/"
+
+
+def _hub_link(hub_id: str, revision: str | None) -> str:
+    """The hub page of a repo at its pinned commit (the registry's own data; a local folder or a
+    package name is printed as text)."""
+    text = esc(f"{hub_id}@{revision[:10]}" if revision else f"{hub_id} (unpinned)")
+    if hub_id.count("/") != 1 or hub_id.startswith(("/", ".", "~")):
+        return text
+    return f'<a href="{esc(HUB + hub_id + ("/tree/" + revision if revision else ""))}">{text}</a>'
+
+
+def _source_link(source: str) -> str:
+    """A card citation: its URL linked, the words after it (what the card says) as text."""
+    address, _, rest = source.partition(" ")
+    if not address.startswith("https://"):
+        return esc(source)
+    return f'<a href="{esc(address)}">{esc(address.removeprefix("https://"))}</a> {esc(rest)}'.strip()
+
+
 def about(model: str) -> str:
-    """The registry's title, licence and hub id of a model (a model unknown to it: its key only)."""
+    """The registry's title, licence, pinned weights and the card its settings come from (a
+    model unknown to it: its key only)."""
     spec = MODELS.get(model)
     if spec is None:
         return note(f"{model} is not in this version's model registry.")
-    items = [("Model", spec.title), ("Family", spec.family), ("Hub id", spec.hub_id), ("Licence", spec.licence or DASH)]
+    items = [
+        ("Model", esc(spec.title)),
+        ("Family", esc(spec.family)),
+        ("Weights", _hub_link(spec.hub_id, spec.revision)),
+    ]
+    if spec.lora:
+        items.append(("LoRA", _hub_link(spec.lora.hub_id, spec.lora.revision) + esc(f" at scale {spec.lora.scale:g}")))
+    if spec.vae:
+        items.append(("VAE", _hub_link(spec.vae, spec.vae_revision)))
+    items.append(("Licence", esc(spec.licence or DASH)))
+    if spec.source:
+        items.append(("Settings from", _source_link(spec.source)))
     if spec.gated:
         items.append(("Access", "gated: needs a Hugging Face token"))
-    return '<dl class="bench-about">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
+    return '<dl class="bench-about">' + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in items) + "</dl>"
+
+
+def card_table(model: str, frame: pd.DataFrame) -> str:
+    """The settings the model's card gives beside the ones its images were made with (every
+    distinct value in the data), each marked where it differs: a suite may override the card
+    (the seed study's 30 steps, a forced size), and the ranking then measures that choice too."""
+    spec = MODELS.get(model)
+    ran = frame[frame["model"].eq(model)] if "model" in frame.columns else frame.iloc[0:0]
+    if spec is None or ran.empty or spec.family == "gan":
+        return ""
+
+    def values(col: str, digits: int | None = None) -> list[str]:
+        if col not in ran.columns:
+            return []
+        vals = ran[col].dropna().unique()
+        return sorted(f"{float(v):g}" if digits is not None else show(v) for v in vals)
+
+    sizes = sorted({f"{show(w)}x{show(h)}" for w, h in ran[["width", "height"]].dropna().itertuples(index=False)})
+    rows = [
+        ("Size px", f"{spec.width}x{spec.height}", sizes),
+        ("Steps", str(spec.steps), values("steps")),
+        ("Guidance", f"{spec.guidance_scale:g}", values("guidance_scale", 1)),
+        ("Scheduler", spec.scheduler_hint or "the pipeline's own", values("scheduler")),
+    ]
+    if spec.lora:
+        rows.append(("LoRA scale", f"{spec.lora.scale:g}", values("lora_scale", 2)))
+    records = [
+        {
+            "setting": name,
+            "card": card,
+            "ran": ", ".join(got) or DASH,
+            # a scheduler race runs others beside the card's: only its absence is a difference
+            "differs": ("card's not run" if card not in got and spec.scheduler_hint else "")
+            if name == "Scheduler"
+            else ("yes" if got and got != [card] else ""),
+        }
+        for name, card, got in rows
+    ]
+    columns = [
+        Col("Setting", "setting"),
+        Col("Card", "card", tooltip="what the model card or its authors' code uses (see Settings from)"),
+        Col("Ran with", "ran", tooltip="every value among this model's images"),
+        Col("Differs", "differs", tooltip="the images were made otherwise than the card says"),
+    ]
+    return table(columns, records)
 
 
 def models_index(sets: pd.DataFrame, metric_col: str, urls: dict[str, str], scale: Scale) -> str:
@@ -67,7 +145,8 @@ def gallery_anchor(scheduler: str) -> str:
 
 def wall_entries(images: pd.DataFrame, site: dict[str, SiteImage | None], prompt_urls: dict[str, str], scale: Scale):
     """Per scheduler, the model's best image of every prompt, best first: {"u": the prompt page's
-    URL, "t": the thumbnail, "c": caption, "a": alt text}, with site paths from the site root."""
+    URL, "t": the thumbnail, "c": caption, "a": alt text, and "n": 1 for an image the NSFW
+    classifier flagged (blurred until clicked)}, with site paths from the site root."""
     if images.empty:
         return {}
     ranked = images.sort_values(["clip", "seed"], ascending=[False, True], na_position="last")
@@ -76,24 +155,24 @@ def wall_entries(images: pd.DataFrame, site: dict[str, SiteImage | None], prompt
     # Columns zipped, not to_dict("records") of every column: a model has thousands of prompts.
     cols = [ranked[c].tolist() for c in ("model", "scheduler", "prompt_id", "image_path", "clip", "seed")]
     texts = ranked["prompt"].tolist() if "prompt" in ranked.columns else [""] * len(ranked)
-    for model, sched, pid, path, clip, seed, prompt in zip(*cols, texts):
+    flags = ranked["nsfw"].fillna(False).tolist() if "nsfw" in ranked.columns else [False] * len(ranked)
+    for model, sched, pid, path, clip, seed, prompt, flagged in zip(*cols, texts, flags):
         where = site.get(path)
         if where is None or where.thumb is None:
             continue
-        walls.setdefault(sched, []).append(
-            {
-                "u": prompt_urls.get(pid, ""),
-                "t": where.thumb,
-                "c": f"{pid} · {scale.fmt(clip)}",
-                "a": f"{model} / {sched or DASH}, seed {show(seed)}: {str(prompt or '')[:200]}",
-            }
-        )
+        entry = {
+            "u": prompt_urls.get(pid, ""),
+            "t": where.thumb,
+            "c": f"{pid} · {scale.fmt(clip)}" + (" · NSFW" if flagged else ""),
+            "a": f"{model} / {sched or DASH}, seed {show(seed)}: {str(prompt or '')[:200]}",
+        }
+        walls.setdefault(sched, []).append(entry | {"n": 1} if flagged else entry)
     return dict(sorted(walls.items(), key=lambda kv: (kv[0] == "", kv[0])))
 
 
 def _figure(e: dict, root: str) -> str:
     return (
-        f'<figure><a href="{href(root, e["u"])}"><img src="{href(root, e["t"])}" alt="{esc(e["a"])}" loading="lazy">'
+        f'<figure><a href="{href(root, e["u"])}"{nsfw_veil(e.get("n"))}><img src="{href(root, e["t"])}" alt="{esc(e["a"])}" loading="lazy">'
         f"</a><figcaption>{esc(e['c'])}</figcaption></figure>"
     )
 
@@ -134,6 +213,7 @@ def model_page(model: str, frame: pd.DataFrame, speed_html: str, gallery_html: s
         [
             about(model),
             "<h2>How it was run</h2>",
+            card_table(model, frame),
             settings_table(frame[frame["model"].eq(model)]),
             "<h2>Speed on each backend</h2>",
             speed_html,

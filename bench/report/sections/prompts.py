@@ -12,7 +12,22 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from bench.report.html import DASH, Col, Link, Num, Prose, esc, fmt, href, missing, shorten, show, table, url
+from bench.report.html import (
+    DASH,
+    Col,
+    Link,
+    Num,
+    Prose,
+    esc,
+    fmt,
+    href,
+    missing,
+    nsfw_veil,
+    shorten,
+    show,
+    table,
+    url,
+)
 from bench.report.sections.common import Scale
 from bench.report.stats import as_objects
 
@@ -122,7 +137,7 @@ def _thumb_size(r: dict, px: int) -> str:
 
 GALLERY_COLUMNS = [
     "cell_id", "model", "scheduler", "backend", "provider", "seed", "steps", "guidance_scale",
-    "clip", "latency_s", "image_path", "width", "height", "scores_html", "prompt_id",
+    "clip", "latency_s", "image_path", "width", "height", "scores_html", "prompt_id", "nsfw",
 ]  # fmt: skip
 
 
@@ -147,19 +162,31 @@ def slide(
         desc = f"Image missing: {esc(r['image_path'])} · " + desc
     elif site.flag:
         desc = f"{FLAG_MARK} Image {esc(r['image_path'])} {esc(site.flag)} · " + desc
+    flagged = _flagged(r)
+    if flagged:
+        desc = f"{FLAG_MARK} Flagged NSFW by the Stable Diffusion safety checker · " + desc
     shown = None if site is None else site.full
     if shown is not None and shown.startswith(("https://", "http://")):
         # Browsers ignore `download` on another host's address: say what the link really does.
         desc += f' <a class="bench-download" href="{href(root, shown)}">Open the original (on its host)</a>'
     elif shown is not None:
         desc += f' <a class="bench-download" href="{href(root, shown)}" download>Download the original</a>'
-    return {
+    out = {
         "href": url(root, MISSING_SVG if shown is None else shown),
         "type": "image",
         "title": title,
         "description": desc,
         "alt": _alt(r, prompt),
     }
+    if flagged:
+        out["nsfw"] = True  # bench.js blurs the slide's image until it is clicked
+    return out
+
+
+def _flagged(r: dict) -> bool:
+    """Whether the nsfw metric flagged the image (False where it has no such score)."""
+    flagged = r.get("nsfw")
+    return not missing(flagged) and bool(flagged)
 
 
 def _alt(r: dict, prompt: str) -> str:
@@ -187,7 +214,10 @@ def _grid_td(
     else:
         content = f'<img src="{href(root, target.thumb)}" alt="{esc(_alt(best, prompt))}" loading="lazy"{_thumb_size(best, px)}>'
     caption = f"CLIP {scale.fmt(best['clip'])} · seed {show(best['seed'])} · {best['backend']}"
-    link = f'<a class="bench-lightbox" href="{esc(slides[0]["href"])}" data-slides="{esc(json.dumps(slides, ensure_ascii=False))}">{content}</a>'
+    caption += " · NSFW" if _flagged(best) else ""
+    # A flagged thumbnail is blurred until clicked (nsfw_veil); the link then opens the lightbox.
+    veil = nsfw_veil(_flagged(best)) if target is not None and target.thumb is not None else ""
+    link = f'<a class="bench-lightbox" href="{esc(slides[0]["href"])}"{veil} data-slides="{esc(json.dumps(slides, ensure_ascii=False))}">{content}</a>'
     # Flagged images are shown, not hidden: the reader sees what is on disk, and that it is not
     # what the run made. One among the others is only in the lightbox, so the cell says so.
     notes = [target.flag] if target is not None and target.flag else []

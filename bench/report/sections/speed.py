@@ -37,7 +37,15 @@ COLUMNS = [
     Col("Model", "model"),
     Col("Scheduler", "scheduler"),
     Col("Backend", "backend"),
+    Col("Size px", "size", tooltip="the images' width × height: latency grows with it"),
     Col("p50 s", "latency_p50_s", Num(3), "median latency per image, warm calls", "lower"),
+    Col(
+        "p50 s/MP",
+        "latency_p50_s_per_mp",
+        Num(3),
+        "median latency per megapixel: models of different native sizes compared at equal work",
+        "lower",
+    ),
     Col("p90 s", "latency_p90_s", Num(3), "90th percentile latency per image, warm calls", "lower"),
     Col(
         "speed-up ×",
@@ -68,7 +76,10 @@ COLUMNS = [
 
 def speed_table(comparison: pd.DataFrame) -> str:
     """The rows of stats.backend_comparison as they come: by model, scheduler, eager first."""
-    caption = "Latency: seconds per image over warm calls. Memory: MB. Energy: GPU joules per image."
+    caption = (
+        "Latency: seconds per image (and per megapixel) over warm calls, at the size shown. Memory: MB. "
+        "Energy: GPU joules per image."
+    )
     return table(COLUMNS, comparison, caption) + note(
         "A dash: no value recorded (no energy reading on a CPU, no parity for eager PyTorch itself)."
     )
