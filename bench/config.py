@@ -5,8 +5,9 @@ is a pydantic model (`Suite`): every key with its type (strict: no string read a
 the reverse), range and allowed values, each rule on its field's type (the Annotated aliases).
 A bad value fails before any model loads with a ConfigError of one line per problem, "<field
 path>: <what is wrong>", naming the allowed values of a closed set (the CLI: exit code 2).
-Prompts are [[prompts]] tables or a prompts_file: a shipped set (parti) or a TSV, CSV or JSONL
-file, read, given ids and sampled by bench.prompts while the suite is checked.
+Prompts are [[prompts]] tables, a prompts_file (a shipped set, parti, or a TSV, CSV or JSONL
+file, read, given ids and sampled by bench.prompts while the suite is checked), or both: the
+tables first.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ from bench.config_rules import (  # noqa: F401 - check_choices, split_list, pars
     Count,
     Flag,
     Guidance,
+    GuidanceAxis,
     Integer,
     Line,
     Negative,
     Number,
     Size,
     Steps,
+    StepsAxis,
     check_choices,
     one_of,
     parse_seeds,
@@ -58,7 +61,7 @@ from bench.config_rules import (  # noqa: F401 - check_choices, split_list, pars
 )
 from bench.errors import ConfigError, first_line
 from bench.metrics import SCORABLE
-from bench.models import MODELS
+from bench.models import FIXED_BY_WEIGHTS, MODELS
 from bench.prompts import STRATA, Prompt, PromptSet, relative_to
 from bench.prompts import load as load_prompt_set
 from bench.runtime import Runtime
@@ -78,6 +81,8 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICES = ("auto", "cpu", "cuda")
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_FALLBACK = ("error", "warn")
+# Settings a suite may sweep: a list of values makes a cell per value.
+AXES = ("steps", "guidance_scale")
 
 
 # The keys a [model_overrides.<model>] table may set, typed as bench.models.ModelSpec declares
@@ -94,6 +99,7 @@ class _Overrides(TypedDict, total=False):
     vae: Line
     vae_revision: Line
     lora_scale: Number  # lands in ModelSpec.lora.scale
+    eta: Number  # the pipeline call's eta (TCD's gamma), checked by ModelSpec
     # gan family (bench.models.ModelSpec): class mapping, noise, pickle weights
     truncation: Number
     class_top_k: Integer
@@ -201,15 +207,16 @@ class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     name: Line  # recorded in runs
-    prompts: Annotated[Prompts, WrapValidator(_from_file_or)]  # [[prompts]] tables, or ...
+    prompts: Annotated[Prompts, WrapValidator(_from_file_or)]  # [[prompts]] tables, and/or ...
     models: Annotated[list[str], one_of(MODELS, many=True)]  # registry keys (bench list)
-    # ... or read from a file: checked as a _PromptsFile table, held as the PromptSet it loads
+    # ... read from a file: checked as a _PromptsFile table, held as the PromptSet it loads
     prompts_file: PromptsFile = None
     schedulers: Annotated[list[str], one_of(SCHEDULERS, many=True)] = ["euler-a"]
     backends: Annotated[list[str], one_of(BACKENDS, many=True)] = ["pytorch"]
     seeds: Annotated[list[int], BeforeValidator(read_seeds)] = [0]  # "0-3", "0,5,9", 7 or a list
-    steps: Steps | None = None  # None: each model's default
-    guidance_scale: Guidance | None = None
+    # None: each model's card; one value, or a list: a sweep axis, each value its own cells
+    steps: StepsAxis | None = None
+    guidance_scale: GuidanceAxis | None = None
     width: Size | None = None  # None: each model's native size
     height: Size | None = None
     dtype: Annotated[str, one_of(DTYPES)] = "auto"  # auto: float16 on CUDA, float32 on CPU
@@ -238,15 +245,19 @@ class Suite(BaseModel):
     @field_validator("prompts_file")
     @classmethod
     def _read_prompts_file(cls, spec: dict, info) -> PromptSet:
-        # `prompts` is checked first (declared first): absent from info.data only if it failed
-        if info.data.get("prompts", _FROM_FILE) is not _FROM_FILE:
-            raise ValueError("give either [[prompts]] tables or a prompts_file, not both")
-        return load_prompt_set(spec)
+        # [[prompts]] (checked first, declared first) come before the file's, ids shared by none
+        prompts = load_prompt_set(spec)
+        inline = info.data.get("prompts", _FROM_FILE)
+        if inline is not _FROM_FILE and (same := {p.id for p in inline} & {p.id for p in prompts.prompts}):
+            raise ValueError(f"id {sorted(same)[0]!r} is both a [[prompts]] table's and the file's")
+        return prompts
 
     @model_validator(mode="after")
     def _take_file_prompts(self):
         if self.prompts is _FROM_FILE:
             self.prompts = self.prompts_file.prompts
+        elif self.prompts_file is not None:  # a few prompts of one's own, then a prompt set
+            self.prompts = [*self.prompts, *self.prompts_file.prompts]
         return self
 
     @property
@@ -264,14 +275,26 @@ class Suite(BaseModel):
         return self.backend_options.get(backend, {}).get("only_on", "any")
 
     def model_spec(self, key: str):
-        """The registry entry with this suite's overrides on top (model < suite < per-model)."""
+        """The registry entry with this suite's overrides on top (model < suite < per-model).
+        A swept setting (a list) keeps the card's value here: axis() gives its values."""
         over = dict(self.model_overrides.get(key, {}))
         spec = MODELS[key]
         if "lora_scale" in over and spec.lora is not None:
             spec = spec.with_overrides(lora=replace(spec.lora, scale=float(over.pop("lora_scale"))))
         over.pop("lora_scale", None)
-        general = dict(steps=self.steps, guidance_scale=self.guidance_scale, width=self.width, height=self.height)
+        general = dict(width=self.width, height=self.height)
+        for name in AXES:
+            values = getattr(self, name)
+            general[name] = values[0] if values and len(values) == 1 else None
         return spec.with_overrides(**general).with_overrides(**over)
+
+    def axis(self, spec, name: str) -> list:
+        """The values of a sweep axis (steps or guidance_scale) for one model: the suite's list,
+        unless the model fixes the setting (a per-model override; the GAN family's weights);
+        else the one value its spec holds. Every value is its own cells."""
+        values = getattr(self, name)
+        fixed = name in self.model_overrides.get(spec.key, {}) or name in FIXED_BY_WEIGHTS.get(spec.family, ())
+        return [getattr(spec, name)] if fixed or not values else list(values)
 
 
 # --- pydantic's errors as one line per problem ----------------------------------------------

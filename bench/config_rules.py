@@ -182,6 +182,8 @@ PromptText = Annotated[
 Negative = Annotated[str, Strict(), text_rule(False, _BREAKS), says("text without control characters")]
 PromptId = Annotated[str, Strict(), rule(_ID.fullmatch), says(f"an id matching {_ID.pattern} (it names files)")]
 Steps = Annotated[int, Strict(), Field(ge=1, le=MAX_STEPS), says(f"a positive integer (at most {MAX_STEPS})")]
+# A sweep axis: one value for every cell, or a list of values, each its own cells.
+MAX_AXIS = 100
 Size = Annotated[int, Strict(), Field(ge=8, le=MAX_SIZE, multiple_of=8), says(f"divisible by 8 and in 8..{MAX_SIZE}")]
 BatchSize = Annotated[int, Strict(), Field(ge=1, le=MAX_BATCH), says(f"a positive integer (at most {MAX_BATCH})")]
 Count = Annotated[int, Strict(), Field(ge=1), says("a positive integer")]
@@ -190,3 +192,51 @@ Guidance = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False), says("a 
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), says("a finite number")]
 Integer = Annotated[int, Strict(), says("an integer")]
 Flag = Annotated[bool, Strict(), says("true or false")]
+
+
+def axis(value) -> list:
+    """A sweep axis as a list: one value (30) or a list ([10, 20, 30]), without repeats and at
+    most MAX_AXIS values; each value is then checked as one setting (strictly: a suite's "30"
+    is no number; the command line's text is read by parse_axis first)."""
+    values = value if isinstance(value, list) else [value]
+    if not values or len(values) > MAX_AXIS:
+        raise ValueError(f"must hold 1 to {MAX_AXIS} values (got {len(values)})")
+    try:
+        twice = repeat(values)
+    except TypeError:  # a table or list among the values: refused when each value is checked
+        return values
+    if twice is not None:
+        raise ValueError(f"{show(twice)} appears twice")
+    return values
+
+
+def parse_axis(option: str, text: str | None) -> list | None:
+    """A command line's "30" or "10,20,30" (or "4,7.5") as numbers; None stays None."""
+    if text is None:
+        return None
+    try:
+        return [float(v) if any(c in v for c in ".eEn") else int(v) for v in split_list(text) or [text]]
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a number or a comma-separated list of numbers") from None
+
+
+def _axis_of(item) -> pydantic.WrapValidator:
+    """axis(), then each value checked as `item`; one value given alone is named as the field
+    itself ("steps: ..."), a list's items by index ("steps[1]: ...")."""
+    one = pydantic.TypeAdapter(item)
+
+    def check(value, handler):
+        values = axis(value)
+        if isinstance(value, list) or len(values) > 1:
+            return handler(values)
+        try:
+            return [one.validate_python(values[0])]
+        except ValidationError as e:
+            error = e.errors(include_url=False)[0]
+            raise ValueError(str(error.get("ctx", {}).get("error", error["msg"]))) from None
+
+    return pydantic.WrapValidator(check)
+
+
+StepsAxis = Annotated[list[Steps], _axis_of(Steps)]
+GuidanceAxis = Annotated[list[Guidance], _axis_of(Guidance)]

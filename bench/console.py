@@ -2,14 +2,16 @@
 logger's handler, quieter third-party libraries, and the text of `bench fetch`'s listing.
 
 Library code never prints: it logs to `logging.getLogger(__name__)` (all under "bench") and the
-CLI decides how that looks. Messages are printed as plain text (markup off), so a prompt or path
-holding `[x]` prints as it is.
+CLI decides how that looks. Every console has rich's markup and emoji codes off, and user text
+goes through `plain` (control characters shown as escapes), so a suite named `[/]`, `[link=...]`
+or `:cat:` prints as it is, in titles, cells, log lines and errors alike.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import warnings
 
@@ -18,13 +20,51 @@ import warnings
 NOISY_LOGGERS = ("diffusers", "transformers", "optimum", "huggingface_hub", "torch", "timm", "PIL", "urllib3")
 
 
+# Narrower than this no table can be drawn (COLUMNS=0 printed nothing and exited 0): such a
+# COLUMNS is treated as unset.
+MIN_COLUMNS = 20
+DEFAULT_COLUMNS = 80  # rich's own default width
+PIPED_COLUMNS = 160  # piped or logged: rich would assume 80 columns and wrap tables
+# C0 controls but tab and newline, DEL, C1 controls: an escape sequence in stored data would
+# drive the reader's terminal (colours, hyperlinks, a cleared screen).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def usable_columns(environ=None) -> int | None:
+    """COLUMNS when it is a width a table fits in; None when unset or unusable (0, -1, "wide", 5)."""
+    environ = os.environ if environ is None else environ
+    try:
+        columns = int(environ.get("COLUMNS", ""))
+    except ValueError:
+        return None
+    return columns if columns >= MIN_COLUMNS else None
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out.width = 160  # piped or logged: rich would assume 80 columns and wrap tables
+    # markup and emoji off: anything printed as a str is shown as it is, whoever wrote it
+    out = Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+    # rich's hook for a closed pipe exits with 1 (bench's "some cells failed"); raised instead,
+    # bench.cli's entry point ends every command alike (EXIT_BROKEN_PIPE)
+    out.on_broken_pipe = _broken_pipe
+    if usable_columns() is None:
+        if not out.is_terminal:
+            out.width = PIPED_COLUMNS
+        elif "COLUMNS" in os.environ:
+            out.width = DEFAULT_COLUMNS  # rich took COLUMNS=0 (or 5) at its word
     return out
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError("the reader of the output went away")
+
+
+def plain(text: object, style: str = ""):
+    """User text as rich Text: never markup, control characters shown as escapes (\\x1b)."""
+    from rich.text import Text
+
+    return Text(_CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", str(text)), style=style)
 
 
 class PlainProgress:
@@ -68,13 +108,11 @@ class PlainProgress:
             self._line(t, now)
 
     def _line(self, t: dict, now: float) -> None:
-        from rich.text import Text
-
         elapsed = now - t["start"]
         total, done = max(t["total"], 1), t["done"]
         left = f", about {_clock(elapsed / done * (total - done))} left" if 0 < done < total else ""
         line = f"{t['description']}: {done}/{t['total']} ({done / total:.0%}), {_clock(elapsed)} elapsed{left}"
-        self.console.print(Text(line), soft_wrap=True)
+        self.console.print(plain(line), soft_wrap=True)
 
 
 def _clock(seconds: float) -> str:
@@ -122,11 +160,9 @@ class ConsoleHandler(logging.Handler):
         self.out = out
 
     def emit(self, record: logging.LogRecord) -> None:
-        from rich.text import Text
-
         try:
             prefix, style = self.PREFIX.get(min(record.levelno, logging.ERROR), ("", ""))
-            line = Text(prefix, style=style) + Text(self.format(record))
+            line = plain(prefix, style) + plain(self.format(record))
             self.out.print(line, soft_wrap=True, highlight=False)
         except Exception:  # noqa: BLE001 - logging must never take the sweep down
             self.handleError(record)

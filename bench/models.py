@@ -61,6 +61,9 @@ class ModelSpec:
     # The scheduler the card or its authors' code uses (a bench.schedulers key), or None when
     # they use the pipeline's own default.
     scheduler_hint: str | None = None
+    # The pipeline call's `eta` where the card sets it: TCD's gamma (0 deterministic, 1 fully
+    # stochastic; the pipelines' default 0 would silently run TCD without its noise).
+    eta: float | None = None
     source: str = ""  # where the settings come from: the model card, or the authors' code
     # SD 2.x in fp16 overflows in attention without upcasting (black images).
     upcast_attention: bool = False
@@ -105,6 +108,8 @@ class ModelSpec:
             _invalid("weights_url", self.weights_url, "a URL with a {name} placeholder for the file name")
         if not isinstance(self.trust_unpinned_weights, bool):
             _invalid("trust_unpinned_weights", self.trust_unpinned_weights, "true or false")
+        if self.eta is not None and (not _is_number(self.eta) or not 0 <= self.eta <= 1):
+            _invalid("eta", self.eta, "a number in [0, 1]")
 
     def with_overrides(self, **overrides) -> ModelSpec:
         """A copy with the non-None values replaced; fields fixed by a family's weights
@@ -114,9 +119,9 @@ class ModelSpec:
 
     def image_knobs(self) -> dict:
         """Settings beyond the generic cell columns that change this model's images (the gan
-        family's); a cell id that should tell such images apart must include them."""
+        family's, a card's eta); a cell id that should tell such images apart must include them."""
         if self.family != "gan":
-            return {}
+            return {} if self.eta is None else {"eta": self.eta}
         return {
             "truncation": self.truncation,
             "class_top_k": self.class_top_k,
@@ -217,6 +222,58 @@ DALLE3_LORA = LoraSpec(
     revision="34e6b1b7b8327ffd89930f9ec7ae5beb92b3d4d4",
 )
 SDXL_BASE_REVISION = "462165984030d82259a11f4367a4eed129e94a7b"
+SD15_REVISION = "451f4fe16113bff5a5d2269ed5ad43b0592e9a14"
+# Few-step distillation LoRAs, each on the base its card names, run as its card runs it:
+# LCM-LoRA (latent-consistency): LCMScheduler, 4 steps, guidance 1.0 (the card's 1.0-2.0 band;
+# at 1.0 and below diffusers skips classifier-free guidance). TCD (h1t): TCDScheduler, 4 steps,
+# guidance 0, eta 0.3 in the pipeline call. Commits: the LCM ones as public code pins them; the
+# TCD ones from the hub's own pages (no public code pin found).
+LCM_CARD = (
+    "https://huggingface.co/latent-consistency/{repo} (diffusers example: LCMScheduler, 4 steps, guidance 0 or 1-2)"
+)
+TCD_CARD = "https://huggingface.co/h1t/{repo} (example: TCDScheduler, 4 steps, guidance 0, eta 0.3)"
+FEW_STEP_LORAS = {
+    # key: (base key, base hub id, base revision, size, LoRA repo, its commit, scheduler, guidance, eta, card)
+    "sd15-lcm": ("sd", "stable-diffusion-v1-5/stable-diffusion-v1-5", SD15_REVISION, 512,
+                 "latent-consistency/lcm-lora-sdv1-5", "cf2fced511dbe7e26c8d1d397e728fbab875db4b", "lcm", 1.0, None,
+                 LCM_CARD.format(repo="lcm-lora-sdv1-5")),
+    "sdxl-lcm": ("sdxl", "stabilityai/stable-diffusion-xl-base-1.0", SDXL_BASE_REVISION, 1024,
+                 "latent-consistency/lcm-lora-sdxl", "a18548dd4956b174ec5b0d78d340c8dae0a129cd", "lcm", 1.0, None,
+                 LCM_CARD.format(repo="lcm-lora-sdxl")),
+    "sd15-tcd": ("sd", "stable-diffusion-v1-5/stable-diffusion-v1-5", SD15_REVISION, 512,
+                 "h1t/TCD-SD15-LoRA", "449a99f6bbded2bdbbc66386b2a4fbf8db8d3807", "tcd", 0.0, 0.3,
+                 TCD_CARD.format(repo="TCD-SD15-LoRA")),
+    "sdxl-tcd": ("sdxl", "stabilityai/stable-diffusion-xl-base-1.0", SDXL_BASE_REVISION, 1024,
+                 "h1t/TCD-SDXL-LoRA", "ea69e290a201cbb9ac232be2d5c81ef6dc0fc3a2", "tcd", 0.0, 0.3,
+                 TCD_CARD.format(repo="TCD-SDXL-LoRA")),
+}  # fmt: skip
+
+
+def _few_step(key: str) -> ModelSpec:
+    family, hub_id, revision, side, lora, lora_revision, scheduler, guidance, eta, card = FEW_STEP_LORAS[key]
+    base = "SD 1.5" if family == "sd" else "SDXL base 1.0"
+    return ModelSpec(
+        key,
+        family,
+        hub_id,
+        f"{base} + {scheduler.upper()} LoRA (4 steps)",
+        revision=revision,
+        width=side,
+        height=side,
+        steps=4,
+        guidance_scale=guidance,
+        lora=LoraSpec(lora, "pytorch_lora_weights.safetensors", revision=lora_revision),
+        scheduler_hint=scheduler,
+        eta=eta,
+        source=card,
+        licence="base: see its card; LoRA: openrail++ (LCM) / see its card (TCD)",
+    )
+
+
+SDXL_CARD = (
+    "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0 (diffusers example: pipeline defaults, "
+    "StableDiffusionXLPipeline: 50 steps, guidance 5.0)"
+)
 
 MODELS: dict[str, ModelSpec] = {
     m.key: m
@@ -226,7 +283,7 @@ MODELS: dict[str, ModelSpec] = {
             "sd",
             "stable-diffusion-v1-5/stable-diffusion-v1-5",  # Runway's repo's mirror: same commits
             "Stable Diffusion 1.5",
-            revision="451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
+            revision=SD15_REVISION,
             steps=50,
             scheduler_hint="pndm",
             source=SD15_CARD,
@@ -281,6 +338,21 @@ MODELS: dict[str, ModelSpec] = {
             source=DREAMLIKE_CARD,
             licence="dreamlike-photoreal-2.0 (own terms: no commercial hosting without permission)",
         ),
+        # SDXL base 1.0 itself, as its card's example runs it: its own VAE, which diffusers
+        # decodes in fp32 under fp16 (force_upcast), the shipped EulerDiscrete scheduler.
+        ModelSpec(
+            "sdxl",
+            "sdxl",
+            "stabilityai/stable-diffusion-xl-base-1.0",
+            "SDXL base 1.0",
+            revision=SDXL_BASE_REVISION,
+            width=1024,
+            height=1024,
+            steps=50,
+            guidance_scale=5.0,
+            source=SDXL_CARD,
+            licence="openrail++",
+        ),
         # The seed's "DALL-E 3": the LoRA on the base its card names, as its author runs it. The
         # author's Space loads the base in fp16 with its own VAE (no fp16-fix override); diffusers
         # upcasts an SDXL VAE whose config says force_upcast, so fp16 decodes stay finite.
@@ -321,6 +393,7 @@ MODELS: dict[str, ModelSpec] = {
             source=DALLE3_SPACE + "; base swapped for SDXL base 1.0",
             licence="openrail++ (base); LoRA: see its model card",
         ),
+        *(_few_step(key) for key in FEW_STEP_LORAS),
         _biggan(128),
         _biggan(256),
         _biggan(512),
@@ -335,6 +408,25 @@ MODELS: dict[str, ModelSpec] = {
             steps=4,
             lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
             tiny=True,
+        ),
+        # Tiny twins of the few-step LoRA models: tiny SDXL's random LoRA stands in for theirs,
+        # so the LCM and TCD schedulers, the card-scheduler check and eta run in CI.
+        *(
+            ModelSpec(
+                f"tiny-sdxl-{sched}",
+                "sdxl",
+                "tiny-sdxl",
+                f"Tiny SDXL + {sched.upper()}-style LoRA (random)",
+                width=64,
+                height=64,
+                steps=4,
+                guidance_scale=guidance,
+                lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
+                scheduler_hint=sched,
+                eta=eta,
+                tiny=True,
+            )
+            for sched, guidance, eta in (("lcm", 1.0, None), ("tcd", 0.0, 0.3))
         ),
         # 64 px, random weights; maps prompts with the tiny CLIP and one template, so the
         # 1000 class names embed in seconds.

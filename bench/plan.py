@@ -1,7 +1,8 @@
 """The plan: every cell (model x backend x scheduler x prompt x seed) of a suite, in run order.
 
 The order makes the slow axis (loading a model) change least often: model, then backend, then
-scheduler (a cheap in-place swap), then prompt, then seeds (batched into one call). The plan is
+scheduler (a cheap in-place swap), then the swept settings (steps, guidance: free to change from
+one call to the next), then prompt, then seeds (batched into one call). The plan is
 also where the suite's settings are worked out once: each model's spec with its overrides, and
 each (backend, family)'s Runtime on this machine, which every cell then carries.
 """
@@ -151,28 +152,34 @@ def cells_for(
                 vae_revision=spec.vae_revision if spec.vae else None,
                 backend=backend,
                 runtime=runtimes[(backend, spec.family)],
-                steps=spec.steps,
-                guidance_scale=float(spec.guidance_scale),
                 width=spec.width,
                 height=spec.height,
                 knobs=knobs,
             )
+            settings = [
+                (steps, float(guidance))
+                for steps in suite.axis(spec, "steps")
+                for guidance in suite.axis(spec, "guidance_scale")
+            ]
             for scheduler in [None] if spec.family == "gan" else suite.schedulers:
-                for prompt in suite.prompts:
-                    negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
-                    for seed in suite.seeds:
-                        cells.append(
-                            Cell(
-                                scheduler=scheduler,
-                                prompt_id=prompt.id,
-                                prompt=prompt.text,
-                                negative_prompt=negative,
-                                seed=seed,
-                                category=prompt.category,
-                                challenge=prompt.challenge,
-                                **common,
+                for steps, guidance in settings:
+                    for prompt in suite.prompts:
+                        negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
+                        for seed in suite.seeds:
+                            cells.append(
+                                Cell(
+                                    scheduler=scheduler,
+                                    steps=steps,
+                                    guidance_scale=guidance,
+                                    prompt_id=prompt.id,
+                                    prompt=prompt.text,
+                                    negative_prompt=negative,
+                                    seed=seed,
+                                    category=prompt.category,
+                                    challenge=prompt.challenge,
+                                    **common,
+                                )
                             )
-                        )
     return cells, [f"{reason}; skipped for {', '.join(models)}" for reason, models in skipped.items()]
 
 
@@ -199,8 +206,8 @@ def card_warnings(specs: dict[str, ModelSpec]) -> list[str]:
 
 
 def batches(cells: list[Cell], batch_size: int):
-    """Consecutive cells that one call can make: same group, scheduler and prompt."""
-    key = lambda c: (c.group, c.scheduler, c.prompt_id)  # noqa: E731
+    """Consecutive cells that one call can make: same group, scheduler, steps, guidance and prompt."""
+    key = lambda c: (c.group, c.scheduler, c.steps, c.guidance_scale, c.prompt_id)  # noqa: E731
     for _, run in groupby(cells, key=key):
         run = list(run)
         for i in range(0, len(run), batch_size):

@@ -130,6 +130,7 @@ def _table_rows(text: str, suffix: str) -> tuple[list[str], list[tuple[int, dict
         header = next(reader, None)
         if header is None:
             raise ValueError("the file is empty; the first line must name the columns")
+        _no_repeated_names(header)
         rows = []
         for fields in reader:
             if not any(f.strip() for f in fields):
@@ -142,6 +143,35 @@ def _table_rows(text: str, suffix: str) -> tuple[list[str], list[tuple[int, dict
     return header, rows
 
 
+def _no_repeated_names(header: list[str]) -> None:
+    """A header naming one column twice: a row would keep only the last of the two values, so
+    `id,text,text` would run the second column's text. Blank names are left alone: no role can
+    choose them, and spreadsheets export trailing empty columns."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen and name.strip():
+            raise ValueError(f"line 1: the header names the column {show(name)} twice; give each column its own name")
+        seen.add(name)
+
+
+class _RepeatedKey(Exception):
+    """A key given twice in one JSON object (raised out of json.loads, so the line is named)."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (json.loads would keep the last silently)."""
+    row: dict = {}
+    for key, value in pairs:
+        if key in row:
+            raise _RepeatedKey(key)
+        row[key] = value
+    return row
+
+
 def _jsonl_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
     columns, rows = {}, []
     # split on newlines only: JSON strings may hold U+2028 and other breaks splitlines() cuts at
@@ -149,7 +179,9 @@ def _jsonl_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=_object)
+        except _RepeatedKey as e:
+            raise ValueError(f"line {number}: the key {show(e.key)} is given twice; give each key once") from None
         except (ValueError, RecursionError) as e:
             raise ValueError(f"line {number}: not valid JSON: {str(e).splitlines()[0]}") from None
         if not isinstance(row, dict):
@@ -161,14 +193,27 @@ def _jsonl_rows(text: str) -> tuple[list[str], list[tuple[int, dict]]]:
 
 def _column(columns: list[str], asked: str | None, role: str) -> str | None:
     """The column holding `role`: the one the suite names (exactly, else ignoring case), or the
-    first default name present; None where an optional one is absent."""
-    folded = {c.casefold(): c for c in reversed(columns)}  # reversed: the first of equal names wins
+    first default name present; None where an optional one is absent. Two columns that differ
+    only in case (Text and text) and both match are refused: which one was meant is a guess."""
+    folded: dict[str, list[str]] = {}
+    for c in columns:
+        folded.setdefault(c.casefold(), []).append(c)
+
+    def one(key: str) -> str | None:
+        matches = folded.get(key.casefold(), [])
+        if len(matches) > 1:
+            raise ValueError(
+                f"columns {' and '.join(map(show, matches))} differ only in case, and both could be the "
+                f"{role} column; rename one, or name it exactly with {role}_column = ..."
+            )
+        return matches[0] if matches else None
+
     if asked is not None:
-        found = asked if asked in columns else folded.get(asked.casefold())
+        found = asked if asked in columns else one(asked)
         if found is None:
             raise ValueError(f"{role}_column: no column {show(asked)}; columns: {', '.join(map(show, columns))}")
         return found
-    found = next((folded[name] for name in DEFAULT_COLUMNS[role] if name in folded), None)
+    found = next((hit for name in DEFAULT_COLUMNS[role] if (hit := one(name)) is not None), None)
     if found is None and role == "text":
         raise ValueError(
             f"no text column ({' or '.join(DEFAULT_COLUMNS['text'])}); name it with text_column = ...; "

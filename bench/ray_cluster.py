@@ -10,17 +10,25 @@ one that starts late joins then.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
-from bench.errors import BenchError, InstallError, first_line
+from bench.errors import BenchError, ConfigError, DeviceUnavailable, InstallError, first_line
 from bench.interrupts import raise_if_stopped
 from bench.ray_worker import Worker
 
 log = logging.getLogger(__name__)
 WAIT_WARN_S = 60.0  # no worker started after this long: say why the sweep waits
+# How long joining a cluster may take. A head node that is up answers in a second or two, but
+# an address that does not answer (a host that is down, a firewall dropping packets, a port
+# that accepts and says nothing) makes Ray retry for many minutes; ray.init takes no timeout.
+INIT_TIMEOUT_S = 60.0
+INIT_TIMEOUT_ENV = "BENCH_RAY_INIT_TIMEOUT_S"
 # Settings a worker must share with the driver: the HF cache and its offline switches, bench's
 # own cache. Workers of a cluster made by `ray start` have that command's environment, not the
 # driver's, so they are sent with each worker (Ray's runtime_env). Tokens are not: a runtime_env
@@ -36,6 +44,103 @@ def forwarded_env(environ=None) -> dict[str, str]:
     """The driver's settings the workers get (FORWARDED_PREFIXES, less anything named a token)."""
     environ = os.environ if environ is None else environ
     return {k: v for k, v in environ.items() if k.startswith(FORWARDED_PREFIXES) and not _names_a_token(k)}
+
+
+def init_timeout_s(environ=None) -> float:
+    """INIT_TIMEOUT_S, or the seconds BENCH_RAY_INIT_TIMEOUT_S gives (a cluster far away)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(INIT_TIMEOUT_ENV)
+    if raw is None:
+        return INIT_TIMEOUT_S
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"{INIT_TIMEOUT_ENV}={raw!r}: expected a number of seconds above 0")
+    return seconds
+
+
+def _target(address: str | None, environ=None) -> str | None:
+    """What ray.init will join: the address, or RAY_ADDRESS where none (or "auto") is given, as
+    Ray reads it; None for a local cluster started here."""
+    environ = os.environ if environ is None else environ
+    if environ.get("RAY_ADDRESS") and address in (None, "", "auto"):
+        return environ["RAY_ADDRESS"]
+    return address or None
+
+
+class _NoThreadNote(logging.Filter):
+    """Drops Ray's note that it set no SIGTERM handler off the main thread: bench's own handler
+    (bench.interrupts) is the one wanted, which stops a run as Ctrl-C does (exit code 143)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def connect(ray, address: str | None, timeout_s: float) -> None:
+    """ray.init with a deadline, and its expected failures as one line each.
+
+    No address starts a local cluster on this machine (how the tests run); "auto" joins the
+    cluster `ray start` made; host:port a head node; ray://host:10001 one through Ray Client.
+    Joining cannot be interrupted while Ray's C++ client waits, so it runs on a daemon thread
+    that is left behind when the deadline passes (the process then exits with the error). A
+    local cluster is started on this thread: Ray ties the processes it starts to the thread
+    that starts them (PR_SET_PDEATHSIG), and bounds its own waits for them.
+    """
+    target = _target(address)
+    shown = f"--ray {address}" if address else f"RAY_ADDRESS={target}" if target else "--ray"
+    if target and target.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise InstallError(
+            f"{shown}: Ray Client (ray://) needs `pip install 'ray[client]'` on this machine, the same "
+            "Ray version as the cluster's; or run bench on the head node with --ray auto"
+        )
+
+    def init() -> None:
+        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+
+    if target is None:
+        init()
+        return
+    failed: list[BaseException] = []
+
+    def join() -> None:
+        try:
+            init()
+        except BaseException as e:  # noqa: BLE001 - handed over to the caller's thread below
+            failed.append(e)
+
+    note = logging.getLogger("ray._private.worker")
+    quiet = _NoThreadNote()
+    note.addFilter(quiet)
+    try:
+        thread = threading.Thread(target=join, name="ray-join", daemon=True)
+        thread.start()
+        thread.join(timeout_s)
+    finally:
+        note.removeFilter(quiet)
+    if thread.is_alive():
+        raise DeviceUnavailable(
+            f"{shown}: the Ray cluster at {target} did not answer within {timeout_s:g} s: check the address "
+            f"(the head's host:6379, or ray://host:10001) and that `ray start --head` runs there; "
+            f"{INIT_TIMEOUT_ENV} waits longer"
+        )
+    if not failed:
+        return
+    if isinstance(failed[0], ConnectionError):
+        if target == "auto":
+            raise DeviceUnavailable(
+                f"{shown}: no Ray cluster is running on this machine: start one with `ray start --head`, "
+                "give a cluster's address (--ray HOST:6379 or ray://HOST:10001), or give --ray alone "
+                "for a local cluster"
+            ) from None
+        raise DeviceUnavailable(f"{shown}: cannot reach the Ray cluster: {first_line(failed[0])}") from None
+    if isinstance(failed[0], ValueError):  # the address itself: "foo", "host:abc"
+        raise ConfigError(
+            f"{shown}: {first_line(failed[0])}; expected auto, HOST:PORT (a head node, 6379 by default) "
+            "or ray://HOST:10001, or --ray alone for a local cluster"
+        ) from None
+    raise failed[0]
 
 
 @dataclass
@@ -70,9 +175,7 @@ class Cluster:
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            # No address: a local cluster on this machine (how the tests run). "auto" joins the
-            # cluster `ray start` made; ray://host:10001 a remote one through Ray Client.
-            ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+            connect(ray, address, init_timeout_s())
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
         if gpus or gpus_wanted:

@@ -32,11 +32,27 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
             {"use_karras_sigmas": True},
             title="DPM++ 2M Karras",
         ),
+        # A1111's "DPM++ 2M SDE Karras" (diffusers' own mapping); its noise comes from the
+        # pipeline's generators, so images stay reproducible per seed. ("DPM++ SDE Karras",
+        # DPMSolverSDEScheduler, needs torchsde and seeds its Brownian noise from the global RNG
+        # or one config seed per batch, not per image: left out.)
+        SchedulerSpec(
+            "dpmpp-2m-sde-karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+            title="DPM++ 2M SDE Karras",
+        ),
         SchedulerSpec("unipc", "UniPCMultistepScheduler", title="UniPC"),
+        SchedulerSpec("unipc-karras", "UniPCMultistepScheduler", {"use_karras_sigmas": True}, title="UniPC Karras"),
         SchedulerSpec("lms", "LMSDiscreteScheduler", title="LMS"),
         SchedulerSpec("pndm", "PNDMScheduler", title="PNDM"),
         SchedulerSpec("heun", "HeunDiscreteScheduler", title="Heun"),
         SchedulerSpec("deis", "DEISMultistepScheduler", title="DEIS"),
+        SchedulerSpec("deis-karras", "DEISMultistepScheduler", {"use_karras_sigmas": True}, title="DEIS Karras"),
         SchedulerSpec("ddpm", "DDPMScheduler", title="DDPM"),
+        # Distilled few-step samplers: they fit only a model with their LoRA (its card's
+        # scheduler: bench.models scheduler_hint), not the base's compatibles.
+        SchedulerSpec("lcm", "LCMScheduler", title="LCM"),
+        SchedulerSpec("tcd", "TCDScheduler", title="TCD"),
     ]
 }

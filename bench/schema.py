@@ -1,8 +1,10 @@
 """The data contract: the Parquet tables under data/ and their columns (units in the names).
 
 One row per generated image in `generations`, one per image and metric in `scores`, one per
-sweep in `runs`. Readers must cope with columns added later (they come back as nulls) and
-writers only ever add files, so this module is the one place that says what a column means.
+sweep in `runs`. Columns are only ever added, never removed, renamed or retyped: a part written
+before a column existed reads it as nulls, and one written by a newer version (every column
+known here, and more) reads without the columns this version lacks. Writers only ever add
+files, so this module is the one place that says what a column means.
 Light on purpose: the site build imports it, and it must not pull in torch.
 """
 
@@ -117,13 +119,18 @@ RUNS = pa.schema(
 
 TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "scores": SCORES, "runs": RUNS}
 
-# The newest row wins for these keys: a rerun of a failed cell, or a rescore, supersedes.
+# One row per key is read: a rerun of a failed cell, or a rescore, supersedes. A key's versions
+# are ordered by PREFER first (a success is never hidden by a failure), then by the order their
+# parts were appended in (the store's part sequence, bench.store; never a clock), then by
+# ORDER_BY (the writer's clock: only between parts appended at once, or named before the store
+# had sequences); the last wins.
 KEYS: dict[str, list[str]] = {
     "generations": ["cell_id"],
     "scores": ["cell_id", "metric"],
     "runs": ["run_id"],
 }
 ORDER_BY: dict[str, str] = {"generations": "created_at", "scores": "created_at", "runs": "started_at"}
+PREFER: dict[str, tuple[str, str]] = {"generations": ("status", "ok")}  # (column, value) that wins
 
 # "nsfw" (an image a pipeline's own safety checker blanked) is written no more: every image is
 # kept and the nsfw metric flags it. Published data of older runs may hold it, so it still reads.

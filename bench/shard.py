@@ -18,6 +18,7 @@ SLURM_ARRAY_TASK_COUNT (and SLURM_ARRAY_TASK_MIN when the array does not start a
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import re
@@ -60,10 +61,13 @@ WHOLE = Shard(0, 1, "none")
 
 
 def parse(text: str) -> Shard:
-    """ "K/N" with 0 <= K < N, as `--shard` takes it."""
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    """ "K/N" with 0 <= K < N, as `--shard` takes it (an empty text too is refused: it is no
+    shard, not the whole sweep)."""
+    # at most 18 digits: int() of a longer run of digits is slow, or refused (4300 digits)
+    m = re.fullmatch(r"\s*(\d{1,18})\s*/\s*(\d{1,18})\s*", text or "")
     if not m:
-        raise ConfigError(f"--shard: expected K/N (e.g. 0/4, K counted from 0), got {text!r}")
+        shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:37] + "..."
+        raise ConfigError(f"--shard: expected K/N (e.g. 0/4, K counted from 0), got {shown}")
     return _checked(int(m[1]), int(m[2]), "--shard")
 
 
@@ -157,18 +161,30 @@ def _pieces(cells: Sequence[_Cell], count: int) -> list[list[_Cell]]:
     return pieces
 
 
+def check_count(cells: Sequence[_Cell], shard: Shard) -> None:
+    """More shards than the plan has cells would leave shards with nothing to do, and the split
+    would cost memory and time in proportion to N: refused before anything is sized by N."""
+    if not shard.whole and shard.count > len(cells):
+        raise ConfigError(
+            f"{shard.source}: {shard.count} shards, but the plan has only {len(cells)} cells; "
+            f"give N from 1 to {len(cells)}"
+        )
+
+
 def assign(cells: Sequence[_Cell], count: int) -> dict[str, int]:
-    """cell_id -> shard index, for every cell of the plan."""
+    """cell_id -> shard index, for every cell of the plan (count at most the cells)."""
     if count == 1:
         return {c.cell_id: 0 for c in cells}
     pieces = _pieces(cells, count)
     # Largest first; the first cell's id breaks ties, so the order is the same everywhere.
     pieces.sort(key=lambda p: (-(sum(cell_cost(c) for c in p) + LOAD_COST), p[0].cell_id))
-    loads = [0.0] * count
+    # Each piece to the least loaded shard, the lowest index among equals: a heap of (load,
+    # index) finds it in log N steps, where a scan of every shard per piece is pieces x N.
+    loads = [(0.0, k) for k in range(count)]
     owner: dict[str, int] = {}
     for piece in pieces:
-        k = min(range(count), key=lambda i: (loads[i], i))
-        loads[k] += sum(cell_cost(c) for c in piece) + LOAD_COST
+        load, k = heapq.heappop(loads)
+        heapq.heappush(loads, (load + sum(cell_cost(c) for c in piece) + LOAD_COST, k))
         for cell in piece:
             owner[cell.cell_id] = k
     return owner
@@ -176,6 +192,7 @@ def assign(cells: Sequence[_Cell], count: int) -> dict[str, int]:
 
 def select(cells: Sequence[_Cell], shard: Shard) -> list[_Cell]:
     """The cells of `cells` (the whole plan, in run order) that belong to `shard`, in run order."""
+    check_count(cells, shard)
     if shard.whole:
         return list(cells)
     owner = assign(cells, shard.count)

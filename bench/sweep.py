@@ -90,6 +90,11 @@ def failed_rows(run_id, cells, load, error: BaseException) -> list[dict]:
     return [_row(run_id, c, load, status="failed", error=message) for c in cells]
 
 
+def eta_of(cell: Cell) -> float | None:
+    """The card's pipeline-call eta a cell's knobs carry (bench.models.ModelSpec.image_knobs)."""
+    return json.loads(cell.knobs).get("eta") if cell.knobs else None
+
+
 def _generate(backend: Backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
     """Generate a batch; on out-of-memory, retry in halves down to one image per call."""
     first = batch[0]
@@ -101,6 +106,7 @@ def _generate(backend: Backend, batch: list[Cell]) -> list[tuple[list[Cell], Cal
         guidance_scale=first.guidance_scale,
         width=first.width,
         height=first.height,
+        eta=eta_of(first),
     )
     try:
         return [(batch, backend.generate(request))]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import shutil
 from functools import cache
@@ -281,6 +282,8 @@ def _ensure(name: str, build) -> Path:
     final = tiny_root() / name
     if final.is_dir():
         return final
+    # seconds of silence otherwise, the first time: say what takes them
+    logging.getLogger("bench").info("building tiny model %s (once, into %s)", name, tiny_root())
     with staged_dir(final) as work:
         scratch = work / ".scratch"
         scratch.mkdir()

@@ -61,7 +61,7 @@ def template(rows: int) -> pa.Table:
 
 
 def write_parts(folder: Path, n: int, rows: int, every: int = 0) -> tuple[int, float]:
-    """n parts named in time order; with `every`, a rolling merge after each `every` parts, as
+    """n parts named in append order; with `every`, a rolling merge after each `every` parts, as
     `store.append` runs them. Returns the rows written and the seconds spent merging."""
     folder.mkdir(parents=True)
     base, merging = template(rows), 0.0
@@ -78,7 +78,7 @@ def write_parts(folder: Path, n: int, rows: int, every: int = 0) -> tuple[int, f
         t = t.set_column(
             columns["created_at"], "created_at", pa.array([stamp] * rows, GENERATIONS.field("created_at").type)
         )
-        pq.write_table(t, folder / f"{stamp:%Y%m%dT%H%M%S%fZ}-{i:08x}.parquet")
+        pq.write_table(t, folder / store._name(i + 1))  # named as `store.append` names its i+1-th part
         if every and (i + 1) % every == 0:
             started = time.perf_counter()
             store.compact_tiers(folder.parent, "generations")

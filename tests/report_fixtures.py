@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyarrow as pa
+
 from bench.report import synthetic
 from bench.report.synthetic import ModelSpec, mkdocs_build
+from bench.schema import GENERATIONS, RUNS, SCORES
 
 __all__ = [
-    "BACKENDS", "HOSTILE_ID", "MODELS", "REPO", "Written", "copy_site_sources", "mkdocs_build", "page", "rows_of",
-    "set_missing_images", "set_plugin_option", "write_dataset",
+    "BACKENDS", "HOSTILE_ID", "MODELS", "REPO", "XSS_LOG", "Written", "copy_site_sources", "hostile", "mkdocs_build",
+    "page", "rows_of", "set_missing_images", "set_plugin_option", "write_dataset", "write_hostile_dataset",
 ]  # fmt: skip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,6 +146,70 @@ def write_dataset(
     out.rows = len(sweep.generations)
     out.cells = sweep.generations
     out.scores = sweep.scores
+    return out
+
+
+# --- every text field hostile ----------------------------------------------------------------
+
+XSS_LOG = "__xss"  # the window property every payload of `hostile` pushes its field's name to
+
+
+def hostile(field: str) -> str:
+    """A value of `field` that runs script wherever a page or a script puts it in as HTML: in
+    text, out of a quoted attribute, in a <script>. The script pushes `field` to
+    window.__xss and opens a dialog; its <img> also asks the site for "x" (a 404 in the console)."""
+    run = f"(window.{XSS_LOG}=window.{XSS_LOG}||[]).push('{field}');alert('{field}')"
+    return f'{field} "\'><img src=x onerror="{run}"><script>{run}</script><svg onload="{run}"></svg> &amp;'
+
+
+# A file name's part: no "/", and short (a name holds at most 255 bytes).
+_HOSTILE_NAME = "{field}\"'<img src=x onerror=\"(window.__xss=window.__xss||[]).push('{field}')\">"
+
+
+def _hostile_options(i: int) -> str | None:
+    """backend_options as JSON whose keys and values are hostile, or text that is not JSON."""
+    return [None, json.dumps({hostile("option-key"): hostile("option-value"), "mode": hostile("mode")}),
+            hostile("options-text")][i % 3]  # fmt: skip
+
+
+# Text columns the hostile sweep fills otherwise: keys and ids, or values with a meaning.
+_SET_APART = {"run_id", "cell_id", "prompt_id", "prompt", "model", "scheduler", "backend", "status", "error",
+              "image_path", "image_sha256", "backend_options", "category", "metric"}  # fmt: skip
+
+
+def _hostile_text(schema: pa.Schema) -> dict:
+    """Every text column of a table's row that is not set apart, hostile."""
+    return {f.name: hostile(f.name) for f in schema if pa.types.is_string(f.type) and f.name not in _SET_APART}
+
+
+def write_hostile_dataset(data_dir: Path, images_dir: Path) -> Written:
+    """A sweep in which every text column of every table holds a `hostile` value: prompt ids and
+    texts, categories, model, scheduler, backend (all but eager PyTorch, which the speed page
+    compares with), backend_options, errors, image paths, and every other text column (family,
+    provider, weights, the run's suite, command and environment ...). Two models (one with two
+    schedulers, one GAN without), two backends, three prompts, two seeds; one row failed."""
+    prompts = {"plain": "A red cube.", HOSTILE_ID: HOSTILE_PROMPT, hostile("prompt_id"): hostile("prompt")}
+    models = {
+        hostile("model-sd"): ModelSpec("sd", [hostile("scheduler-a"), hostile("scheduler-b")], ["pytorch", "other"], 2.0, 0.3),
+        hostile("model-gan"): ModelSpec("gan", [None], ["pytorch"], 0.1, 0.2),
+    }  # fmt: skip
+    # "animals" is a word of "wild animals": the category filter must tell them apart.
+    categories = {"plain": "wild animals", HOSTILE_ID: hostile("category"), hostile("prompt_id"): "animals"}
+    sweep = synthetic.make_sweep(prompts, models, seeds=2, run_id=hostile("run_id"), categories=categories)
+    for i, row in enumerate(sweep.generations):
+        row.update(_hostile_text(GENERATIONS), backend_options=_hostile_options(i))
+        row["image_path"] = (
+            f"{_HOSTILE_NAME.format(field='image_dir')}/{i:03d}{_HOSTILE_NAME.format(field='image_path')}.png"
+        )
+        if row["backend"] == "other":
+            row["backend"] = hostile("backend")
+    failed = sweep.generations[1]
+    failed.update(status="failed", error=hostile("error"), image_path=None, latency_s=None)
+    sweep.scores = [{**s, **_hostile_text(SCORES)} for s in sweep.scores if s["cell_id"] != failed["cell_id"]]
+    sweep.run.update(_hostile_text(RUNS))
+    out = Written(prompts=prompts, run_id=sweep.run["run_id"], cells=sweep.generations, scores=sweep.scores)
+    out.images = synthetic.write_sweep(sweep, data_dir, images_dir)
+    out.rows = len(sweep.generations)
     return out
 
 

@@ -111,9 +111,12 @@ def test_messages_print_as_they_are_never_as_markup(tmp_path, capsys):
 
 
 def test_a_bad_command_line_is_one_line_and_exit_2(capsys):
-    assert main_exit(["run", "--steps", "many"]) == 2
+    assert main_exit(["run", "--batch-size", "many"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("bench: error: argument --steps: invalid int value: 'many'")
+    assert err.count("\n") == 1 and err.startswith("bench: error: argument --batch-size: invalid int value: 'many'")
+    assert main_exit(["run", "--steps", "many"]) == 2  # an axis: one number or a list of them
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--steps: 'many' is not a number or a comma-separated list" in err
     assert main_exit(["nope"]) == 2 and capsys.readouterr().err.count("\n") == 1
 
 
@@ -225,5 +228,33 @@ def test_cuda_asked_for_without_a_gpu_is_one_line_before_anything_loads(tmp_path
         pytest.skip("this machine has a GPU")
     argv = ["run", "--device", "cuda", "--models", "tiny-sd", "--backends", "pytorch", "--data-dir", str(tmp_path)]
     assert main(argv) == EXIT_CODES[DeviceUnavailable] == 5
-    err = capsys.readouterr().err
+    from test_cli_robustness import without_loading_note
+
+    err = without_loading_note(capsys.readouterr().err)
     assert err.count("\n") == 1 and "torch sees no CUDA device" in err
+
+
+def test_a_dry_run_that_cannot_run_offline_says_what_is_missing_and_exits_4(tmp_path, capsys, monkeypatch):
+    """`bench run --dry-run && bench run` must never start a sweep that stops at its preflight: the
+    seed suite's weights are not here (the tests run offline), so the plan says so and exits 4,
+    with the weights column shown at 80 columns (wrapped, not left out)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["run", "--suite", "seed", "--dry-run", "--data-dir", str(tmp_path)]) == 4
+    out, err = capsys.readouterr()
+    assert "weights" in out and "missing: model_index.json" in " ".join(out.split())
+    assert all(len(line) <= 80 for line in out.splitlines())
+    last = " ".join(err.strip().splitlines()[-3:])
+    assert last.startswith("cannot run as it stands: weights missing for 8 model(s): sd15")
+    assert "2 metric(s): clip_vit_b_32, nsfw" in last
+    assert main(["run", "--suite", "tiny", "--dry-run", "--data-dir", str(tmp_path)]) == 0  # all built here
+
+
+def test_serve_runs_mkdocs_serve_without_materials_banner(monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda argv, env: calls.append((argv, env)) or 0)
+    assert main(["serve", "--", "--dev-addr", "127.0.0.1:8001"]) == 0
+    ((argv, env),) = calls
+    assert argv[1:] == ["-m", "mkdocs", "serve", "--dev-addr", "127.0.0.1:8001"]
+    assert env["NO_MKDOCS_2_WARNING"] == "1"

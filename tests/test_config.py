@@ -30,7 +30,7 @@ def test_seed_suite_reproduces_the_origin_settings():
     suite = load_suite("seed")
     assert [p.id for p in suite.prompts] == ["futuristic-city", "underwater-world", "abandoned-park"]
     assert suite.schedulers == ["euler-a", "euler", "ddim"]
-    assert (suite.steps, suite.guidance_scale) == (30, 7.5)
+    assert (suite.steps, suite.guidance_scale) == ([30], [7.5])
     assert suite.seeds == [0, 1, 2, 3] and suite.metrics[0] == "clip_vit_b_32"
     assert {"sd15", "sd21", "sd21-base", "openjourney-v4", "dreamlike-photoreal-2", "dalle3-xl"} <= set(suite.models)
     # The seed names no size, so each model runs at its own (SDXL's size conditioning included).
@@ -196,7 +196,7 @@ def test_types_are_strict_but_an_integer_is_a_number(tmp_path):
     ]:
         assert one_line_error(suite_file(tmp_path, f"{TINY}\n{body}")).startswith(starts), body
     suite = load_suite(suite_file(tmp_path, f"{TINY}\nguidance_scale = 7\n[model_overrides.tiny-sd]\nlora_scale = 1"))
-    assert suite.guidance_scale == 7.0 and isinstance(suite.guidance_scale, float)
+    assert suite.guidance_scale == [7.0] and isinstance(suite.guidance_scale[0], float)
     assert suite.model_overrides == {"tiny-sd": {"lora_scale": 1.0}}
 
 
@@ -276,7 +276,7 @@ def test_suite_built_in_python_is_validated_too():
 
 def test_command_line_overrides_go_through_the_same_schema():
     suite = load_suite("tiny", {"models": "tiny-sd, tiny-sdxl", "steps": 3, "batch_size": 1, "seeds": "7"})
-    assert (suite.models, suite.steps, suite.batch_size, suite.seeds) == (["tiny-sd", "tiny-sdxl"], 3, 1, [7])
+    assert (suite.models, suite.steps, suite.batch_size, suite.seeds) == (["tiny-sd", "tiny-sdxl"], [3], 1, [7])
     for overrides, starts in [
         ({"models": ""}, "models: need a non-empty list"),
         ({"models": "tiny-sd,tiny-sd"}, "models: 'tiny-sd' appears twice"),
@@ -320,3 +320,26 @@ def test_cli_refuses_a_latin1_suite_with_exit_code_2(tmp_path, capsys):
     assert main(["run", "--suite", str(path), "--dry-run"]) == EXIT_CONFIG
     err = capsys.readouterr().err.strip()
     assert err.startswith("bench: error: suite:") and "UTF-8" in err and len(err.splitlines()) == 1
+
+
+def test_steps_and_guidance_take_a_list_each_value_checked_and_named_by_its_place(tmp_path):
+    suite = load_suite(suite_file(tmp_path, f"{TINY}\nsteps = [10, 20, 30]\nguidance_scale = [4, 7.5]"))
+    assert (suite.steps, suite.guidance_scale) == ([10, 20, 30], [4.0, 7.5])
+    for body, starts in [
+        ("steps = [10, 0]", "steps[1]: must be a positive integer"),
+        ("steps = [10, 10]", "steps: 10 appears twice"),
+        ("steps = []", "steps: must hold 1 to 100 values"),
+        ('guidance_scale = [4, "7.5"]', "guidance_scale[1]: must be a finite number"),
+    ]:
+        assert one_line_error(suite_file(tmp_path, f"{TINY}\n{body}")).startswith(starts), body
+
+
+def test_the_command_line_reads_an_axis_as_numbers():
+    from bench.config_rules import parse_axis
+
+    assert parse_axis("--steps", "10, 20,30") == [10, 20, 30] and parse_axis("--guidance", "4,7.5") == [4, 7.5]
+    assert parse_axis("--steps", "25") == [25] and parse_axis("--steps", None) is None
+    with pytest.raises(ConfigError, match="--steps: 'ten' is not a number"):
+        parse_axis("--steps", "ten")
+    suite = load_suite("tiny", {"steps": parse_axis("--steps", "2,3"), "guidance_scale": parse_axis("--g", "5")})
+    assert (suite.steps, suite.guidance_scale) == ([2, 3], [5])

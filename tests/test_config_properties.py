@@ -228,11 +228,15 @@ def check_suite(suite: Suite) -> None:
         assert values and len(set(values)) == len(values) and all(v in allowed for v in values)
     assert 1 <= len(suite.seeds) <= MAX_SEEDS and len(set(suite.seeds)) == len(suite.seeds)
     assert all(type(s) is int and 0 <= s < 2**63 for s in suite.seeds)
-    for value, top in [(suite.steps, 1000), (suite.width, 8192), (suite.height, 8192), (suite.batch_size, 1024)]:
+    for value, top in [(suite.width, 8192), (suite.height, 8192), (suite.batch_size, 1024)]:
         assert value is None or (type(value) is int and 1 <= value <= top)
     assert all(v is None or v % 8 == 0 for v in (suite.width, suite.height))
-    g = suite.guidance_scale
-    assert g is None or (type(g) is float and math.isfinite(g) and g >= 0)
+    # the sweep axes: None, or 1..100 distinct values, each one valid setting
+    steps, g = suite.steps, suite.guidance_scale
+    assert steps is None or (1 <= len(steps) <= 100 and len(set(steps)) == len(steps))
+    assert steps is None or all(type(v) is int and 1 <= v <= 1000 for v in steps)
+    assert g is None or (1 <= len(g) <= 100 and len(set(g)) == len(g))
+    assert g is None or all(type(v) is float and math.isfinite(v) and v >= 0 for v in g)
     assert all(getattr(suite, key) in allowed for key, allowed in CHOICE.items())
     assert isinstance(suite.description, str)
     for key, over in suite.model_overrides.items():
@@ -288,8 +292,8 @@ def stated(key: str, value):
         return [v.strip() for v in value.split(",") if v.strip()]
     if key == "seeds" and isinstance(value, str):
         return parse_seeds(value)
-    if key == "seeds" and isinstance(value, int):
-        return [value]
+    if key in ("seeds", "steps", "guidance_scale") and not isinstance(value, list):
+        return [value]  # one seed, or one value of a sweep axis, is a list of one
     if key == "prompts":
         return [(p["id"], p["text"], p.get("negative")) for p in value]
     return value

@@ -87,7 +87,8 @@ def test_every_real_diffusion_model_pins_a_commit_and_cites_its_settings():
 
     real = [m for m in MODELS.values() if not m.tiny and m.family != "gan"]
     assert {m.key for m in real} == {
-        "sd15", "sd21", "sd21-base", "openjourney-v4", "dreamlike-photoreal-2", "dalle3-xl", "dalle3-xl-sdxl"
+        "sd15", "sd21", "sd21-base", "openjourney-v4", "dreamlike-photoreal-2", "dalle3-xl", "dalle3-xl-sdxl",
+        "sdxl", "sd15-lcm", "sdxl-lcm", "sd15-tcd", "sdxl-tcd",
     }  # fmt: skip
     for m in real:
         assert m.revision and len(m.revision) == 40 and int(m.revision, 16) >= 0, m.key
@@ -324,3 +325,44 @@ def test_only_ok_images_are_scored():
     generations = pd.DataFrame({"cell_id": list("abcd"), "status": ["ok", "nan", "nsfw", "failed"]})
     scores = pd.DataFrame({"cell_id": [], "metric": []})
     assert list(pending(generations, scores, "clip_vit_b_32")["cell_id"]) == ["a"]
+
+
+def test_a_few_step_loras_card_scheduler_fits_it_and_nowhere_else():
+    """No base scheduler lists LCMScheduler or TCDScheduler among its compatibles: the card's
+    scheduler of a model with such a LoRA is accepted for that model only."""
+    from bench.weights.check import check_compatible, preflight
+
+    lcm = MODELS["tiny-sdxl-lcm"]
+    preflight([lcm], {lcm.key: ["lcm", "euler"]}, [])
+    with pytest.raises(ConfigError, match="'lcm' is not compatible with model 'tiny-sdxl'"):
+        preflight([MODELS["tiny-sdxl"]], {"tiny-sdxl": ["lcm"]}, [])
+    with pytest.raises(ConfigError, match="'tcd' is not compatible"):
+        check_compatible("EulerDiscreteScheduler", "tiny-sdxl-lcm", ["tcd"], card="lcm")
+    real = {k: MODELS[k] for k in ("sd15-lcm", "sdxl-lcm", "sd15-tcd", "sdxl-tcd")}
+    assert {(m.steps, m.scheduler_hint, m.eta) for m in real.values()} == {(4, "lcm", None), (4, "tcd", 0.3)}
+    assert all(m.lora.revision and len(m.lora.revision) == 40 for m in real.values())
+
+
+@pytest.mark.slow
+def test_tcd_runs_with_its_cards_eta_and_lcm_runs_its_few_steps():
+    from dataclasses import replace
+
+    from bench.backends.base import Request
+    from bench.sweep import eta_of
+
+    tcd = MODELS["tiny-sdxl-tcd"]
+    backend = load(tcd)
+    backend.set_scheduler("tcd")
+    request = replace(REQUEST, steps=tcd.steps, guidance_scale=tcd.guidance_scale)
+    # the card's eta (TCD's gamma) reaches the pipeline call: its noise changes the picture
+    cell = cpu_cells(load_suite("tiny", {"models": tcd.key, "seeds": "0"}))[0]
+    assert eta_of(cell) == 0.3 and "eta" in cell.knobs  # and so the cell id says which eta made it
+    with_eta = np.asarray(backend.generate(replace(request, eta=0.3)).images[0].image, dtype=float)
+    without = np.asarray(backend.generate(replace(request, eta=0.0)).images[0].image, dtype=float)
+    assert np.isfinite(with_eta).all() and np.abs(with_eta - without).max() > 1
+    again = np.asarray(backend.generate(replace(request, eta=0.3)).images[0].image, dtype=float)
+    assert np.array_equal(with_eta, again)  # its noise comes from the seed's generator
+    lcm = load(MODELS["tiny-sdxl-lcm"])
+    lcm.set_scheduler("lcm")
+    result = lcm.generate(Request("a red cube", "", (0, 1), 4, 1.0, 64, 64))
+    assert [g.status for g in result.images] == ["ok", "ok"]

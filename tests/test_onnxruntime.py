@@ -80,8 +80,13 @@ def first(tmp_path_factory):
     """Both backends, both families, one sweep; the exports it makes are reused below.
 
     An export cache of this module's own: other tests' sweeps of the tiny suite export too, and
-    this one must see the first export happen.
+    this one must see the first export happen. The tiny models themselves stay in the run's
+    cache, built once for every test (tiny_path remembers where it found them).
     """
+    from bench.tiny import tiny_path
+
+    for name in ("tiny-sd", "tiny-sdxl", "tiny-sdxl-lora", "tiny-clip"):
+        tiny_path(name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield run(tmp_path_factory.mktemp("first"))

@@ -11,6 +11,7 @@ from bench.backends.biggan import BigGANBackend
 from bench.backends.pytorch import DiffusersBackend
 from bench.config import BACKENDS, load_suite
 from bench.models import FAMILIES
+from bench.plan import batches, cells_for
 from bench.runtime import Runtime
 
 CPU = Runtime("cpu", "float32", "cpu")
@@ -94,3 +95,34 @@ def test_pairs_left_out_make_one_note_per_reason_naming_every_model():
         ("tiny-sdxl", "onnxruntime"),
         ("tiny-biggan", "pytorch"),
     }
+
+
+def test_each_value_of_a_sweep_axis_is_its_own_cell_and_a_single_value_keeps_its_id(tmp_path):
+    """steps = [2, 4] makes the 4-step cells of steps = 4, ids and all; the GAN ignores the axes."""
+
+    def cells(body: str):
+        path = tmp_path / "axes.toml"
+        path.write_text(
+            f'models = ["tiny-sd", "tiny-biggan"]\nschedulers = ["euler"]\nseeds = [0, 1]\n{body}\n'
+            '[[prompts]]\nid = "p"\ntext = "a red cube"\n',
+            encoding="utf-8",
+        )
+        suite = load_suite(str(path))
+        specs = {key: suite.model_spec(key) for key in suite.models}
+        cpu = Runtime("cpu", "float32", "cpu")
+        return cells_for(suite, specs, {(b, f): cpu for b in ("pytorch",) for f in ("sd", "gan")})[0]
+
+    swept = cells("steps = [2, 4]\nguidance_scale = [1.0, 7.5]")
+    sd = [c for c in swept if c.model == "tiny-sd"]
+    assert sorted({(c.steps, c.guidance_scale) for c in sd}) == [(2, 1.0), (2, 7.5), (4, 1.0), (4, 7.5)]
+    assert len(sd) == 4 * 2  # every (steps, guidance) for each seed
+    gan = [c for c in swept if c.model == "tiny-biggan"]
+    assert len(gan) == 2 and {(c.steps, c.guidance_scale) for c in gan} == {(0, 0.0)}  # fixed by its weights
+    single = {c.cell_id for c in cells("steps = 4\nguidance_scale = 7.5") if c.model == "tiny-sd"}
+    assert single == {c.cell_id for c in sd if (c.steps, c.guidance_scale) == (4, 7.5)}
+    # one call makes one setting: a batch never mixes steps or guidance
+    for batch in batches(sd, 8):
+        assert len({(c.steps, c.guidance_scale) for c in batch}) == 1
+    # a per-model override fixes that model's setting, whatever the suite sweeps
+    fixed = cells("steps = [2, 4]\n[model_overrides.tiny-sd]\nsteps = 3")
+    assert {c.steps for c in fixed if c.model == "tiny-sd"} == {3}

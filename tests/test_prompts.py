@@ -105,7 +105,6 @@ def test_columns_are_found_by_default_name_or_named_by_the_suite(tmp_path):
         ('[prompts_file]\npath = "parti"\nsample = 5\nsample_by = "Note"', "prompts_file.sample_by: unknown value"),
         ('[prompts_file]\npath = "parti"\ncolour = 1', "prompts_file.colour: unknown key; allowed: path,"),
         ("[prompts_file]\nsample = 5", "prompts_file.path: required"),
-        ('prompts_file = "parti"\n[[prompts]]\nid = "a"\ntext = "b"', "prompts_file: give either [[prompts]]"),
         ("", "prompts: required (or a prompts_file"),
     ],
 )
@@ -124,12 +123,26 @@ def test_bad_prompts_files_fail_with_one_line_naming_the_field(tmp_path, body, s
         ("p.jsonl", '{"text": "a"}\n{"prompt": "b"}\n', "line 2: text: must be text"),
         ("p.jsonl", '{"text": "a", "id": "x"}\n{"text": "b", "id": "x"}\n', "lines 1 and 2 have the same id 'x'"),
         ("p.jsonl", '{"text": "a", "id": "../x"}\n', "line 1: id: must be an id matching"),
+        # one name for two columns: a row would keep the last one's value, silently
+        ("p.csv", "id,text,text\n1,a,b\n", "line 1: the header names the column 'text' twice"),
+        ("p.tsv", "Prompt\tCategory\tCategory\na\tb\tc\n", "line 1: the header names the column 'Category' twice"),
+        ("p.jsonl", '{"id": "1", "text": "a", "text": "b"}\n', "line 1: the key 'text' is given twice"),
+        ("p.csv", "Text,text\na,b\n", "columns 'Text' and 'text' differ only in case"),
+        ("p.jsonl", '{"text": "a"}\n{"Text": "b"}\n', "columns 'text' and 'Text' differ only in case"),
     ],
 )
 def test_bad_rows_are_named_by_line(tmp_path, name, content, says):
     (tmp_path / name).write_text(content)
     message = one_line_error(suite_with(tmp_path, f'prompts_file = "{name}"'))
     assert message.startswith("prompts_file: ") and says in message, message
+
+
+def test_blank_column_names_may_repeat_and_a_named_column_is_found_exactly(tmp_path):
+    # a spreadsheet's export with empty trailing columns; no role can pick a blank name
+    (tmp_path / "p.csv").write_text("id,text,,\n1,a cat,,\n")
+    assert [(p.id, p.text) for p in prompts.read(str(tmp_path / "p.csv"))] == [("1", "a cat")]
+    (tmp_path / "q.csv").write_text("Text,text\nA,b\n")
+    assert [p.text for p in prompts.read(str(tmp_path / "q.csv"), {"text": "text"})] == ["b"]
 
 
 def test_a_file_that_is_not_utf8_fails_with_one_line(tmp_path):
@@ -263,3 +276,15 @@ def test_category_and_challenge_are_stored_with_each_generation(tmp_path):
     assert report.failed == 0 and len(gen) == 2
     assert gen[["prompt", "category", "challenge"]].values.tolist() == [list(r) for r in ROWS[2:]]
     assert gen["prompt_id"].tolist() == [prompts.stable_id(t, c) for t, c, _ in ROWS[2:]]
+
+
+def test_a_suite_may_hold_its_own_prompts_beside_a_prompt_set_its_own_first(tmp_path):
+    both = load_suite(
+        suite_with(tmp_path, '[prompts_file]\npath = "parti"\nsample = 3\n[[prompts]]\nid = "mine"\ntext = "b"')
+    )
+    assert [p.id for p in both.prompts][0] == "mine" and len(both.prompts) == 4
+    taken = both.prompts[1].id  # a prompt set's id may not be reused by a table of one's own
+    body = f'[prompts_file]\npath = "parti"\nsample = 3\n[[prompts]]\nid = "{taken}"\ntext = "b"'
+    assert f"prompts_file: id {taken!r} is both a [[prompts]] table's and the file's" in one_line_error(
+        suite_with(tmp_path, body)
+    )

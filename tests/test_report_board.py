@@ -108,3 +108,24 @@ def test_the_nsfw_rate_stands_beside_the_mean_and_is_no_quality_metric():
     assert "nsfw__rank" not in row and "nsfw_score__mean" not in row
     assert board.flagged_cells(scores) == {"c2", "o0", "o1", "o2", "o3"}
     assert board.flagged_cells(scores[scores["metric"] != "nsfw"]) == set()
+
+
+def test_ranks_come_from_paired_tests_not_from_overlapping_intervals():
+    """Two schedulers on the same 30 prompts: ddim is 0.004 better on every prompt, under a
+    prompt effect 25x larger. Their marginal intervals overlap (once a tie), the paired test
+    tells them apart; a third set equal to ddim ties with it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    effect = rng.normal(0.3, 0.1, 30)
+    rows, scores = [], []
+    for sched, shift in (("ddim", 0.004), ("euler", 0.0), ("dpmpp-2m", 0.004)):
+        for p, base in enumerate(effect):
+            cell = f"{sched}-{p}"
+            rows.append(gen(cell, scheduler=sched, prompt_id=f"p{p}"))
+            scores.append(score(cell, "clip_vit_b_32", base + shift + rng.normal(0, 0.0005)))
+    frame = stats.normalise(pd.DataFrame(rows))
+    sets = board.image_sets(frame, pd.DataFrame(scores), RUNS, "clip_vit_b_32").set_index("scheduler")
+    assert sets.loc["euler", "clip_vit_b_32__lo"] < sets.loc["ddim", "clip_vit_b_32__hi"]  # intervals overlap
+    ranks = sets["clip_vit_b_32__rank"].to_dict()
+    assert ranks == {"ddim": 1, "dpmpp-2m": 1, "euler": 3}

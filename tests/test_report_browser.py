@@ -10,12 +10,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from report_fixtures import HOSTILE_ID, copy_site_sources, mkdocs_build, write_dataset
+from report_fixtures import (
+    HOSTILE_ID,
+    XSS_LOG,
+    copy_site_sources,
+    mkdocs_build,
+    write_dataset,
+    write_hostile_dataset,
+)
 
 from bench.files import write_bytes
 from bench.report.synthetic import png_bytes
@@ -40,10 +48,18 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # The browser drops connections it no longer needs (a page left mid-download): not an
+        # error of the site's, and a traceback per drop would bury pytest's report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def served(folder: Path):
     """A built site served from 127.0.0.1 in a thread; yields its address."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    server = QuietServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -414,3 +430,140 @@ def test_a_model_page_shows_its_best_images_and_loads_the_rest_on_demand(own_pag
     assert page.locator(".bench-more").count() == 0  # the button goes once the rest are in
     assert page.locator(".bench-wall figure img").last.get_attribute("alt").startswith("sd15 / ddim, seed 0: Prompt")
     assert many_prompts_url + "models/sd15.json" in requests
+
+
+# --- stored XSS: every text field hostile, every table of every page type hovered ------------
+
+# Hovers every header and cell of every interactive table: each dispatches the mousemove that
+# Tabulator shows a tooltip on (its delay set to 0, and a macrotask per hover to let it fire),
+# with every hidden column shown first. A tooltip must arrive as text: no element inside it.
+HOVER_ALL = """async () => {
+  // A timer (after Tabulator's), then a message: timers set from a timer's task nest, and
+  // browsers hold nested ones back 4 ms each.
+  const channel = new MessageChannel();
+  const message = () => new Promise(resolve => { channel.port1.onmessage = resolve; channel.port2.postMessage(0); });
+  const tick = () => new Promise(resolve => setTimeout(resolve, 0)).then(message);
+  const out = {tables: 0, hovered: 0, tooltips: [], markup: []};
+  for (const box of document.querySelectorAll(".bench-tabulator")) {
+    const tab = Tabulator.findTable(box)[0];
+    tab.options.tooltipDelay = 0;
+    tab.getColumns().forEach(c => c.show());
+    out.tables += 1;
+    await tick();
+    for (const el of box.querySelectorAll(".tabulator-col, .tabulator-row .tabulator-cell")) {
+      const at = {bubbles: true, clientX: 10, clientY: 10};
+      el.dispatchEvent(new MouseEvent("mouseover", at));
+      el.dispatchEvent(new MouseEvent("mouseenter", at));
+      el.dispatchEvent(new MouseEvent("mousemove", at));
+      await tick();
+      out.hovered += 1;
+      const tip = document.querySelector(".tabulator-tooltip");
+      if (tip) {
+        out.tooltips.push(tip.textContent);
+        if (tip.children.length) out.markup.push(tip.innerHTML.slice(0, 300));
+      }
+    }
+  }
+  return out;
+}"""
+
+# What a payload leaves behind when it is put in as HTML, whether or not it ran yet.
+INJECTED = """() => [
+  ...Array.from(document.querySelectorAll("[onerror], [onload]")).map(e => e.outerHTML.slice(0, 200)),
+  ...Array.from(document.scripts).filter(s => s.text.includes("__xss")).map(s => s.text.slice(0, 200)),
+]"""
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    """A strict build over write_hostile_dataset, served; (its address, the built folder)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    root = copy_site_sources(tmp_path_factory.mktemp("hostile-site"))
+    write_hostile_dataset(root / "data", root / "images")
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with served(root / "public") as url:
+        yield url, root / "public"
+
+
+def _every_page(public: Path) -> list[str]:
+    """Every page of the built site, as a path from its root: the leaderboard, the prompts index
+    and each prompt's page, compare, the models index and each model's page, speed,
+    methodology, downloads, and any page added since."""
+    paths = sorted(f"{p.parent.relative_to(public).as_posix()}/".removeprefix("./") for p in public.rglob("index.html"))
+    assert {"", "prompts/", "compare/", "models/", "speed/", "methodology/", "downloads/"} <= set(paths)
+    assert sum(p.startswith("prompts/") for p in paths) == 4 and sum(p.startswith("models/") for p in paths) == 3
+    return paths
+
+
+def _draw_every_compare_grid(pg) -> int:
+    """Have bench.js draw the compare grid of every prompt and backend (or difference) from the
+    prompts' JSON; the grids drawn."""
+    options = "s => Array.from(s.options).map(o => o.value)"
+    prompts = pg.locator(".bench-compare select[name=prompt]").evaluate(options)
+    backends = pg.locator(".bench-compare select[name=backend]").evaluate(options)
+    drawn = "([p, b]) => { const s = new URLSearchParams(location.search); return s.get('prompt') === p && s.get('backend') === b; }"
+    for prompt in prompts:
+        for backend in backends:
+            pg.select_option(".bench-compare select[name=prompt]", prompt)
+            pg.select_option(".bench-compare select[name=backend]", backend)
+            pg.wait_for_function(drawn, arg=[prompt, backend])
+    return len(prompts) * len(backends)
+
+
+def test_hostile_text_in_every_field_stays_text_on_every_page_and_tooltip(browser, hostile_site):
+    url, public = hostile_site
+    dialogs: list[str] = []
+    console: list[str] = []
+    tables = tooltips = 0
+    shown: list[str] = []
+    with watched_page(browser, url) as (pg, _):
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        for path in _every_page(public):
+            pg.goto(url + path)
+            pg.wait_for_load_state("load")
+            expected = pg.locator(".bench-table").count()
+            pg.wait_for_function(
+                f"document.querySelectorAll('.bench-tabulator .tabulator-header').length === {expected}"
+            )
+            if path == "compare/":
+                assert _draw_every_compare_grid(pg) >= 9  # 3 prompts x (2 backends and their difference)
+            hovered = pg.evaluate(HOVER_ALL)
+            assert hovered["tables"] == expected, path
+            assert not hovered["markup"], f"/{path}: a tooltip holds HTML: {hovered['markup'][:3]}"
+            tables += hovered["tables"]
+            tooltips += len(hovered["tooltips"])
+            shown += hovered["tooltips"]
+            if path.startswith("prompts/") and path != "prompts/":  # the lightbox's captions too
+                pg.locator(".bench-grid a.bench-lightbox img").first.click()
+                pg.locator(".gslide.current .gslide-desc").wait_for(state="visible")
+                pg.keyboard.press("Escape")
+            pg.wait_for_timeout(50)  # an injected <img src=x> has its 404 and onerror by now
+            injected = pg.evaluate(INJECTED)
+            assert not injected, f"/{path}: payloads put in as HTML: {injected[:3]}"
+            ran = pg.evaluate(f"() => window.{XSS_LOG}")
+            assert ran is None, f"/{path}: payloads ran, of the fields {sorted(set(ran))}"
+    assert not dialogs, f"a payload opened dialogs: {dialogs[:5]}"
+    assert not console, f"console errors: {console[:5]}"
+    # The hover reached Tabulator's tooltips (the control): cells' and headers' both showed.
+    assert tables >= 12 and tooltips > 200
+    assert any(t.startswith("median seconds per image") for t in shown)  # a header's title
+    assert any(t.startswith("model-sd ") and "<img src=x" in t for t in shown)  # a cell's text, literally
+
+
+def test_the_category_filter_matches_the_whole_category_not_a_word_of_it(browser, hostile_site):
+    url, _ = hostile_site
+    with watched_page(browser, url) as (page, _):
+        page.goto(url + "prompts/")
+        table = board(page)
+        assert table.locator(".tabulator-row").count() == 3
+        page.select_option("form.bench-filters select[name=category]", "animals")
+        assert column(table, "Category") == ["animals"]  # not "wild animals" too
+        page.select_option("form.bench-filters select[name=category]", "wild animals")
+        assert column(table, "Category") == ["wild animals"]
+        page.reload()  # from the URL
+        assert column(board(page), "Category") == ["wild animals"]
+        assert page.locator(".bench-count").inner_text() == "1 of 3 rows shown"

@@ -34,7 +34,7 @@ from report_fixtures import (
 from bench import store
 from bench.files import write_bytes
 from bench.report import hashcache, synthetic
-from bench.report.data import page_slug
+from bench.report.names import slug as page_slug
 from bench.report.plugin import ReportPlugin
 from bench.report.synthetic import png_bytes
 
@@ -348,16 +348,16 @@ def test_a_rebuild_with_nothing_changed_hashes_no_file(tmp_path, monkeypatch):
     assert hashcache.sha256_of(files, cache) == (now, 3)  # a broken table costs a rehash, not the build
 
 
-def test_a_broken_parquet_file_is_named_and_set_aside(tmp_path):
-    """The store moves a part it cannot read out of the table (never deleting it); the site
-    builds from the rest and says so, as a warning that fails a strict build."""
+def test_a_broken_parquet_file_is_named_and_left_where_it_is(tmp_path):
+    """The store skips a part it cannot read, and a read moves no file (only a writer's merge
+    does); the site builds from the rest and says so, as a warning that fails a strict build."""
     root = copy_site_sources(tmp_path)
     bad = root / "data" / "generations" / "20261125T000000Z-broken.parquet"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not parquet at all")
     proc = mkdocs_build(root, "--strict")
     assert proc.returncode != 0 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
-    assert not bad.exists() and (bad.parent / ".quarantine" / bad.name).read_bytes() == b"not parquet at all"
+    assert bad.read_bytes() == b"not parquet at all" and not (bad.parent / ".quarantine").exists()
 
 
 def test_an_image_path_outside_images_is_refused(tmp_path):
@@ -400,12 +400,14 @@ def test_default_plugin_options():
     )  # fmt: skip
 
 
-def test_serve_watches_data_and_images(tmp_path):
+def test_serve_watches_data_and_images_and_waits_for_a_sweeps_writes_to_settle(tmp_path):
     plugin = ReportPlugin()
     plugin.load_config({})
     plugin.data_dir, plugin.images_dir = tmp_path / "data", tmp_path / "images"
 
     class Server:
+        build_delay = 0.1  # mkdocs 1.6's LiveReloadServer: a rebuild 0.1 s after each file a sweep writes
+
         def __init__(self):
             self.watched: list[str] = []
 
@@ -415,6 +417,7 @@ def test_serve_watches_data_and_images(tmp_path):
     server = Server()
     assert plugin.on_serve(server, config=None, builder=None) is server
     assert server.watched == [str(tmp_path / "data"), str(tmp_path / "images")]
+    assert server.build_delay == 10
 
 
 # --- the Pages workflow --------------------------------------------------------------------
@@ -457,8 +460,10 @@ def test_pages_workflow_passes_actionlint():
     ("prompt_id", "expected"),
     [
         ("futuristic-city", "futuristic-city"),
-        ("A_b-9", "A_b-9"),
+        ("a_b-9", "a_b-9"),
+        ("A_b-9", None),  # lowercase only: a case-insensitive file system would merge A_b-9 and a_b-9
         ("index", None),
+        ("p-1bc04b5291c2", None),  # shaped like a hashed name ("index"'s): hashed in turn
         ("../x", None),
         ("<b>", None),
         ("", None),
@@ -467,7 +472,7 @@ def test_pages_workflow_passes_actionlint():
 def test_prompt_page_names_never_come_from_untrusted_text(prompt_id, expected):
     slug = page_slug(prompt_id)
     if expected is None:  # anything but a plain slug is named by its hash
-        assert re.fullmatch(r"p-[0-9a-f]{12}", slug)
+        assert re.fullmatch(r"p-[0-9a-f]{12}", slug) and slug != prompt_id
     else:
         assert slug == expected
 
@@ -580,21 +585,19 @@ def test_hosted_images_compare_json_points_at_the_base_url(hosted):
     ("value", "says"),
     [
         ("https://huggingface.co/datasets/org/bench-images/resolve/main/images", "ending with '/'"),
-        ("ftp://example.org/images/", "with a host"),
-        ("images/", "with a host"),
+        ("ftp://example.org/images/", "starting with lowercase https:// or http://"),
+        ("images/", "starting with lowercase https:// or http://"),
         ("https:///images/", "with a host"),  # no host
         ("https://example.org/x?a=/", "with a host"),  # image paths would land in the query
     ],
 )
-def test_images_base_url_must_be_an_http_address_ending_with_a_slash(tmp_path, value, says):
+def test_images_base_url_must_be_an_http_address_ending_with_a_slash(value, says):
     """A base URL without its trailing "/" is refused, not completed: base + path would glue the
     last folder to the image's (".../imagessd15/000000.png"). So is one without a host, or with a
     query or fragment that the image paths would be appended to."""
-    root = copy_site_sources(tmp_path)
-    set_plugin_option(root, "images_base_url", value)
-    proc = mkdocs_build(root, "--strict")
-    assert proc.returncode != 0 and f"expected an http(s) address {says}" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    errors, _ = ReportPlugin().load_config({"images_base_url": value})
+    assert [name for name, _ in errors] == ["images_base_url"]
+    assert f"expected an http(s) address {says}" in str(errors[0][1])
 
 
 # --- the leaderboard by prompt category (PartiPrompts) --------------------------------------
@@ -663,7 +666,8 @@ def test_leaderboard_by_category_and_the_prompts_category_filter(tmp_path):
     assert re.search(r'<select name="category"><option value="">all</option>\s*'
                      r'<option value="Artifacts">Artifacts</option>\s*'
                      r'<option value="Food &amp; Beverage">Food &amp; Beverage</option></select>', nav)  # fmt: skip
-    assert nav.count('data-category="Food &amp; Beverage"') == 2 and nav.count('data-category=""') == 1
+    # The filter's values as a JSON list (html.filter_attr): bench.js matches a whole category.
+    assert nav.count('data-category="[&quot;Food &amp; Beverage&quot;]"') == 2 and nav.count('data-category="[]"') == 1
 
 
 def test_by_category_means_come_from_the_leaderboards_image_set(tmp_path):
@@ -686,3 +690,15 @@ def test_no_categories_no_breakdown_and_no_category_filter(built):
     nav = page(root, "prompts/index.html")
     assert 'name="category"' not in nav and "Category" not in rows_of(nav)[0]
     assert "Prompt" in rows_of(nav)[0]  # the table is there, only without the column
+
+
+def test_a_word_of_one_prompt_finds_that_prompts_page_with_a_readable_snippet(built):
+    """Prompt pages are in the search index by their prompt text alone: their tables and gallery
+    captions are kept out (data-search-exclude), so a snippet reads as the prompt; so is the
+    prompts index's table, whose one snippet of every prompt would come first otherwise."""
+    root, _, _ = built
+    docs = json.loads(page(root, "search/search_index.json"))["docs"]
+    hits = [d for d in docs if "carousels" in d["text"]]  # a word of one prompt only
+    assert {d["location"].split("#")[0] for d in hits} == {"prompts/abandoned-park/"}
+    snippet = " ".join(d["text"] for d in hits)
+    assert "An abandoned amusement park" in snippet and "pytorch" not in snippet and "ddim" not in snippet

@@ -1,5 +1,6 @@
-"""One sweep over many processes: shards at once into one data dir, and a local Ray cluster,
-each giving exactly the cells and the bytes of a single-process run.
+"""One sweep over many processes: shards at once into one data dir (and, in
+tests/test_scaleout_ray.py, a local Ray cluster), each giving exactly the cells and the bytes
+of a single-process run.
 
 On a CPU, torch's intra-op thread count changes the last bits of some images (a reduction split
 differently), so every process here runs one thread, as a Ray worker with num_cpus=1 does.
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -26,7 +28,8 @@ SUITE = (
     '[[prompts]]\nid = "a"\ntext = "a red cube"\n[[prompts]]\nid = "b"\ntext = "a blue ball on grass"\n'
     '[[prompts]]\nid = "c"\ntext = "a lighthouse at dusk"\n'
 )
-PLANNED = 2 * (2 * 3 * 2) + 3 * 2  # tiny-sd, tiny-sdxl: schedulers x prompts x seeds; BigGAN: prompts x seeds
+SD_CELLS = 2 * 3 * 2  # tiny-sd (as tiny-sdxl): schedulers x prompts x seeds
+PLANNED = 2 * SD_CELLS + 3 * 2  # and BigGAN: prompts x seeds
 
 
 def made(data) -> dict[str, str]:
@@ -42,11 +45,29 @@ def check_files(images, hashes: dict[str, str], data) -> None:
         assert hashlib.sha256((images / row.image_path).read_bytes()).hexdigest() == row.image_sha256
 
 
-@pytest.fixture(scope="module")
-def suite_file(tmp_path_factory):
+def write_suite(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("suite") / "scaleout.toml"
     path.write_text(SUITE)
     return path
+
+
+def reference_run(suite_file, tmp_path_factory) -> Path:
+    """The reference: the same suite made by one process, this one, on one thread (as the
+    processes the tests start run), which spares a process start and its imports."""
+    from bench import sweep
+
+    root = tmp_path_factory.mktemp("single")
+    with one_thread():
+        report = sweep.run(load_suite(str(suite_file)), root / "data", root / "images")
+    assert report.failed == 0
+    hashes = made(root / "data")
+    assert len(hashes) == PLANNED
+    return root
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory):
+    return write_suite(tmp_path_factory)
 
 
 def command(suite_file, root) -> list[str]:
@@ -60,11 +81,20 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "L
 
 @pytest.fixture(scope="module")
 def single_root(suite_file, tmp_path_factory):
-    """The reference: the same suite made by one process."""
-    root = tmp_path_factory.mktemp("single")
-    proc = subprocess.run(command(suite_file, root), env=ENV, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    return root
+    return reference_run(suite_file, tmp_path_factory)
+
+
+@contextmanager
+def one_thread():
+    """torch in this process on one thread, as in the processes the tests start."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +106,14 @@ def single(single_root):
 
 
 def test_three_shards_at_once_make_the_single_runs_cells_and_bytes(suite_file, single, tmp_path):
+    from bench.cli import main
+
     data, images = tmp_path / "data", tmp_path / "images"
     cmd = command(suite_file, tmp_path)
-    # Two shards by flag, the third as torchrun would start it (RANK / WORLD_SIZE).
+    # Two shards by flag (one of them this process), the third as torchrun would start it
+    # (RANK / WORLD_SIZE).
     out = dict(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     procs = [
-        subprocess.Popen([*cmd, "--shard", "0/3"], env=ENV, **out),
         subprocess.Popen([*cmd, "--shard", "1/3"], env=ENV, **out),
         subprocess.Popen(
             cmd,
@@ -91,8 +123,10 @@ def test_three_shards_at_once_make_the_single_runs_cells_and_bytes(suite_file, s
             text=True,
         ),
     ]
+    with one_thread():
+        here = main([*cmd[3:], "--shard", "0/3"])
     errs = [p.communicate(timeout=600)[1] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], errs
+    assert [here] + [p.returncode for p in procs] == [0, 0, 0], errs
     assert made(data) == single  # the same cells, byte-identical images
     check_files(images, single, data)
     runs = store.read(data, "runs")
@@ -102,117 +136,10 @@ def test_three_shards_at_once_make_the_single_runs_cells_and_bytes(suite_file, s
     assert len(scores) == PLANNED and scores["cell_id"].is_unique  # each shard scored its own
 
 
-def test_a_local_ray_cluster_makes_the_same_cells_and_bytes(suite_file, single, tmp_path):
-    from bench import ray_driver
-
-    data, images = tmp_path / "data", tmp_path / "images"
-    report = ray_driver.run(load_suite(str(suite_file)), data, images, workers=2, unit_cells=2)
-    assert report.ok == PLANNED and report.failed == 0
-    assert made(data) == single
-    check_files(images, single, data)
-    runs = store.read(data, "runs")
-    assert runs.loc[0, "workers"] == 2 and runs.loc[0, "images_ok"] == PLANNED
-    assert len(store.read(data, "scores")) == PLANNED
-    again = ray_driver.run(load_suite(str(suite_file)), data, images, workers=1)
-    assert again.skipped_done == PLANNED and again.ok == 0  # resume: nothing left to do
-
-
-def test_a_ray_worker_killed_mid_run_loses_and_duplicates_nothing(suite_file, single, tmp_path):
-    from bench import ray_driver
-
-    killed = []
-
-    def kill_one(done, cluster, inflight):
-        # After the first unit is saved, kill -9 a worker that has a unit in hand.
-        if killed or not inflight:
-            return
-        _, seat = next(iter(inflight.values()))
-        pid = cluster.ray.get(seat.actor.where.remote())["pid"]
-        os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
-
-    data, images = tmp_path / "data", tmp_path / "images"
-    report = ray_driver.run(
-        load_suite(str(suite_file)), data, images, workers=2, unit_cells=2, score=False, on_result=kill_one
-    )
-    assert killed and report.ok == PLANNED and report.failed == 0
-    assert made(data) == single
-    check_files(images, single, data)
-
-
-def test_on_gpus_each_worker_holds_its_own_and_one_that_cannot_be_placed_does_not_stall_the_sweep(
-    suite_file, single, tmp_path, caplog
-):
-    import logging
-    import threading
-
-    import ray
-
-    from bench import ray_driver
-    from bench.interrupts import stop_on_signals
-
-    # GPUs are Ray's bookkeeping: two logical ones place workers as two real ones would (the
-    # workers then run on the CPU). Three workers asked for, room for two: before, the units
-    # handed to the third waited for a GPU forever and the sweep never ended.
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    seen = {}
-
-    def watch(done, cluster, inflight):
-        for seat in cluster.seats:
-            if seat.started:
-                seen[seat.name] = cluster.ray.get(seat.actor.where.remote())
-
-    hang = threading.Timer(300, os.kill, (os.getpid(), signal.SIGTERM))
-    hang.start()
-    try:
-        with stop_on_signals(), caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
-            report = ray_driver.run(
-                load_suite(str(suite_file)), tmp_path / "data", tmp_path / "images", workers=3, unit_cells=2,
-                score=False, on_result=watch,
-            )  # fmt: skip
-    except KeyboardInterrupt:
-        pytest.fail("the sweep was still running after 300 s")
-    finally:
-        hang.cancel()
-        ray.shutdown()
-    assert report.ok == PLANNED and report.failed == 0
-    assert made(tmp_path / "data") == single
-    assert sorted(w["gpus"] for w in seen.values()) == ["0", "1"]  # one GPU each, none shared
-    assert "3 Ray workers asked for, room for 2 now (each holds one GPU)" in caplog.text
-
-
-def test_workers_of_a_joined_cluster_get_the_driver_s_cache_and_offline_switch_not_its_token(
-    tmp_path, monkeypatch, caplog
-):
-    """A cluster made by `ray start` gives its workers that command's environment: the driver's
-    HF_HUB_OFFLINE and BENCH_CACHE (set after the cluster started, as on a real one) must be sent."""
-    import logging
-
-    import ray
-
-    from bench.ray_cluster import Cluster, forwarded_env
-
-    ray.init(num_cpus=1, include_dashboard=False, logging_level=logging.WARNING)  # the "ray start"
-    try:
-        monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "shared-cache"))
-        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        monkeypatch.setenv("HF_TOKEN", "hf_secret")
-        with caplog.at_level(logging.INFO, logger="bench.ray_cluster"):
-            cluster = Cluster(None, workers=1)  # joins the running cluster
-        seat = cluster.first()
-        where = ray.get(seat.actor.where.remote())
-        assert where["cache"] == str(tmp_path / "shared-cache") and where["hf_offline"] == "1"
-        assert "HF_TOKEN" not in forwarded_env() and "set HF_TOKEN where `ray start` runs" in caplog.text
-        cluster.close()
-    finally:
-        ray.shutdown()
-
-
 def test_a_sweep_waiting_for_replacement_workers_says_so(monkeypatch, caplog):
     """Every worker dead and their replacements not placed (their node gone): the driver used to
     poll in silence for ever. Ray is faked: the replacement starts on the fourth poll."""
     import logging
-    from types import SimpleNamespace
 
     from bench import ray_cluster
 
@@ -235,7 +162,6 @@ def test_a_sweep_waiting_for_replacement_workers_says_so(monkeypatch, caplog):
 @pytest.mark.parametrize("device, kept", [("cpu", 2), ("cuda", 1)])
 def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkeypatch, device, kept):
     from dataclasses import replace
-    from types import SimpleNamespace
 
     from bench import ray_worker
     from bench.plan import make_plan
@@ -255,38 +181,6 @@ def test_a_worker_on_a_gpu_keeps_one_model_so_peak_memory_is_that_model_s(monkey
     assert len(worker.loaded) == kept and closed == [c.group for c in firsts][: 3 - kept]
 
 
-def test_a_cuda_suite_asks_for_gpu_workers_of_a_cluster_that_has_none_yet(caplog):
-    """An autoscaling cluster starts with no GPU node: a sweep that wants CUDA must ask for GPUs
-    (so the autoscaler adds nodes), not settle for CPU workers."""
-    import logging
-
-    import ray
-
-    from bench.ray_cluster import Cluster
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-    try:
-        with caplog.at_level(logging.WARNING, logger="bench.ray_cluster"):
-            wanted = Cluster(None, workers=None, gpus_wanted=True)
-        assert wanted.options["num_gpus"] == 1 and wanted.count == 1 and not wanted.poll(timeout_s=1.0)
-        assert "1 Ray workers asked for, room for 0 now (each holds one GPU)" in caplog.text
-        wanted.close()
-        assert "num_gpus" not in Cluster(None, workers=1).options  # device auto: the CPUs it has
-    finally:
-        ray.shutdown()
-
-
-def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tmp_path, monkeypatch):
-    from bench import ray_driver
-    from bench.errors import WeightsMissing
-
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))  # the workers inherit it: no sd15 there
-    suite = load_suite("tiny", {"models": "sd15", "schedulers": "ddim", "backends": "pytorch"})
-    with pytest.raises(WeightsMissing, match="sd15"):
-        ray_driver.run(suite, tmp_path / "data", tmp_path / "images", workers=1)
-    assert not (tmp_path / "data" / "generations").exists()
-
-
 def test_a_worker_without_the_weights_raises_instead_of_failing_every_cell(tmp_path, monkeypatch):
     """The driver checks the weights on its first worker only; a node that lacks them must stop
     the sweep with that error (the driver names its host), not fail each unit it is handed."""
@@ -299,28 +193,6 @@ def test_a_worker_without_the_weights_raises_instead_of_failing_every_cell(tmp_p
     cells = make_plan(suite, tmp_path / "data").todo[:2]
     with pytest.raises(WeightsMissing, match="sd15"):
         ray_worker.Worker().make(cells, suite.model_spec("sd15"), 2, "run")
-
-
-def test_ctrl_c_stops_the_cluster_and_keeps_what_finished(suite_file, single, tmp_path):
-    import time
-
-    cmd = [*command(suite_file, tmp_path), "--ray", "--workers", "2"]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list((tmp_path / "data" / "generations").glob("*.parquet"))) < 2:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "run the same command to resume" in err
-    kept = made(tmp_path / "data")
-    assert 0 < len(kept) < PLANNED and all(single[cid] == sha for cid, sha in kept.items())
-    check_files(tmp_path / "images", kept, tmp_path / "data")
-    assert store.read(tmp_path / "data", "runs")["images_ok"].sum() == len(kept)
-    # the same command resumes: only what is missing is made
-    proc = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    assert made(tmp_path / "data") == single
 
 
 def test_scoring_in_shards_scores_each_image_once(single_root, tmp_path):

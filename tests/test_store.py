@@ -1,11 +1,14 @@
-"""Parquet store: whole files only, newest row per key, documented columns, readable everywhere;
-files that are not parts of a table are moved aside, never read or merged (processes sharing a
-data dir: test_store_processes.py)."""
+"""Parquet store: whole files only, one row per key, documented columns, readable everywhere;
+files that are not parts of a table are never read or merged, and a writer's merge moves them
+aside (processes sharing a data dir: test_store_processes.py; what reads meet in a data dir,
+newer parts, clocks ahead, FIFOs, unreadable files: test_store_reads.py)."""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import re
 import tempfile
 import threading
 import time
@@ -61,10 +64,8 @@ def test_documented_columns_readable_by_pandas_and_pyarrow(tmp_path):
     assert pq.read_table(path).schema.names == GENERATIONS.names
     frame = pd.read_parquet(tmp_path / "generations")
     assert list(frame.columns) == GENERATIONS.names and frame.loc[0, "latency_s"] == 0.5
-    (tmp_path / "a-file").write_text("not a data dir")
     for table, schema in TABLES.items():
         assert list(store.read(tmp_path / "empty", table).columns) == schema.names
-        assert store.read(tmp_path / "a-file", table).empty and store.compact(tmp_path / "a-file", table) is None
 
 
 def test_parts_missing_newer_columns_read_as_nulls(tmp_path):
@@ -102,9 +103,10 @@ def quarantined(folder) -> list[str]:
     return sorted(p.name for p in (folder / store.QUARANTINE).glob("*"))
 
 
-def test_a_part_of_another_table_is_moved_aside_and_never_hides_or_replaces_rows(tmp_path, caplog):
+def test_a_part_of_another_table_is_skipped_then_moved_aside_and_never_hides_or_replaces_rows(tmp_path, caplog):
     """The red-team case: scores for the same cells, dropped into generations/, read as newer
-    generations with a null status ("8 already done") and then compacted over the real rows."""
+    generations with a null status ("8 already done") and then compacted over the real rows.
+    A read skips it (and moves nothing); a writer's merge moves it aside."""
     cells = [f"c{i}" for i in range(8)]
     for c in cells:
         store.append(tmp_path, "generations", [gen(c)])
@@ -115,17 +117,20 @@ def test_a_part_of_another_table_is_moved_aside_and_never_hides_or_replaces_rows
     with caplog.at_level(logging.WARNING, logger="bench.store"):
         df = store.read(tmp_path, "generations")
     assert sorted(df["cell_id"]) == cells and (df["status"] == "ok").all()
-    assert not foreign.exists() and quarantined(tmp_path / "generations") == [foreign.name]
+    assert foreign.exists() and not (tmp_path / "generations" / store.QUARANTINE).exists()
     [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert str(foreign) in record.message and "not in the generations schema" in record.message
-    assert str(tmp_path / "generations" / store.QUARANTINE / foreign.name) in record.message
-    store.compact(tmp_path, "generations")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bench.store"):
+        store.compact(tmp_path, "generations")
+    assert not foreign.exists() and quarantined(tmp_path / "generations") == [foreign.name]
+    assert str(tmp_path / "generations" / store.QUARANTINE / foreign.name) in caplog.text
     after = store.read(tmp_path, "generations")
     assert sorted(after["cell_id"]) == cells and (after["status"] == "ok").all()
     assert quarantined(tmp_path / "generations") == [foreign.name]  # kept for a person to look at
 
 
-def test_truncated_empty_and_garbage_files_are_moved_aside_not_read(tmp_path, caplog):
+def test_truncated_empty_and_garbage_files_are_skipped_by_reads_and_moved_aside_by_a_merge(tmp_path, caplog):
     good = store.append(tmp_path, "generations", [gen("a"), gen("b")])
     folder = tmp_path / "generations"
     data = good.read_bytes()
@@ -138,11 +143,15 @@ def test_truncated_empty_and_garbage_files_are_moved_aside_not_read(tmp_path, ca
         df = store.read(tmp_path, "generations")
     assert sorted(df["cell_id"]) == ["a", "b"]
     bad = ["x-empty.parquet", "x-folder.parquet", "x-garbage.parquet", "x-tail-cut.parquet", "x-truncated.parquet"]
-    assert quarantined(folder) == bad and sorted(p.name for p in folder.glob("*.parquet")) == [good.name]
-    warned = " ".join(r.message for r in caplog.records if r.levelno == logging.WARNING)
+    assert not (folder / store.QUARANTINE).exists() and len(list(folder.glob("*.parquet"))) == 6
+    [warned] = [r.message for r in caplog.records if r.levelno == logging.WARNING]  # one per read
     assert all(str(folder / name) in warned for name in bad) and "not a readable Parquet file" in warned
-    assert store.read(tmp_path, "generations").equals(df)  # and the next read is quiet
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == len(bad)
+    store.compact(tmp_path, "generations")  # a writer's merge: what this process found unfit goes aside
+    assert quarantined(folder) == bad and len(list(folder.glob("*.parquet"))) == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bench.store"):
+        assert store.read(tmp_path, "generations").equals(df)  # and the next read is quiet
+    assert not caplog.records
 
 
 def scores_part(**columns) -> pa.Table:
@@ -169,13 +178,15 @@ def scores_part(**columns) -> pa.Table:
     ],
     ids=["extra-column", "a-null-key", "null-keys", "no-key-column", "no-order-column", "uncastable", "list"],
 )
-def test_a_part_that_does_not_fit_its_table_is_moved_aside(tmp_path, caplog, columns, why):
+def test_a_part_that_does_not_fit_its_table_is_skipped_then_moved_aside(tmp_path, caplog, columns, why):
     store.append(tmp_path, "scores", [{"cell_id": "x", "metric": "clip", "value": 0.9, "created_at": T0}])
     pq.write_table(scores_part(**columns), tmp_path / "scores" / "zz-odd.parquet")
     with caplog.at_level(logging.WARNING, logger="bench.store"):
         df = store.read(tmp_path, "scores")
     assert df[["cell_id", "value"]].values.tolist() == [["x", 0.9]]
-    assert quarantined(tmp_path / "scores") == ["zz-odd.parquet"] and why in caplog.text
+    assert (tmp_path / "scores" / "zz-odd.parquet").exists() and why in caplog.text
+    store.compact(tmp_path, "scores")
+    assert quarantined(tmp_path / "scores") == ["zz-odd.parquet"]
 
 
 def test_parts_with_castable_types_and_pandas_metadata_still_belong(tmp_path):
@@ -242,17 +253,20 @@ def test_a_part_another_host_removed_over_nfs_reads_as_gone_not_as_an_error(tmp_
 
     store.append(tmp_path, "generations", [gen("c0")])
     (part,) = tmp_path.glob("generations/*.parquet")
-    real = Path.read_bytes
+    real = os.open
 
-    def stale(path):
-        if path == part:
-            raise OSError(errno.ESTALE, "Stale file handle")
-        return real(path)
+    def failing(code):
+        def open_(path, *args, **kwargs):
+            if Path(path) == part:
+                raise OSError(code, os.strerror(code))
+            return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", stale)
+        return open_
+
+    monkeypatch.setattr(os, "open", failing(errno.ESTALE))
     assert store_parts.load(part, "generations", list(GENERATIONS.names)) is None
-    monkeypatch.setattr(Path, "read_bytes", lambda path: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error")))
-    with pytest.raises(OSError, match="I/O error"):  # any other failure is still one
+    monkeypatch.setattr(os, "open", failing(errno.EIO))
+    with pytest.raises(StorageError, match="Input/output error"):  # any other failure is still one
         store_parts.load(part, "generations", list(GENERATIONS.names))
 
 
@@ -290,21 +304,34 @@ def test_one_compaction_at_a_time_per_table(tmp_path):
 # never change what reads back.
 
 
+def file_order(name: str) -> tuple[int, str]:
+    """Where a file's rows stand, from its name: the sequence it starts with (0 for the names
+    used before sequences), a part after a merged file of the same sequence, then the name."""
+    seq = re.match(r"(\d{12})-", name)
+    return 2 * (int(seq.group(1)) if seq else 0) + ("-m" not in name), name
+
+
 def reference_read(folder, table: str) -> pd.DataFrame:
     """An independent route to what `read` must return: each part read whole with pyarrow,
-    missing columns added as nulls, then pandas finds the last row per key in time order."""
+    missing columns added as nulls, then pandas orders each key's versions (an ok generation
+    first, then the file order, then time) and keeps the last, returned in time order."""
     schema = TABLES[table]
-    tables = []
-    for path in sorted(folder.glob("*.parquet")):
+    tables, orders = [], []
+    for path in sorted(folder.glob("*.parquet"), key=lambda p: file_order(p.name)):
         t = pq.read_table(path).replace_schema_metadata(None)
         for field in schema:
             if field.name not in t.column_names:
                 t = t.append_column(field, pa.nulls(len(t), field.type))
         tables.append(t.select(schema.names).cast(schema))
+        orders += [file_order(path.name)[0]] * len(t)
     t = pa.concat_tables(tables) if tables else schema.empty_table()
-    versions = t.select([*KEYS[table], ORDER_BY[table]]).to_pandas().sort_values(ORDER_BY[table], kind="stable")
+    versions = t.select([*KEYS[table], ORDER_BY[table]]).to_pandas()
+    versions["ok"] = (t["status"].to_pandas() == "ok") if table == "generations" else False
+    versions["file"], versions["pos"] = orders, range(len(versions))
+    versions = versions.sort_values(["ok", "file", ORDER_BY[table], "pos"])
+    kept = versions.drop_duplicates(KEYS[table], keep="last").sort_values(ORDER_BY[table], kind="stable")
     # The rows kept, converted alone: a superseded row's null does not make an int column float.
-    return t.take(versions.drop_duplicates(KEYS[table], keep="last").index.to_numpy()).to_pandas()
+    return t.take(kept.index.to_numpy()).to_pandas()
 
 
 OPTIONAL = {"scores": ["value", "truncated_tokens"], "generations": ["status", "seed", "latency_s"]}
@@ -312,17 +339,20 @@ OPTIONAL = {"scores": ["value", "truncated_tokens"], "generations": ["status", "
 
 @st.composite
 def tables_of_parts(draw):
-    """A table and its parts: few keys (so versions collide), few times (so stamps tie), and
-    parts that lack some optional columns, as parts written before a column was added do."""
+    """A table and its parts: few keys (so versions collide), few times (so stamps tie), times
+    a day ahead (a host whose clock is wrong), parts named before sequences and after them
+    (with sequences that tie, as concurrent appends' do), and parts that lack some optional
+    columns, as parts written before a column was added do."""
     table = draw(st.sampled_from(["scores", "generations"]))
     parts = []
     for _ in range(draw(st.integers(1, 6))):
         dropped = draw(st.sets(st.sampled_from(OPTIONAL[table])))
         rows = []
+        seq = draw(st.none() | st.integers(1, 4))
         for _ in range(draw(st.integers(1, 5))):
             row = {
                 "cell_id": draw(st.sampled_from("abc")),
-                "created_at": T0 + timedelta(minutes=draw(st.integers(0, 2))),
+                "created_at": T0 + timedelta(minutes=draw(st.sampled_from([0, 1, 2, 24 * 60]))),
             }
             if table == "scores":
                 row |= {"metric": draw(st.sampled_from(["m1", "m2"])), "value": draw(st.floats(-1, 1)),
@@ -331,23 +361,25 @@ def tables_of_parts(draw):
                 row |= {"status": draw(st.sampled_from(["ok", "failed"])), "seed": draw(st.integers(0, 3)),
                         "latency_s": draw(st.none() | st.floats(0, 9))}  # fmt: skip
             rows.append({k: v for k, v in row.items() if k not in dropped})
-        parts.append(rows)
+        parts.append((seq, rows))
     columns = draw(st.lists(st.sampled_from(TABLES[table].names), min_size=1, max_size=3, unique=True))
     return table, parts, columns
 
 
-def write_parts(folder, table: str, parts: list[list[dict]]) -> None:
+def write_parts(folder, table: str, parts: list[tuple[int | None, list[dict]]]) -> None:
     folder.mkdir(parents=True)
-    for i, rows in enumerate(parts):
+    for i, (seq, rows) in enumerate(parts):
         names = [n for n in TABLES[table].names if any(n in r for r in rows)]
         schema = pa.schema([TABLES[table].field(n) for n in names])
         t = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema)
-        pq.write_table(t, folder / f"20260101T0000{i:02d}000000Z-{i:08x}.parquet")  # older than any merge
+        stamp = f"20260101T0000{i:02d}000000Z-{i:08x}"
+        pq.write_table(t, folder / (f"{stamp}.parquet" if seq is None else f"{seq:012d}-{stamp}.parquet"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables_of_parts())
 def test_read_equals_a_file_by_file_read_before_and_after_merges(case):
+    """Merges, tier by tier or all at once, keep the winner a read chooses, whatever the clocks."""
     table, parts, columns = case
     with tempfile.TemporaryDirectory() as tmp, mock.patch.object(store, "FANOUT", 2):
         data = Path(tmp)
@@ -374,7 +406,7 @@ def test_read_only_some_columns_in_the_order_asked_still_keeps_the_newest_row(tm
         store.read(tmp_path, "generations", columns=["cell_id", "colour"])
 
 
-def test_a_read_of_a_few_columns_moves_aside_what_a_full_read_would(tmp_path, caplog):
+def test_a_read_of_a_few_columns_skips_what_a_full_read_would(tmp_path, caplog):
     """A file whose unread columns do not fit is not a part either: a plan reading two columns
     must not count rows that the next full read drops."""
     store.append(tmp_path, "scores", [{"cell_id": "x", "metric": "clip", "value": 0.9, "created_at": T0}])
@@ -383,7 +415,7 @@ def test_a_read_of_a_few_columns_moves_aside_what_a_full_read_would(tmp_path, ca
     with caplog.at_level(logging.WARNING, logger="bench.store"):
         df = store.read(tmp_path, "scores", columns=["cell_id", "metric"])
     assert df.values.tolist() == [["x", "clip"]]
-    assert quarantined(tmp_path / "scores") == ["zz-foreign.parquet", "zz-odd.parquet"]
+    assert (tmp_path / "scores" / "zz-odd.parquet").exists() and (tmp_path / "scores" / "zz-foreign.parquet").exists()
     assert "do not fit the scores schema" in caplog.text and "not in the scores schema" in caplog.text
 
 

@@ -1,6 +1,6 @@
-"""Processes sharing one data dir: writers append while two others compact and read, and two
-more read, all at once; and shards of a sweep that append, read and merge while two other
-processes compact the same table.
+"""Processes sharing one data dir: writers (with clocks that jump a day back and forth) append
+while two others compact and read, and two more read, all at once; and shards of a sweep that
+append, read and merge while two other processes compact the same table.
 
 Real processes (spawn), as sweeps on one machine are: no exception anywhere, every read holds
 every row whose append had returned before it began, and the end holds each row exactly once.
@@ -14,7 +14,7 @@ import multiprocessing
 import random
 import time
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import store
@@ -26,24 +26,25 @@ def keys(writer: int, batch: int) -> list[str]:
     return [f"w{writer}-b{batch}-r{r}" for r in range(ROWS)]
 
 
-def rows(writer: int, batch: int, status: str) -> list[dict]:
-    now = datetime.now(UTC)
+def rows(writer: int, batch: int, status: str, skew: timedelta = timedelta(0)) -> list[dict]:
+    now = datetime.now(UTC) + skew
     return [
         dict(run_id="r", cell_id=k, model="m", status=status, seed=batch, created_at=now) for k in keys(writer, batch)
     ]
 
 
 def writer(data_dir: Path, w: int, start, progress, errors, sweep_like: bool = False) -> None:
-    """Each batch's cells first fail, then the next append reruns them: the newest row must win.
-    A sweep-like writer merges tiers as it appends (small tiers, to merge often), reads the
+    """Each batch's cells first fail, then the next append reruns them: the rerun must win, though
+    the writer's clock jumps a day ahead and back between appends. A sweep-like writer merges tiers as it appends (small tiers, to merge often), reads the
     table after each append, as a sweep does before each group, and compacts it now and then."""
     try:
         if sweep_like:
             store.FANOUT, store.ROLL_EVERY_PARTS = 3, 2
         start.wait(60)
         for b in range(BATCHES + 1):
-            new = rows(w, b, "failed") if b < BATCHES else []
-            rerun = rows(w, b - 1, "ok") if b else []
+            skew = timedelta(days=1 if b % 2 else -1)  # a failure stamped ahead, its rerun behind
+            new = rows(w, b, "failed", skew) if b < BATCHES else []
+            rerun = rows(w, b - 1, "ok", skew) if b else []
             store.append(data_dir, "generations", new + rerun)
             progress[w] = b + 1
             if sweep_like:

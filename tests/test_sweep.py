@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -101,10 +97,25 @@ def test_the_compatibility_check_accepts_exactly_what_diffusers_lists_without_im
                 check_compatible(scheduler_class, "m", [name])
 
 
-def test_tiny_sweep_end_to_end(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    """The tiny suite (every family, two schedulers, every tiny metric) swept once, on PyTorch;
+    the tests that need a finished sweep read it, or copy it before changing anything."""
+    root = tmp_path_factory.mktemp("tiny-sweep")
     suite = load_suite("tiny", {"schedulers": "euler-a,ddim", "backends": "pytorch"})
-    data, images = tmp_path / "data", tmp_path / "images"
-    report = sweep.run(suite, data, images)
+    report = sweep.run(suite, root / "data", root / "images")
+    return SimpleNamespace(suite=suite, report=report, data=root / "data", images=root / "images")
+
+
+def copy_of(tiny_sweep, folder):
+    """The shared sweep's data and images, copied into `folder` for a test that changes them."""
+    shutil.copytree(tiny_sweep.data, folder / "data")
+    shutil.copytree(tiny_sweep.images, folder / "images")
+    return folder / "data", folder / "images"
+
+
+def test_tiny_sweep_end_to_end(tiny_sweep):
+    suite, report, data, images = tiny_sweep.suite, tiny_sweep.report, tiny_sweep.data, tiny_sweep.images
     per_prompt_seed = sum(1 if suite.model_spec(m).family == "gan" else 2 for m in suite.models)
     planned = per_prompt_seed * len(suite.prompts) * len(suite.seeds)
     gen = store.read(data, "generations")
@@ -198,105 +209,18 @@ def test_nan_images_are_recorded_and_not_scored(tmp_path, monkeypatch):
     assert store.read(tmp_path / "d", "scores").empty
 
 
-def test_missing_weights_fail_fast_naming_models(tmp_path):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.cli",
-            "run",
-            "--suite",
-            "seed",
-            "--models",
-            "sd15,sd21",
-            "--data-dir",
-            str(tmp_path / "d"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert out.returncode == EXIT_CODES[WeightsError]
-    assert "sd15" in out.stderr and "sd21" in out.stderr and "HF_HUB_OFFLINE" in out.stderr
-    assert "Traceback" not in out.stderr
+def test_missing_weights_fail_fast_naming_models(tmp_path, capsys):
+    # The run's HF cache is empty (conftest) and the hub offline: no real weights anywhere.
+    argv = ["run", "--suite", "seed", "--models", "sd15,sd21", "--data-dir", str(tmp_path / "d")]
+    assert main(argv) == EXIT_CODES[WeightsError]
+    err = capsys.readouterr().err
+    assert "sd15" in err and "sd21" in err and "HF_HUB_OFFLINE" in err
+    assert "Traceback" not in err
 
 
-def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
-    suite_path = tmp_path / "kill.toml"
-    suite_path.write_text(
-        'name = "kill"\nmodels = ["tiny-sd"]\nschedulers = ["euler", "ddim", "unipc", "lms", "heun", "pndm"]\n'
-        'seeds = "0-3"\nbatch_size = 2\nsteps = 3\nmetrics = ["clip_tiny"]\n'
-        '[[prompts]]\nid = "a"\ntext = "a red cube"\n[[prompts]]\nid = "b"\ntext = "a blue ball"\n'
-    )
-    data, images = tmp_path / "data", tmp_path / "images"
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.cli",
-        "run",
-        "--suite",
-        str(suite_path),
-        "--data-dir",
-        str(data),
-        "--images-dir",
-        str(images),
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 180
-    while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    parts = list((data / "generations").glob("*.parquet"))
-    assert parts, "the sweep wrote nothing before the kill"
-    for part in parts:  # every file on disk is whole
-        pq.read_table(part)
-    done_before = set(store.read(data, "generations")["cell_id"])
-    planned = 6 * 2 * 4
-    assert 0 < len(done_before) < planned
-    # the background writer appends a row only after its image is whole on disk
-    for row in store.read(data, "generations").itertuples():
-        assert hashlib.sha256((images / row.image_path).read_bytes()).hexdigest() == row.image_sha256
-
-    from bench.cli import main
-
-    assert main(cmd[3:]) == 0
-    gen = store.read(data, "generations")
-    resumed = gen[gen["run_id"] != gen.loc[gen["cell_id"].isin(done_before), "run_id"].iloc[0]]
-    assert len(gen) == planned and gen["cell_id"].is_unique
-    assert set(resumed["cell_id"]).isdisjoint(done_before) and len(resumed) == planned - len(done_before)
-    assert (gen["status"] == "ok").all()
-    assert len(store.read(data, "scores")) == planned
-
-
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_signal_keeps_finished_batches_and_says_how_to_resume(tmp_path, signum):
-    """Ctrl-C, and what timeout, Slurm and Kubernetes (SIGTERM) or a closed terminal (SIGHUP)
-    send: the same clean stop, exit 128 + the signal, the run's record written."""
-    data = tmp_path / "data"
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
-           "pytorch", "--seeds", "0-5", "--batch-size", "1", "--data-dir", str(data), "--images-dir",
-           str(tmp_path / "images")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline and len(list((data / "generations").glob("*.parquet"))) < 2:
-        time.sleep(0.05)
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signum, err
-    assert "run the same command to resume" in err and "Traceback" not in err
-    kept = store.read(data, "generations")
-    assert len(kept) >= 2 and (kept["status"] == "ok").all()
-    assert len(store.read(data, "runs")) == 1  # the run's record is written on the way out
-
-
-def test_a_rerun_with_nothing_to_do_writes_no_run_record(tmp_path):
-    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0"})
-    sweep.run(suite, tmp_path / "d", tmp_path / "i")
-    again = sweep.run(suite, tmp_path / "d", tmp_path / "i")
-    assert again.skipped_done == again.planned and len(store.read(tmp_path / "d", "runs")) == 1
+def test_a_rerun_with_nothing_to_do_writes_no_run_record(tiny_sweep):
+    again = sweep.run(tiny_sweep.suite, tiny_sweep.data, tiny_sweep.images)
+    assert again.skipped_done == again.planned and len(store.read(tiny_sweep.data, "runs")) == 1
 
 
 def test_a_run_made_elsewhere_records_that_machine_and_the_driver_s_command(tmp_path):
@@ -336,20 +260,6 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_model_loads(tm
     )
 
 
-def test_two_sweeps_on_one_data_dir_make_each_cell_once(tmp_path):
-    """Two processes start the same sweep at once: each (model, backend) group is claimed by
-    one of them; the other makes its other groups, then finds the claimed one done."""
-    cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd,tiny-biggan",
-           "--schedulers", "ddim", "--backends", "pytorch", "--seeds", "0-3", "--data-dir", str(tmp_path / "data"),
-           "--images-dir", str(tmp_path / "images")]  # fmt: skip
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
-    gens = store.read(tmp_path / "data", "generations")
-    made = sum(r for r in store.read(tmp_path / "data", "runs")["images_ok"])
-    assert len(gens) == made == 2 * 4 * 2  # models x seeds x prompts, each made once, counted once
-
-
 def test_missing_clip_weights_stop_the_sweep_before_any_image(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty HF cache; HF_HUB_OFFLINE=1 (conftest)
     suite = load_suite("tiny", {"models": "tiny-sd", "backends": "pytorch", "metrics": "clip_vit_b_32"})
@@ -358,53 +268,25 @@ def test_missing_clip_weights_stop_the_sweep_before_any_image(tmp_path, monkeypa
     assert store.read(tmp_path / "d", "generations").empty
 
 
-def test_score_without_the_metrics_weights_says_so(tmp_path, monkeypatch, capsys):
+def test_score_without_the_metrics_weights_says_so(tiny_sweep, tmp_path, monkeypatch, capsys):
     from bench.cli import main
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0"})
-    sweep.run(suite, tmp_path / "d", tmp_path / "i")
-    argv = [
-        "score",
-        "--metrics",
-        "clip_vit_l_14",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--images-dir",
-        str(tmp_path / "i"),
-    ]
+    data, images = copy_of(tiny_sweep, tmp_path)
+    argv = ["score", "--metrics", "clip_vit_l_14", "--data-dir", str(data), "--images-dir", str(images)]
     assert main(argv) == EXIT_CODES[WeightsError]
     err = capsys.readouterr().err
     assert "clip_vit_l_14" in err and "HF_HUB_OFFLINE" in err and "Traceback" not in err
 
 
-def test_scoring_skips_missing_and_corrupt_images_scores_the_rest_and_says_so(tmp_path, capsys):
-    suite = load_suite("tiny", {"models": "tiny-sd", "schedulers": "ddim", "backends": "pytorch", "seeds": "0-1"})
-    sweep.run(suite, tmp_path / "d", tmp_path / "i", score=False)
-    paths = sorted(store.read(tmp_path / "d", "generations")["image_path"])
-    (tmp_path / "i" / paths[0]).unlink()
-    (tmp_path / "i" / paths[1]).write_bytes(b"not a png")
-    argv = ["score", "--metrics", "clip_tiny", "--data-dir", str(tmp_path / "d"), "--images-dir", str(tmp_path / "i")]
+def test_scoring_skips_missing_and_corrupt_images_scores_the_rest_and_says_so(tiny_sweep, tmp_path, capsys):
+    data, images = copy_of(tiny_sweep, tmp_path)
+    shutil.rmtree(data / "scores")  # as if the sweep had not scored (run --no-score)
+    paths = sorted(store.read(data, "generations")["image_path"])
+    (images / paths[0]).unlink()
+    (images / paths[1]).write_bytes(b"not a png")
+    argv = ["score", "--metrics", "clip_tiny", "--data-dir", str(data), "--images-dir", str(images)]
     assert main(argv) == EXIT_CODES[StorageError]
     err = capsys.readouterr().err
     assert "2 image(s) could not be read" in err and paths[0] in err and "Traceback" not in err
-    assert len(store.read(tmp_path / "d", "scores")) == len(paths) - 2
-
-
-def test_a_full_disk_stops_the_sweep_with_one_line_and_keeps_what_was_saved(tmp_path):
-    images = tmp_path / "images"
-    images.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(images)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
-               "pytorch", "--schedulers", "ddim", "--seeds", "0-15", "--data-dir", str(tmp_path / "data"),
-               "--images-dir", str(images)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    finally:
-        subprocess.run(["umount", str(images)], check=False)
-    assert out.returncode == EXIT_CODES[StorageError], out.stderr
-    assert "No space left on device" in out.stderr and "Traceback" not in out.stderr
-    kept = store.read(tmp_path / "data", "generations")
-    assert len(kept) and (kept["status"] == "ok").all() and len(store.read(tmp_path / "data", "runs")) == 1
+    assert len(store.read(data, "scores")) == len(paths) - 2

@@ -34,6 +34,7 @@ class Request:
     guidance_scale: float
     width: int
     height: int
+    eta: float | None = None  # the pipeline call's eta, where the model's card sets one (TCD)
 
 
 @dataclass

@@ -61,6 +61,7 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
             width=request.width,
             height=request.height,
             generator=generators,
+            **({} if request.eta is None else {"eta": request.eta}),
             output_type="np",
             callback_on_step_end=clock.on_step_end,
         )

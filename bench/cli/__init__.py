@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
 
-from rich.markup import escape
-
 from bench.cli import commands
 from bench.cli.tables import FORMATS
-from bench.console import console, quiet_libraries
+from bench.console import console, plain, quiet_libraries
 from bench.errors import BenchError, ConfigError, DeviceUnavailable, InstallError, StorageError, WeightsError
 
 EXIT_CONFIG = 2
@@ -32,6 +32,9 @@ EXIT_CODES: dict[type[BenchError], int] = {
     StorageError: 6,
     BenchError: 1,
 }
+# The reader of our output went away (`bench list --format csv | head`): exit quietly, as a program
+# that SIGPIPE ends does (128 + 13, as for the other signals), not with a traceback.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 log = logging.getLogger("bench")
 UPDATE_LOCK_HELP = (
     "accept weights that differ from the weights lock (weights-lock.json in --data-dir) and record "
@@ -110,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--schedulers", help="comma-separated scheduler names, replacing the suite's")
     run.add_argument("--backends", help="comma-separated backends, replacing the suite's (bench list backends)")
     run.add_argument("--seeds", help='seeds: "0-3" or "0,5,9"')
-    run.add_argument("--steps", type=int, help="denoising steps for every model")
+    run.add_argument("--steps", help='denoising steps for every model: 30, or a sweep axis "10,20,30"')
+    run.add_argument("--guidance", help='guidance scale for every model: 7.5, or a sweep axis "4,7.5"')
     run.add_argument("--batch-size", type=int, help="seeds per pipeline call (halved on out-of-memory)")
     run.add_argument("--metrics", help="comma-separated metrics to score with")
     run.add_argument("--device", help="auto, cpu or cuda")
@@ -164,15 +168,44 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--update-lock", action="store_true", help=UPDATE_LOCK_HELP)
     fetch.set_defaults(func=commands.cmd_fetch)
 
-    summary = add("summary", help="model x scheduler x backend table: mean CLIP with its 95%% interval, latency p50")
-    summary.add_argument("--metric", default=None, help="CLIP metric to show (default: the first one scored)")
+    summary = add(
+        "summary",
+        help="who wins: image sets ranked by paired tests, their speed per backend, the winner's margin",
+    )
+    summary.add_argument(
+        "--metric", default=None, help="quality metric to rank by (default: the first CLIP metric scored)"
+    )
+    summary.add_argument(
+        "--vs", nargs=2, metavar=("A", "B"), help="compare two image sets (as the table names them) on their pairs"
+    )
     dirs(summary)
     output(summary)
     summary.set_defaults(func=commands.cmd_summary)
+
+    serve = add(
+        "serve",
+        help="browse the report as it grows: mkdocs serve, quiet, rebuilding once a sweep's writes settle",
+        description="Runs `mkdocs serve` on the report (mkdocs.yml here) without Material's end-of-life "
+        "banner; arguments after `--` go to mkdocs (e.g. -- --dev-addr 0.0.0.0:8000).",
+    )
+    serve.add_argument("mkdocs_args", nargs=argparse.REMAINDER, help="passed on to mkdocs serve")
+    serve.set_defaults(func=commands.cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    _escape_unencodable()
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # output still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        _silence_closed_streams()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     quiet_libraries()
     try:
@@ -181,8 +214,32 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             log.exception("%s", type(e).__name__)
         code = next(code for cls, code in EXIT_CODES.items() if isinstance(e, cls))
-        console(stderr=True).print(f"[red]bench: error:[/red] {escape(str(e))}", soft_wrap=True)
+        console(stderr=True).print(plain("bench: error: ", "red") + plain(e), soft_wrap=True)
         return code
+
+
+def _escape_unencodable() -> None:
+    """Characters stdout's encoding cannot hold (a model's title or a prompt under
+    PYTHONIOENCODING=ascii) are written as backslash escapes (\\u2014), not a UnicodeEncodeError
+    halfway through the output. One setting on the stream covers every writer of every command
+    (print, csv, json, rich, argparse's help), and stderr already works this way."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _silence_closed_streams() -> None:
+    """Point the streams whose reader went away at /dev/null, so that Python's own flush at exit
+    does not print "Exception ignored ... BrokenPipeError"; a stream still open keeps its output."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError):
+                pass  # not a file (a test's capture): nothing will flush it at exit
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,17 @@ inside the commands that need them, so `bench list` and `bench --help` answer at
 from __future__ import annotations
 
 import logging
+import sys
 
-from rich.markup import escape
 from rich.text import Text
 
 from bench.cli import tables
-from bench.console import console, fetch_listing, progress_bar, quiet_libraries, setup_logging
+from bench.console import console, fetch_listing, plain, progress_bar, quiet_libraries, setup_logging
 from bench.errors import ConfigError, first_line
 from bench.interrupts import exit_code, stop_on_signals
 
 EXIT_FAILED_CELLS = 1  # the command ran, but some cells failed (their rows say why)
+EXIT_WEIGHTS_MISSING = 4  # a dry run whose plan cannot run as it stands (bench.cli: WeightsError's code)
 # A PNG of a generated image, per pixel: what the dry run's disk estimate assumes (photographic
 # content at 512 px compresses to about 1.2 bytes per pixel; noise does worse, flat art better).
 PNG_BYTES_PER_PIXEL = 1.2
@@ -21,12 +22,15 @@ log = logging.getLogger("bench")
 
 
 def _suite_overrides(args) -> dict:
+    from bench.config_rules import parse_axis
+
     return {
         "models": args.models,
         "schedulers": args.schedulers,
         "backends": args.backends,
         "seeds": args.seeds,
-        "steps": args.steps,
+        "steps": parse_axis("--steps", args.steps),
+        "guidance_scale": parse_axis("--guidance", args.guidance),
         "metrics": args.metrics,
         "batch_size": args.batch_size,
         "device": args.device,
@@ -37,7 +41,6 @@ def _suite_overrides(args) -> dict:
 
 
 def cmd_run(args) -> int:
-    from bench import sweep
     from bench.config import load_suite
 
     suite = load_suite(args.suite, _suite_overrides(args))
@@ -45,6 +48,10 @@ def cmd_run(args) -> int:
     err = console(stderr=True)
     if args.dry_run:
         return _dry_run(suite, args, err, part)
+    # importing torch, diffusers and optimum takes seconds: say so rather than sit silent
+    err.print(Text(f"suite {suite.name}: loading the libraries (torch, diffusers)..."))
+    from bench import sweep
+
     quiet_libraries(progress_bars=True)
     progress = progress_bar(err)
     setup_logging(progress.console, args.debug)
@@ -76,8 +83,11 @@ def cmd_run(args) -> int:
                     update_lock=args.update_lock,
                 )
     except KeyboardInterrupt as stop:
-        reason = escape(str(stop) or "SIGINT")
-        err.print(f"[yellow]stopped ({reason})[/yellow]: finished batches are saved; run the same command to resume.")
+        reason = str(stop) or "SIGINT"
+        err.print(
+            plain(f"stopped ({reason})", "yellow")
+            + plain(": finished batches are saved; run the same command to resume.")
+        )
         return exit_code(stop)
     err.print(
         Text(
@@ -86,7 +96,9 @@ def cmd_run(args) -> int:
             f"-> {args.data_dir}/, {args.images_dir}/"
         )
     )
-    _print_summary(args.data_dir, suite.metrics[0], "table")
+    from bench.summary import quality_metrics
+
+    _print_summary(args.data_dir, next((m for m in suite.metrics if m in quality_metrics()), None), "table")
     return 0 if report.failed == 0 else EXIT_FAILED_CELLS
 
 
@@ -95,7 +107,8 @@ def _shard(args):
     before torch starts CUDA (torchrun's LOCAL_RANK)."""
     from bench import shard
 
-    part = shard.parse(args.shard) if args.shard else shard.from_env()
+    # `--shard ""` (an unset variable in a launch script) is refused, not read as no shard
+    part = shard.parse(args.shard) if args.shard is not None else shard.from_env()
     if args.ray is not None and not part.whole:
         raise ConfigError(
             f"--ray spreads the whole sweep over the cluster; it takes no shard (got {part} from {part.source})"
@@ -111,10 +124,11 @@ def _shard(args):
 def _dry_run(suite, args, err, part) -> int:
     """The plan without loading anything: cells per model and backend, whether each model's
     weights are here, and about how much disk the images will take."""
+    from bench.estimate import WHERE, gpu_hours
     from bench.plan import make_plan
     from bench.shard import narrow
     from bench.weights import lock as weights_lock
-    from bench.weights.check import missing, missing_metrics
+    from bench.weights.check import HOW_TO_GET, missing, missing_metrics
 
     plan = narrow(make_plan(suite, args.data_dir), part)
     if not part.whole:
@@ -151,21 +165,53 @@ def _dry_run(suite, args, err, part) -> int:
         tables.Col("cells", "cells", numeric=True, priority=3),
         tables.Col("to do", "to_do", numeric=True, keep=True),
         tables.Col("images MB", "disk_mb", tables.number(".0f"), numeric=True, priority=2),
-        tables.Col("weights", "weights", priority=4),
+        tables.Col("weights", "weights", stay=True),
     ]
     tables.render(console(), rows, columns, args.format, title=f"suite {suite.name}: the plan")
-    clip_problems = missing_metrics(suite.metrics)
+    for line in axis_counts(plan.cells):
+        err.print(Text(line))
+    # the metrics' weights, and a GAN's class-mapping CLIP's, as the run's preflight checks them
+    clips = list(dict.fromkeys(suite.metrics + [s.class_clip for s in specs if s.family == "gan"]))
+    metric_problems = missing_metrics(clips)
     done = len(plan.cells) - len(plan.todo)
     disk = sum(r["disk_mb"] for r in rows)
     err.print(
+        Text(f"estimate (not measured for this suite): about {gpu_hours(plan.todo):.1f} h on one GPU, from {WHERE}")
+    )
+    err.print(
         Text(
             f"suite {suite.name}: {len(plan.cells)} cells, {len(plan.todo)} to do, {done} already done; "
-            f"about {disk:.0f} MB of images; metrics {', '.join(suite.metrics)}: "
-            + ("; ".join(clip_problems) if clip_problems else "weights here")
+            f"about {disk:.0f} MB of images; metrics {', '.join(suite.metrics)}"
         )
     )
     err.print(Text(weights_lock.summary(args.data_dir, specs, suite.metrics)))
+    if plan.todo and (models := [s.key for s in specs if s.key in weights]) + metric_problems:
+        # the last line says what is missing, and the exit code that the run would stop (4), so
+        # that `bench run --dry-run && bench run` never starts a sweep that cannot run
+        for line in metric_problems:
+            err.print(Text(f"missing: metric {line}"))
+        err.print(Text(HOW_TO_GET))
+        metrics = [line.split(" ", 1)[0] for line in metric_problems]
+        what = [
+            f"{len(found)} {kind}(s): {', '.join(found)}"
+            for kind, found in (("model", models), ("metric", metrics))
+            if found
+        ]
+        err.print(Text("cannot run as it stands: weights missing for " + "; and ".join(what), style="bold"))
+        return EXIT_WEIGHTS_MISSING
     return 0
+
+
+def axis_counts(cells) -> list[str]:
+    """A line per swept setting with more than one value: the cells each value makes."""
+    from collections import Counter
+
+    lines = []
+    for name, label in (("steps", "steps"), ("guidance_scale", "guidance")):
+        counts = Counter(getattr(c, name) for c in cells if c.family != "gan")
+        if len(counts) > 1:
+            lines.append(f"{label} axis: " + ", ".join(f"{v:g}: {n} cells" for v, n in sorted(counts.items())))
+    return lines
 
 
 def cmd_score(args) -> int:
@@ -193,7 +239,9 @@ def cmd_score(args) -> int:
                     args.data_dir, args.images_dir, metrics, rescore=args.rescore, cell_ids=ids, progress=progress
                 )
     except KeyboardInterrupt as stop:
-        err.print("[yellow]stopped[/yellow]: scores written so far are saved; run the same command to go on.")
+        err.print(
+            plain("stopped", "yellow") + plain(": scores written so far are saved; run the same command to go on.")
+        )
         return exit_code(stop)
     err.print(Text(f"{n} scores written to {args.data_dir}/scores/"))
     return 0
@@ -332,34 +380,67 @@ def _short_pin(pin: object) -> str:
     return text[:17] if text.startswith("sha256 ") else text
 
 
-def _print_summary(data_dir, metric: str | None, fmt: str) -> bool:
-    from bench.summary import summary_rows, title
+def _print_summary(data_dir, metric: str | None, fmt: str, vs: list[str] | None = None) -> bool:
+    """The ranked image sets, then (for a table) the winner line and any warning on stderr; with
+    `vs`, one paired comparison instead. False when there is nothing to show yet."""
+    from bench.report.paired import p_text
+    from bench.summary import summarize, title
 
-    metric, rows = summary_rows(data_dir, metric)
-    if not rows:
-        # stderr: `--format csv` output piped into a script must stay CSV
-        console(stderr=True).print(Text(f"no results in {data_dir}/ yet: run `bench run --suite tiny` first"))
+    summary = summarize(data_dir, metric)
+    err = console(stderr=True)  # the verdict lines: `--format csv` output piped on must stay CSV
+    if not summary.rows:
+        err.print(Text(f"no scored results in {data_dir}/ yet: run `bench run --suite tiny` first"))
         return False
-    four = tables.number(".4f")
+    if vs:
+        d = summary.versus(*vs)
+        err.print(
+            Text(
+                f"{vs[0]} minus {vs[1]}: {d.mean:+.4f} (95% {d.lo:+.4f} to {d.hi:+.4f}), "
+                f"{'significant' if d.significant else 'not significant'} (Holm p {p_text(d.p)} over the ranking's pairs); "
+                f"{vs[0]} wins {d.win_rate:.0%} of {d.n_prompts} prompts; {d.n_pairs} shared (prompt, seed) pairs"
+            )
+        )
+        return True
+    four, three = tables.number(".4f"), tables.number(".3f")
+    rows = [dict(r, rank_text=f"={r['rank']}" if r["tie"] else str(r["rank"])) for r in summary.rows]
     columns = [
-        tables.Col("model", "model", keep=True),
-        tables.Col("scheduler", "scheduler", tables.text, keep=True),
-        tables.Col("backend", "backend", keep=True),
-        tables.Col("provider", "provider", tables.text, priority=1),
-        tables.Col("images", "n_images", numeric=True, priority=4),
-        tables.Col("failed", "n_failed", numeric=True, priority=3),
-        tables.Col("mean", "clip_mean", four, numeric=True, keep=True),
-        tables.Col("±95%", "clip_half_width", four, numeric=True, priority=6),
-        tables.Col("best", "clip_best", four, numeric=True, priority=2),
-        tables.Col("p50 s", "latency_p50_s", tables.number(".3f"), numeric=True, priority=7),
-        tables.Col("img/s", "images_per_s", tables.number(".2f"), numeric=True, priority=5),
+        tables.Col("rank", "rank_text", keep=True),
+        tables.Col("image set", "set", keep=True),
+        tables.Col("mean", "mean", four, numeric=True, keep=True),
+        tables.Col("±95%", "half_width", four, numeric=True, priority=5),
+        tables.Col("pairs", "n_pairs", numeric=True, priority=1),
+        *(
+            tables.Col(f"p50 s {b}", f"p50__{b}", three, numeric=True, priority=4 - i)
+            for i, b in enumerate(summary.backends)
+        ),
     ]
-    tables.render(console(), rows, columns, fmt, title=title(metric))
+    tables.render(console(), rows, columns, fmt, title=title(summary.metric))
+    if fmt == "table":
+        sys.stdout.flush()  # the table before the verdict, where both go to one terminal
+        err.print(Text(summary.winner, style="bold"))
+        if summary.warning:
+            err.print(Text(summary.warning, style="yellow"))
     return True
 
 
 def cmd_summary(args) -> int:
-    return 0 if _print_summary(args.data_dir, args.metric, args.format) else EXIT_FAILED_CELLS
+    return 0 if _print_summary(args.data_dir, args.metric, args.format, args.vs) else EXIT_FAILED_CELLS
+
+
+def cmd_serve(args) -> int:
+    """`mkdocs serve` in a child process, with the end-of-life banner of mkdocs-material silenced;
+    the plugin itself waits for a sweep's writes to settle before rebuilding (serve_settle_s)."""
+    import importlib.util
+    import os
+    import subprocess
+
+    from bench.errors import InstallError
+
+    if importlib.util.find_spec("mkdocs") is None:
+        raise InstallError("bench serve needs the site's packages: pip install -e '.[site]'")
+    extra = [a for a in args.mkdocs_args if a != "--"]
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    return subprocess.call([sys.executable, "-m", "mkdocs", "serve", *extra], env=env)
 
 
 def cmd_fetch(args) -> int:

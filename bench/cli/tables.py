@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.console import plain
+
 FORMATS = ("table", "csv", "json")
 DASH = "—"
 
@@ -26,6 +28,7 @@ class Col:
     numeric: bool = False  # right-aligned
     keep: bool = False  # an identifier: never cut, never left out
     priority: int = 0  # lower goes first when the terminal is too narrow for every column
+    stay: bool = False  # text the table is for (a dry run's weights): never left out, wrapped instead
 
 
 def number(spec: str) -> Callable[[object], str]:
@@ -54,7 +57,7 @@ def _fits(columns: list[Col], rows: list[dict], width: int) -> list[Col]:
         return max(room, len(col.header) if col.numeric or col.keep else 8) + 3  # padding and rule
 
     shown = list(columns)
-    droppable = sorted((c for c in columns if not c.keep), key=lambda c: c.priority)
+    droppable = sorted((c for c in columns if not (c.keep or c.stay)), key=lambda c: c.priority)
     while sum(need(c) for c in shown) + 1 > width and droppable:
         shown.remove(droppable.pop(0))
     return shown
@@ -72,13 +75,13 @@ def render(out, rows: list[dict], columns: list[Col], fmt: str = "table", title:
         return
     from rich import box
     from rich.table import Table
-    from rich.text import Text
 
     shown = _fits(columns, rows, out.width)
-    table = Table(title=title or None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    # Text, never markup, for the title too: it names a suite or a metric, which users write
+    table = Table(title=plain(title) if title else None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for col in shown:
         table.add_column(
-            col.header,
+            plain(col.header),
             justify="right" if col.numeric else "left",
             no_wrap=col.numeric or col.keep,
             overflow="fold",
@@ -86,12 +89,12 @@ def render(out, rows: list[dict], columns: list[Col], fmt: str = "table", title:
         )
     for r in rows:
         # Text, not markup: a model or prompt holding "[x]" prints as it is.
-        table.add_row(*(Text(col.format(r.get(col.key))) for col in shown))
+        table.add_row(*(plain(col.format(r.get(col.key))) for col in shown))
     out.print(table)
     left = [c.header for c in columns if c not in shown]
     if left:
         out.print(
-            Text(f"(too narrow for {', '.join(left)}: widen the terminal, or use --format csv or json)", style="dim")
+            plain(f"(too narrow for {', '.join(left)}: widen the terminal, or use --format csv or json)", style="dim")
         )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from bench.metrics import METRICS, NSFW_FLAGS
 from bench.report import downloads
+from bench.report.paired import rank_sets
 from bench.report.stats import (
     BACKEND_ORDER,
     GROUP,
@@ -170,6 +171,26 @@ def _settings(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def paired_ranks(scored: pd.DataFrame, metric: str) -> pd.Series:
+    """Each model x scheduler's rank by `metric` from paired tests on the prompts and seeds every
+    set shares (bench.report.paired: Holm-corrected, so sets of one rank tie), indexed by KEYS;
+    `scored` holds the quality backend's images (_scored with prompt_id and seed)."""
+    if scored.empty:
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=KEYS))
+    sets = scored[KEYS].astype(object).where(scored[KEYS].notna(), None)
+    label = sets["model"].astype(str) + "\x1f" + sets["scheduler"].map(lambda s: "" if s is None else str(s))
+    ranking = rank_sets(
+        scored.assign(set=label)[["set", "prompt_id", "seed", "value"]], METRICS[metric].higher_is_better
+    )
+    if ranking is None:  # no (prompt, seed) pair every set shares
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=KEYS))
+    keys = dict(zip(label, zip(sets["model"], sets["scheduler"])))
+    return pd.Series(
+        ranking.table["rank"].to_numpy(float),
+        index=pd.MultiIndex.from_tuples([keys[s] for s in ranking.table["set"]], names=KEYS),
+    )
+
+
 def _backend_key(backend: str) -> tuple[int, str]:
     return (BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER), backend)
 
@@ -189,12 +210,11 @@ def image_sets(frame: pd.DataFrame, scores: pd.DataFrame, runs: pd.DataFrame, ra
     out = _settings(frame).join(_quality(frame, scores, metrics)).join(nsfw_rates(frame, scores))
     out = out.join(_speed(frame, runs))
     out = out.join(downloads.commands(frame, runs))
+    paired = _scored(frame, scores, metrics, extra=("prompt_id", "seed"))
     for metric in metrics:
         if f"{metric}__mean" not in out.columns:
             continue
-        out[f"{metric}__rank"] = tie_ranks(
-            out[f"{metric}__mean"], out[f"{metric}__lo"], out[f"{metric}__hi"], METRICS[metric].higher_is_better
-        )
+        out[f"{metric}__rank"] = paired_ranks(paired[paired["metric"].eq(metric)], metric).reindex(out.index)
     out = out.reset_index()
     if f"{rank_by}__mean" in out.columns:
         up = not METRICS[rank_by].higher_is_better

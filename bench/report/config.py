@@ -27,13 +27,22 @@ class _Pixels(c.Type):
 
 
 class _BaseUrl(c.Type):
-    """An http(s) address that ends with "/"."""
+    """An http(s) address that ends with "/", exactly as the pages take it: they tell an
+    address on another host from a site path by its lowercase "https://" or "http://" prefix
+    (bench.report.html.url, bench.js), while urlsplit lowercases the scheme and strips spaces,
+    tabs and newlines, so its verdict alone would pass addresses that every link then breaks."""
 
     def __init__(self) -> None:
         super().__init__(str)
 
     def run_validation(self, value: object) -> str:
         value = super().run_validation(value)
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise c.ValidationError(f"expected an http(s) address without spaces or control characters, got {value!r}")
+        if not value.startswith(("https://", "http://")):
+            raise c.ValidationError(
+                f"expected an http(s) address starting with lowercase https:// or http://, got {value!r}"
+            )
         parts = urlsplit(value)
         # A host, and nothing after the path: image paths are appended to it as they are.
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
@@ -70,3 +79,6 @@ class ReportConfig(base.Config):
     # 20,000 PNGs outgrows GitHub Pages' 1 GB): e.g. a Hugging Face dataset's resolve/main/images/
     # URL or any static host holding a copy of images/. Thumbnails (WebP) stay in the site.
     images_base_url = c.Optional(_BaseUrl())
+    # `mkdocs serve` rebuilds once data/ and images/ have been quiet this long: a sweep writes a
+    # batch every few seconds, and a page that reloads after each one cannot be read.
+    serve_settle_s = c.Type((int, float), default=10)

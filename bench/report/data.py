@@ -6,9 +6,7 @@ silently shows nonsense. Paths from the tables never leave images/ (they are dat
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -19,13 +17,12 @@ from mkdocs.plugins import get_plugin_logger
 
 from bench import store
 from bench.metrics import METRICS, of_kind
-from bench.report import stats
+from bench.report import names, stats
 from bench.schema import STATUSES
 
 log = get_plugin_logger(__name__)
 
 REFERENCE_COLUMNS = ["prompt_id", "model", "scheduler", "clip_raw_cosine"]
-_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
 
 
 @dataclass
@@ -43,15 +40,8 @@ class ReportData:
         return self.frame.empty
 
 
-def page_slug(prompt_id: str) -> str:
-    """A file name for a prompt's page: the id when it is a plain slug, else a hash of it."""
-    if _SLUG.fullmatch(prompt_id) and prompt_id.lower() != "index":
-        return prompt_id
-    return "p-" + hashlib.sha256(prompt_id.encode()).hexdigest()[:12]
-
-
 class _ToMkDocs(logging.Handler):
-    """Repeats the store's warnings (a part moved aside) on MkDocs' own logger, where they count
+    """Repeats the store's warnings (a file skipped) on MkDocs' own logger, where they count
     as warnings of the build: `mkdocs build --strict` fails on a table that lost a part."""
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -60,8 +50,9 @@ class _ToMkDocs(logging.Handler):
 
 
 def _read_table(data_dir: Path, table: str) -> pd.DataFrame:
-    """The table as the store reads it; a part that does not belong or cannot be read is moved
-    aside by the store (bench.store), named in a warning, and the site builds from the rest."""
+    """The table as the store reads it; a file that does not belong is skipped by the store
+    (bench.store; a read moves no file), named in a warning, and the site builds from the rest.
+    A part that cannot be read, or a data dir that is a file, stops the build (StorageError)."""
     forward, store_log = _ToMkDocs(), logging.getLogger(store.__name__)
     store_log.addHandler(forward)
     try:
@@ -117,7 +108,7 @@ def load(data_dir: Path, metric: str, reference: Path | None) -> ReportData:
 
     shown, note = _choose_metric(scores, metric)
     frame = stats.with_scores(generations, scores, shown)
-    pages = {pid: page_slug(pid) for pid in sorted(frame["prompt_id"].unique())}
+    pages = names.pages(sorted(frame["prompt_id"].unique()), "prompt id")
     return ReportData(frame, scores, runs, read_reference(reference), shown, note, pages)
 
 
@@ -128,10 +119,14 @@ def is_demo(data: ReportData) -> bool:
     return "tiny" in suites or (bool(models) and all(m.startswith("tiny-") for m in models))
 
 
-def image_file(images_dir: Path, image_path: str, table_dir: Path) -> Path:
-    """The file an `image_path` names, refusing any path that leaves images/."""
+def image_file(images_dir: Path, image_path: str, table_dir: Path) -> Path | None:
+    """The file an `image_path` names, refusing any path that leaves images/; None when it
+    cannot be resolved (a symlink loop): the gallery shows it as missing."""
     root = images_dir.resolve()
-    candidate = (root / image_path).resolve()
+    try:
+        candidate = (root / image_path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: RuntimeError before Python 3.13, OSError since
+        return None
     if Path(image_path).is_absolute() or not candidate.is_relative_to(root):
         raise PluginError(f"bench-report: {table_dir}: image_path {image_path!r} is outside {images_dir}")
     return candidate

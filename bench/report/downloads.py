@@ -1,5 +1,6 @@
 """The downloads page: the leaderboard as CSV, the raw Parquet tables as the sweep wrote them
-(copied from data/), the suites' TOML, and the `bench run` command behind each leaderboard row."""
+(copied from data/, only the files the store reads as parts), the suites' TOML, and the
+`bench run` command behind each leaderboard row."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+from mkdocs.plugins import get_plugin_logger
 
+from bench import store
 from bench.report.html import esc, href
+
+log = get_plugin_logger(__name__)
 
 DIR = "downloads"
 TABLES = ("generations", "scores", "runs")
@@ -49,10 +54,17 @@ def suite_file(suite: str) -> Path | None:
 
 
 def files(data_dir: Path, runs: pd.DataFrame) -> dict[str, Path]:
-    """Site path -> file to publish: every Parquet part of the three tables, and the suites' TOML."""
+    """Site path -> file to publish: the part files of the three tables, as the store lists them
+    (regular files named as parts: never a `_` or `.` name, a symlink, a FIFO or a folder), and the
+    suites' TOML. A part that resolves outside data_dir (its table folder is a link to elsewhere)
+    is not published: a warning names it."""
     out = {}
+    root = data_dir.resolve()
     for table in TABLES:
-        for part in sorted((data_dir / table).glob("*.parquet")):
+        for part in store.part_files(data_dir, table):
+            if not part.resolve().is_relative_to(root):
+                log.warning(f"{part} is outside {data_dir}: not published on the downloads page")
+                continue
             out[f"{DIR}/data/{table}/{part.name}"] = part
     for suite in sorted(set(runs["suite"].dropna())) if "suite" in runs.columns else []:
         path = suite_file(str(suite))

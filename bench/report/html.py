@@ -12,6 +12,7 @@ list over rows (dicts or a DataFrame) as a table that bench.js makes interactive
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -62,6 +63,13 @@ def url(root: str, site_path: str) -> str:
 def href(root: str, site_path: str) -> str:
     """url() as an attribute value."""
     return esc(url(root, site_path))
+
+
+def filter_attr(values: Iterable[str]) -> str:
+    """A row's values for one filter of its table (a data-* attribute), as bench.js reads them:
+    a JSON list, so that a value holding spaces ("wild animals") stays one value, and the filter
+    matches a whole value, never a word of one."""
+    return json.dumps(list(values), ensure_ascii=False)
 
 
 def shorten(text: str, limit: int) -> str:

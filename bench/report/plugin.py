@@ -27,12 +27,24 @@ from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
+from bench.errors import StorageError
+from bench.files import writable_dir
 from bench.metrics import METRICS
-from bench.report import board, charts, downloads, pagecache, site_images, stats
+from bench.report import board, charts, downloads, names, pagecache, site_images, stats
 from bench.report import data as report_data
 from bench.report.config import ReportConfig
 from bench.report.linked import LinkedFile
-from bench.report.sections import breakdown, compare, leaderboard, methodology, models, prompts, quality_speed, speed
+from bench.report.sections import (
+    breakdown,
+    compare,
+    leaderboard,
+    methodology,
+    models,
+    prompts,
+    quality_speed,
+    speed,
+    steps,
+)
 from bench.report.sections.common import Scale, empty_state, metric_header
 
 log = get_plugin_logger(__name__)
@@ -70,15 +82,40 @@ def _needs_data(fragment):
     return fragment_or_empty_state
 
 
+def _one_line(hook):
+    """A file that cannot be read or written (an unreadable file, a full disk under a cache, a
+    cache option naming a file) stops the build with one line naming it, not a traceback."""
+
+    @functools.wraps(hook)
+    def hook_or_plugin_error(*args, **kwargs):
+        try:
+            return hook(*args, **kwargs)
+        except PluginError:
+            raise
+        except OSError as exc:
+            raise PluginError(f"bench-report: {exc}") from exc
+
+    return hook_or_plugin_error
+
+
+def _cache_dir(root: Path, option: str, value: str) -> Path:
+    """A cache folder option as a folder the build can write to, checked before any work."""
+    try:
+        return writable_dir(root / value)
+    except StorageError as exc:
+        raise PluginError(f"bench-report: {option}: {exc}; set {option} to a folder") from exc
+
+
 class ReportPlugin(BasePlugin[ReportConfig]):
+    @_one_line
     def on_config(self, config):
         if not self.config.enabled:
             return
         root = Path(config.config_file_path or ".").resolve().parent
         self.data_dir = root / self.config.data_dir
         self.images_dir = root / self.config.images_dir
-        self.thumbs_dir = root / self.config.thumbs_dir
-        self.charts_dir = root / self.config.charts_dir
+        self.thumbs_dir = _cache_dir(root, "thumbs_dir", self.config.thumbs_dir)
+        self.charts_dir = _cache_dir(root, "charts_dir", self.config.charts_dir)
         reference = root / self.config.seed_reference if self.config.seed_reference else None
         self.data = report_data.load(self.data_dir, self.config.metric, reference)
         self.scale = Scale(self.config.clip_scale, METRICS[self.data.metric].title)
@@ -88,6 +125,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         config.extra_javascript.extend(f"{ASSET_DIR}/{script}" for script in SCRIPTS)
         return config
 
+    @_one_line
     def on_files(self, files: Files, config):
         if not self.config.enabled:
             return
@@ -107,8 +145,8 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             )
         )
         self.page_model = {}
-        for model in sorted(self.data.frame["model"].unique()) if not self.data.empty else []:
-            slug = models.model_slug(model)
+        model_pages = names.pages(sorted(self.data.frame["model"].unique()) if not self.data.empty else [], "model")
+        for model, slug in model_pages.items():
             files.append(
                 File.generated(
                     config,
@@ -121,9 +159,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         for pid, slug in self.data.prompt_pages.items():
             # The title is the slug (letters, digits, - and _ only): MkDocs puts titles into
             # templates unescaped, so no prompt text may go there.
-            # Out of the search index: its tables and gallery would make the index grow with the
-            # prompts; the Prompts page (searchable, with every prompt's text) leads to it.
-            md = f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}search:\n  exclude: true\n---\n\n<!-- bench:prompt -->\n"
+            # In the search index by its prompt text only (the fragment marks the rest
+            # data-search-exclude): a search for a prompt's words lands on its page, and the index
+            # grows by a prompt's text per prompt, not by its tables.
+            md = f"---\ntitle: {json.dumps(slug)}\n{HIDE_TOC}---\n\n<!-- bench:prompt -->\n"
             made = File.generated(config, f"prompts/{slug}.md", content=md)
             files.append(made)
             self.prompt_urls[pid] = made.url
@@ -149,6 +188,7 @@ class ReportPlugin(BasePlugin[ReportConfig]):
                 files.append(File.generated(config, f"{compare.JSON_DIR}/{slug}.json", content=body))
         return files
 
+    @_one_line
     def on_page_content(self, html, page, config, files):
         if not self.config.enabled:
             return
@@ -167,12 +207,16 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             html = DEMO_BANNER + html
         return html
 
+    @_one_line
     def on_serve(self, server, config, builder):
         if not self.config.enabled:
             return
         for folder in (self.data_dir, self.images_dir):
             folder.mkdir(parents=True, exist_ok=True)
             server.watch(str(folder))
+        # mkdocs rebuilds once changes have stopped for build_delay (0.1 s): wait for a sweep's
+        # burst of writes to settle instead, so the page is not reloaded mid-sweep
+        server.build_delay = max(server.build_delay, float(self.config.serve_settle_s))
         return server
 
     # --- helpers -------------------------------------------------------------------------
@@ -183,17 +227,14 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         frame = self.data.frame
         shown = frame.loc[frame["status"].eq("ok") & frame["image_path"].notna(), ["image_path", "image_sha256"]]
         shown = shown.drop_duplicates()
-        try:
-            found = site_images.collect(
-                zip(shown["image_path"], shown["image_sha256"]),
-                self.images_dir,
-                self.data_dir / "generations",
-                self.thumbs_dir,
-                self.config.thumb_px,
-                self.config.images_base_url,
-            )
-        except OSError as exc:  # an unreadable file, a full disk under the cache: one line, no traceback
-            raise PluginError(f"bench-report: {exc}") from exc
+        found = site_images.collect(
+            zip(shown["image_path"], shown["image_sha256"]),
+            self.images_dir,
+            self.data_dir / "generations",
+            self.thumbs_dir,
+            self.config.thumb_px,
+            self.config.images_base_url,
+        )
         for dest, src in found.links.items():
             files.append(LinkedFile.generated(config, dest, abs_src_path=str(src)))
         log.info(
@@ -203,6 +244,8 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         say = log.warning if self.config.missing_images == "warn" else log.info
         for line in site_images.problems(found, self.images_dir):
             say(line)
+        for line in site_images.refused(found, self.images_dir):
+            log.warning(line)
         return found.site
 
     def _tables(self) -> None:
@@ -294,13 +337,16 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             return "".join(
                 [
                     prompts.prompt_block(summary["prompt"], summary["truncated_tokens"]),
+                    # numbers and captions make unreadable search snippets: Material skips these
+                    "<div data-search-exclude>",
                     metric_header(self.scale),
                     leaderboard.prompt_table(board_rows, self.scale),
-                    "<h2>Gallery</h2>",
+                    '<h2 id="gallery">Gallery</h2>',
                     prompts.best_rule(self.scale),
                     prompts.gallery_grid(
                         best, records, self.site_images, root, self.scale, summary["prompt"], self.config.thumb_px
                     ),
+                    "</div>",
                 ]
             )
 
@@ -351,6 +397,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         return speed.speed_table(self.comparison) + speed.speed_chart(root, SPEED_SVG)
 
     @_needs_data
+    def _steps(self, page: Page, root: str, files: Files) -> str:
+        return steps.steps_page(self.data.frame, self.data.scores, self.rank_by, self.scale, root)
+
+    @_needs_data
     def _runs(self, page: Page, root: str, files: Files) -> str:
         return methodology.runs_table(self.data.runs, self.data.frame)
 
@@ -380,6 +430,7 @@ FRAGMENTS: dict[str, Fragment] = {
     "prompts": ReportPlugin._prompts,
     "prompt": ReportPlugin._prompt,
     "speed": ReportPlugin._speed,
+    "steps": ReportPlugin._steps,
     "compare": ReportPlugin._compare,
     "models": ReportPlugin._models,
     "model": ReportPlugin._model,

@@ -20,6 +20,7 @@ from bench.report.sections.prompts import SiteImage
 
 CHANGED = "changed since its run: sha256 differs from the one recorded"
 UNDECODABLE = "cannot be decoded as an image"
+OVERSIZED = f"over {thumbs.MAX_PIXELS:,} pixels: not decoded (Pillow's decompression-bomb limit)"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -35,6 +36,7 @@ class SiteImages:
     missing: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     undecodable: list[str] = field(default_factory=list)
+    oversized: list[str] = field(default_factory=list)  # refused undecoded: logged as warnings always
 
 
 def collect(
@@ -52,7 +54,7 @@ def collect(
     for rel, sha in shown:
         if rel not in where:
             path = image_file(images_dir, rel, table_dir)
-            where[rel] = path if path.is_file() else None
+            where[rel] = path if path is not None and path.is_file() else None
         # Rows from before the sweep recorded hashes have none: nothing to compare with.
         if isinstance(sha, str) and _SHA256.fullmatch(sha):
             recorded.setdefault(rel, set()).add(sha)
@@ -73,8 +75,9 @@ def collect(
             flags.append(CHANGED)
             out.changed.append(rel)
         if path in bad:
-            flags.append(UNDECODABLE)
-            out.undecodable.append(rel)
+            oversized = isinstance(bad[path], thumbs.OversizedImage)
+            flags.append(OVERSIZED if oversized else UNDECODABLE)
+            (out.oversized if oversized else out.undecodable).append(rel)
             out.site[rel] = SiteImage(None, None, "; ".join(flags))  # garbage is not published
             continue
         rel_path = path.relative_to(images_root).as_posix()
@@ -84,7 +87,7 @@ def collect(
             out.links[full] = path
         out.links[thumb] = thumbnails[path]  # identical images share one thumbnail
         out.site[rel] = SiteImage(full, thumb, "; ".join(flags))
-    for names in (out.missing, out.changed, out.undecodable):
+    for names in (out.missing, out.changed, out.undecodable, out.oversized):
         names.sort()
     return out
 
@@ -109,3 +112,14 @@ def problems(found: SiteImages, images_dir: Path) -> list[str]:
             f"undecodable image: {len(found.undecodable)} image file(s) under {images_dir} cannot be decoded, placeholders shown and flagged: {examples(found.undecodable)}"
         )
     return lines
+
+
+def refused(found: SiteImages, images_dir: Path) -> list[str]:
+    """The log line of the images refused undecoded for their size: a warning whatever the
+    `missing_images` level, since such a file is an attack on the build or a mistake, no sweep's."""
+    if not found.oversized:
+        return []
+    names = ", ".join(found.oversized[:3]) + (" ..." if len(found.oversized) > 3 else "")
+    return [
+        f"oversized image: {len(found.oversized)} image file(s) under {images_dir} are {OVERSIZED}, placeholders shown and flagged: {names}"
+    ]

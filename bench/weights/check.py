@@ -99,8 +99,10 @@ def missing_metrics(metrics: list[str]) -> list[str]:
     return problems
 
 
-def check_compatible(scheduler_class: str, model: str, names: list[str]) -> None:
-    """Reject schedulers that the model's own scheduler class does not list in `compatibles`."""
+def check_compatible(scheduler_class: str, model: str, names: list[str], card: str | None = None) -> None:
+    """Reject schedulers that the model's own scheduler class does not list in `compatibles`,
+    but for `card`, the scheduler its card runs it with (an LCM LoRA's LCMScheduler, which no
+    base scheduler lists)."""
     import diffusers
 
     cls = getattr(diffusers, scheduler_class)
@@ -111,6 +113,8 @@ def check_compatible(scheduler_class: str, model: str, names: list[str]) -> None
         compatible = {c.__name__ for c in cls().compatibles}
     else:
         compatible = {cls.__name__, *names_listed}
+    if card is not None:
+        compatible.add(SCHEDULERS[card].class_name)
     for name in names:
         if SCHEDULERS[name].class_name not in compatible:
             raise ConfigError(
@@ -136,4 +140,4 @@ def preflight(specs: list[ModelSpec], schedulers: dict[str, list[str]], metrics:
         raise WeightsMissing(problems, HOW_TO_GET)
     for spec in specs:
         if spec.family != "gan":
-            check_compatible(hub.scheduler_class_name(spec), spec.key, schedulers[spec.key])
+            check_compatible(hub.scheduler_class_name(spec), spec.key, schedulers[spec.key], spec.scheduler_hint)

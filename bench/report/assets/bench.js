@@ -12,20 +12,39 @@
   var narrow = window.matchMedia("(max-width: 600px)").matches; // a phone: narrower columns
   var VIRTUAL_ROWS = 300;
 
+  // Tabulator puts a string that a title, tooltip or formatter returns into the page with
+  // innerHTML, and table text is untrusted (a prompt, a model name): each returns a node whose
+  // text is set as text, never a string.
+  function tip(text) {
+    if (!text) return ""; // no tooltip (false would show the word "false")
+    var div = document.createElement("div"); // an element: Tabulator's tooltips take no text node
+    div.textContent = text;
+    return div;
+  }
+
+  // The cell as the build wrote it: copies of its nodes, never its HTML parsed again.
+  function copyOf(td) {
+    var part = document.createDocumentFragment();
+    td.childNodes.forEach(function (node) { part.append(node.cloneNode(true)); });
+    return part;
+  }
+
   function columnsOf(table) {
+    var tds = Array.from(table.tBodies[0].rows).map(function (tr) { return tr.cells; });
     return Array.from(table.tHead.rows[0].cells).map(function (th, i) {
       var numeric = th.dataset.sortMethod === "number";
       var title = th.textContent;
+      var headerTip = th.title;
       return {
         title: title,
-        titleFormatter: function () { return document.createTextNode(title); }, // text, never HTML
-        field: "k" + i, // the sort key; the cell shows its HTML from the build ("h" + i)
-        formatter: function (cell) { return cell.getData()["h" + i]; },
+        titleFormatter: function () { return document.createTextNode(title); },
+        field: "k" + i, // the sort key; the cell shows the build's cell (row _i, column i)
+        formatter: function (cell) { return copyOf(tds[cell.getData()._i][i]); },
         sorter: numeric ? "number" : "string",
         sorterParams: { alignEmptyValues: "bottom" }, // "—" stays last whichever way
         headerSortStartingDir: th.hasAttribute("data-sort-reverse") ? "desc" : "asc",
-        headerTooltip: th.title || false,
-        tooltip: function (e, cell) { return cell.getElement().textContent.trim(); },
+        headerTooltip: headerTip ? function () { return tip(headerTip); } : false,
+        tooltip: function (e, cell) { return tip(cell.getElement().textContent.trim()); },
         hozAlign: numeric ? "right" : "left",
         frozen: i === 0,
         headerWordWrap: true, // long metric names wrap: the quality column fits a phone
@@ -48,7 +67,6 @@
       Array.from(tr.cells).forEach(function (td, i) {
         var key = td.dataset.sort;
         var empty = key === undefined || key === "";
-        row["h" + i] = td.innerHTML;
         row["k" + i] = empty ? null : columns[i].sorter === "number" ? parseFloat(key) : key.toLowerCase();
         row._text += " " + td.textContent.toLowerCase();
       });
@@ -166,15 +184,18 @@
       var want = {};
       fields.forEach(function (e) {
         if (e.value) state.set(e.name, e.value); else state.delete(e.name);
-        want[e.name] = e.value.toLowerCase();
+        want[e.name] = e.value;
       });
       tab.setFilter(function (row) {
         return fields.every(function (e) {
           var w = want[e.name];
           if (!w) return true;
-          if (e.name === "q") return w.split(/\s+/).every(function (word) { return row._text.indexOf(word) >= 0; });
-          var v = (row._data[e.name] || "").toLowerCase(); // one value, or several separated by spaces
-          return v === w || v.split(" ").indexOf(w) >= 0;
+          if (e.name === "q") {
+            return w.toLowerCase().split(/\s+/).every(function (word) { return row._text.indexOf(word) >= 0; });
+          }
+          // The row's values for this filter, a JSON list (html.filter_attr): one of them exactly,
+          // never a word of one ("animals" is not "wild animals").
+          return JSON.parse(row._data[e.name] || "[]").indexOf(w) >= 0;
         });
       });
       count.textContent = tab.getDataCount("active") + " of " + tab.getDataCount() + " rows shown";

@@ -11,7 +11,7 @@ from typing import ClassVar
 import pandas as pd
 
 from bench.metrics import METRICS
-from bench.report.html import Code, Col, Flag, Num, Td, Text, esc, missing, table
+from bench.report.html import Code, Col, Flag, Num, Td, Text, esc, filter_attr, missing, table
 from bench.report.sections.common import Scale, note
 from bench.report.stats import BACKEND_ORDER
 
@@ -135,8 +135,8 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
                 "Rank",
                 f"{m}__rank",
                 Num(0),
-                f"rank by {METRICS[m].title}: rows with the same rank cannot be told "
-                "apart at 95% (1 + the rows whose whole interval is better)",
+                f"rank by {METRICS[m].title}: 1 + the rows significantly better in a paired test on the "
+                "same prompts and seeds (bootstrap over prompts, Holm-corrected); rows of one rank tie",
                 "lower",
                 name=f"rank:{m}",
                 hidden=m != rank_by,
@@ -199,24 +199,27 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
     return cols
 
 
-def _filter_attrs(row: dict) -> dict[str, str]:
-    return {
-        "id": row_id(row),
-        "data-model": row["model"],
-        "data-family": str(row.get("family") or ""),
-        "data-scheduler": row["scheduler"],
-        "data-backend": row.get("backends") or "",
-        "data-provider": row.get("providers") or "",
-    }
-
-
+# The leaderboard's filters: (name, label, the board column it filters on, whether that column
+# holds several values, space-separated as board._settings joins a row's backends and providers).
 FILTERS = [
-    ("model", "Model"),
-    ("family", "Family"),
-    ("scheduler", "Scheduler"),
-    ("backend", "Backend"),
-    ("provider", "Provider"),
+    ("model", "Model", "model", False),
+    ("family", "Family", "family", False),
+    ("scheduler", "Scheduler", "scheduler", False),
+    ("backend", "Backend", "backends", True),
+    ("provider", "Provider", "providers", True),
 ]
+
+
+def _filter_values(row: dict, column: str, several: bool) -> list[str]:
+    cell = row.get(column)
+    if missing(cell) or cell == "":
+        return []
+    return str(cell).split(" ") if several else [str(cell)]
+
+
+def _filter_attrs(row: dict) -> dict[str, str]:
+    values = {f"data-{name}": filter_attr(_filter_values(row, col, several)) for name, _, col, several in FILTERS}
+    return {"id": row_id(row), **values}
 
 
 def filter_form(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> str:
@@ -229,28 +232,15 @@ def filter_form(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Sc
             for m in metrics
         )
         fields.append(f'<label>Rank by <select name="metric">{opts}</select></label>')
-    source = {
-        "model": "model",
-        "family": "family",
-        "scheduler": "scheduler",
-        "backend": "backends",
-        "provider": "providers",
-    }
-    for key, label in FILTERS:
-        values = sorted(
-            {
-                v
-                for cell in board[source[key]].fillna("")
-                for v in str(cell).split(" " if key in ("backend", "provider") else "\0")
-            }
-            - {""}
-        )
+    rows = board.to_dict("records")
+    for name, label, col, several in FILTERS:
+        values = sorted({v for row in rows for v in _filter_values(row, col, several)})
         if len(values) < 2:
             continue
         opts = '<option value="">all</option> ' + " ".join(
             f'<option value="{esc(v)}">{esc(v)}</option>' for v in values
         )
-        fields.append(f'<label>{label} <select name="{key}">{opts}</select></label>')
+        fields.append(f'<label>{label} <select name="{name}">{opts}</select></label>')
     fields.append('<label>Search <input type="search" name="q" placeholder="model, scheduler …"></label>')
     return f'<form class="bench-filters" hidden>{" ".join(fields)}</form>'
 
@@ -261,8 +251,9 @@ def board_table(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Sc
         board_columns(board, metrics, rank_by, scale), board, row_attrs=_filter_attrs, attrs={"data-url-state": "1"}
     )
     legend = note(
-        f"{BEST} best value of its column. Rank: rows that share a rank cannot be told apart at 95% "
-        "(1 + the number of rows whose whole interval is better). Quality is measured once per image set "
+        f"{BEST} best value of its column. Rank: 1 + the rows significantly better than this one, each "
+        "pair compared on the same prompts and seeds (paired bootstrap over prompts, Holm-corrected); rows "
+        "that share a rank cannot be told apart. Quality is measured once per image set "
         "(model and scheduler): the backends' images are twins, compared on the Speed page. "
         "A dash (no value) sorts last both ways."
     )

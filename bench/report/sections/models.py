@@ -11,15 +11,10 @@ import pandas as pd
 
 from bench.models import MODELS
 from bench.report.html import DASH, Col, Link, Num, esc, href, nsfw_veil, show, table
+from bench.report.names import slug
 from bench.report.sections.common import Scale, note
 from bench.report.sections.methodology import settings_table
 from bench.report.sections.prompts import SiteImage
-
-
-def model_slug(model: str) -> str:
-    """Model keys are registry keys (letters, digits, - and _); anything else is replaced."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in model) or "_"
-
 
 HUB = "https://huggingface.co/"
 
@@ -140,7 +135,7 @@ WALL_FIRST = 24  # images per scheduler in the page itself; the rest come from t
 
 def gallery_anchor(scheduler: str) -> str:
     """The id of a scheduler's gallery on its model's page (the leaderboard's rows link to it)."""
-    return "gallery-" + model_slug(scheduler or "none")
+    return "gallery-" + slug(scheduler or "none")
 
 
 def wall_entries(images: pd.DataFrame, site: dict[str, SiteImage | None], prompt_urls: dict[str, str], scale: Scale):
@@ -200,7 +195,7 @@ def galleries(walls: dict[str, list[dict]], root: str, json_path: str) -> str:
 
 def wall_json_path(model: str) -> str:
     """Where a model's wall JSON lives in the site, beside its page."""
-    return f"models/{model_slug(model)}.json"
+    return f"models/{slug(model)}.json"
 
 
 def wall_json(walls: dict[str, list[dict]]) -> str:

@@ -19,6 +19,7 @@ from bench.report.html import (
     Num,
     Prose,
     esc,
+    filter_attr,
     fmt,
     href,
     missing,
@@ -83,9 +84,10 @@ def prompts_table(
     form = f'<form class="bench-filters" hidden>{" ".join(fields)}</form>'
 
     def attrs(r: dict) -> dict[str, str]:
-        return {"data-category": r["category"]}
+        return {"data-category": filter_attr([r["category"]] if r["category"] else [])}
 
-    return form + table(columns, rows, row_attrs=attrs, attrs={"data-url-state": "1"})
+    # out of the search index: each prompt's own page is in it, with a readable snippet
+    return form + table(columns, rows, row_attrs=attrs, attrs={"data-url-state": "1", "data-search-exclude": ""})
 
 
 def best_rule(scale: Scale) -> str:
