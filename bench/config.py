@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Required
 
+import numpy as np
 import pydantic
 from pydantic import (
     AfterValidator,
@@ -60,7 +61,10 @@ from bench.config_rules import (  # noqa: F401 - check_choices, split_list, pars
     split_list,
 )
 from bench.errors import ConfigError, first_line
-from bench.metrics import SCORABLE
+from bench.latents import SHIPPED as LATENTS
+from bench.latents import LatentsFile
+from bench.latents import read as read_latents
+from bench.metrics import METRICS, REFERENCE_WITHOUT_FEATURES, SCORABLE, SET_METRICS
 from bench.models import FIXED_BY_WEIGHTS, MODELS
 from bench.prompts import STRATA, Prompt, PromptSet, relative_to
 from bench.prompts import load as load_prompt_set
@@ -214,6 +218,13 @@ class Suite(BaseModel):
     schedulers: Annotated[list[str], one_of(SCHEDULERS, many=True)] = ["euler-a"]
     backends: Annotated[list[str], one_of(BACKENDS, many=True)] = ["pytorch"]
     seeds: Annotated[list[int], BeforeValidator(read_seeds)] = [0]  # "0-3", "0,5,9", 7 or a list
+    # Fixed initial latents instead of each seed's noise (bench.latents): a shipped name
+    # (mlperf-sdxl) or a .npy file (relative to the suite file), one latent for every prompt or
+    # one per prompt; held as the LatentsFile it reads. Seeds still drive the noise that
+    # ancestral schedulers add at each step.
+    latents: (
+        Annotated[Line, says("a shipped latents name (" + ", ".join(LATENTS) + ") or a path to a .npy file")] | None
+    ) = None
     # None: each model's card; one value, or a list: a sweep axis, each value its own cells
     steps: StepsAxis | None = None
     guidance_scale: GuidanceAxis | None = None
@@ -225,6 +236,12 @@ class Suite(BaseModel):
     provider_fallback: Annotated[str, one_of(PROVIDER_FALLBACK)] = "error"
     batch_size: BatchSize = 4  # seeds generated per call (halved on OOM)
     metrics: Annotated[list[str], one_of(SCORABLE, many=True)] = ["clip_vit_b_32", "nsfw"]
+    # Set metrics (FID, KID; bench.set_scoring): the image count of the protocol they reproduce
+    # (MLPerf's SDXL: 5,000); a set scored on fewer images is marked indicative. None: never.
+    protocol_images: Count | None = None
+    # Reference statistics for the set metrics in place of each metric's own (an .npz with mu
+    # and sigma, and features for KID, as `bench fid-stats` writes; relative to the suite file).
+    fid_reference: Annotated[Line, says("a path to a reference statistics .npz file")] | None = None
     model_overrides: Overrides = {}  # [model_overrides.<key>]: per-model settings
     backend_options: Annotated[_BackendOptions, says("tables [backend_options.<backend>]")] = {}
     description: Annotated[str, Strict(), says("a string")] = ""
@@ -251,6 +268,61 @@ class Suite(BaseModel):
         if inline is not _FROM_FILE and (same := {p.id for p in inline} & {p.id for p in prompts.prompts}):
             raise ValueError(f"id {sorted(same)[0]!r} is both a [[prompts]] table's and the file's")
         return prompts
+
+    @field_validator("latents")
+    @classmethod
+    def _read_latents(cls, source: str | None, info) -> LatentsFile | None:
+        if source is None:
+            return None
+        latents = read_latents(source)
+        inline, from_file = info.data.get("prompts", _FROM_FILE), info.data.get("prompts_file")
+        if inline is _FROM_FILE and from_file is None:
+            return latents  # the prompts failed their own checks
+        count = (0 if inline is _FROM_FILE else len(inline)) + (len(from_file.prompts) if from_file else 0)
+        if latents.count not in (1, count):
+            raise ValueError(
+                f"{source!r} holds {latents.count} latents; need 1 (for every prompt) or one per prompt ({count})"
+            )
+        return latents
+
+    @field_validator("fid_reference")
+    @classmethod
+    def _check_reference(cls, path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:  # np.load of an .npz reads its directory only: the arrays stay on disk
+            with np.load(path, allow_pickle=False) as data:
+                names = set(data.files)
+        except FileNotFoundError:
+            raise ValueError(f"no such file {path!r}") from None
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path!r} is not an .npz file ({first_line(e)})") from None
+        if not {"mu", "sigma"} <= names:
+            raise ValueError(f"{path!r} holds {sorted(names)}; a reference needs mu and sigma")
+        return path
+
+    @model_validator(mode="after")
+    def _set_metrics_have_a_reference(self):
+        listed = [m for m in self.metrics if m in SET_METRICS]
+        if self.fid_reference is not None and not listed:
+            raise ConfigError(f"fid_reference: no set metric in metrics; set metrics: {', '.join(SET_METRICS)}")
+        for metric in listed:
+            if METRICS[metric].options.get("statistic") != "kid":
+                continue
+            if self.fid_reference is None and METRICS[metric].weights[1].hub_id in REFERENCE_WITHOUT_FEATURES:
+                raise ConfigError(
+                    f"metrics: {metric!r} needs the reference images' features, and its reference "
+                    f"({METRICS[metric].weights[1].files[0]}) holds mu and sigma only; give fid_reference = a "
+                    "file with features (`bench fid-stats FOLDER --out FILE.npz`), or leave it out"
+                )
+            if self.fid_reference is not None:
+                with np.load(self.fid_reference, allow_pickle=False) as data:
+                    if "features" not in data.files:
+                        raise ConfigError(
+                            f"fid_reference: {metric!r} needs the reference images' features, and "
+                            f"{self.fid_reference!r} holds mu and sigma only (`bench fid-stats` keeps them)"
+                        )
+        return self
 
     @model_validator(mode="after")
     def _take_file_prompts(self):
@@ -397,5 +469,8 @@ def load_suite(name_or_path: str, overrides: dict | None = None) -> Suite:
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if "prompts_file" in raw and _is_file(name_or_path):  # a shipped suite names a shipped set
         raw["prompts_file"] = relative_to(raw["prompts_file"], Path(name_or_path).parent)
+    for name in ("latents", "fid_reference"):  # paths in a suite file are relative to it
+        if name in raw and _is_file(name_or_path):
+            raw[name] = relative_to(raw[name], Path(name_or_path).parent)
     raw.setdefault("name", Path(name_or_path).stem)
     return Suite(**raw)

@@ -16,8 +16,11 @@ from dataclasses import dataclass, field
 # parity: an image of another backend (ONNX Runtime, torch.compile) against its eager PyTorch
 # twin, computed by the sweep itself;
 # safety: a classifier's NSFW flag (and its margin): a property of the image, never a quality,
-# so it is never ranked (the site shows each model's NSFW rate beside its quality).
-KINDS = ("clip", "preference", "aesthetic", "iqa", "parity", "safety")
+# so it is never ranked (the site shows each model's NSFW rate beside its quality);
+# set: one value per image set (a model, scheduler, backend and settings, over all its prompts),
+# not per image: FID and KID against a reference set's statistics (bench.set_scoring), kept in
+# their own table (set_scores).
+KINDS = ("clip", "preference", "aesthetic", "iqa", "parity", "safety", "set")
 
 # What the relative metrics' pages say: their numbers rank images of one prompt.
 PER_PROMPT_NOTE = (
@@ -71,6 +74,10 @@ class Weights:
     # Where files[0] is downloaded from when it is on no hub, tried in order (mirrors): the first
     # that serves the file with the pinned sha256 is kept. Empty: `hub_id` is a hub repo.
     urls: tuple[str, ...] = ()
+    # The git blob id of files[0] (sha1 of b"blob <size>\0" + its bytes, `git hash-object`): the
+    # pin of a file a git repository publishes, where that id is what its provenance records;
+    # checked like sha256 (bench.weights.digest.git_blob_id).
+    git_blob: str | None = None
 
     def __post_init__(self):
         if self.urls and len(self.files) != 1:
@@ -79,6 +86,13 @@ class Weights:
     @property
     def pickled(self) -> bool:
         return self.files[0].endswith((".pt", ".pth", ".bin")) and not self.tiny
+
+    @property
+    def pin(self) -> str | None:
+        """What files[0] is pinned by, as `bench fetch` prints it; None: unpinned."""
+        if self.sha256:
+            return f"sha256 {self.sha256}"
+        return f"git blob {self.git_blob}" if self.git_blob else None
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,79 @@ def nsfw_pair(flag: str, weights: Weights) -> tuple[MetricInfo, MetricInfo]:
             note=f"Written with {flag}: the checker's largest concept score (cosine to the concept minus "
             "its threshold, +0.01 once a special-care concept matched, rounded to 3 decimals as the "
             "checker rounds); above 0 exactly where the image is flagged.",
+        ),
+    )
+
+
+# pytorch-fid's FID Inception weights (its release `fid_weights`), which MLPerf's tools/fid
+# downloads. The 6726825d in the name is the sha256 prefix torch.hub checks; the whole hash is
+# the one public code pins for this 95,628,359-byte file (not re-hashed here).
+FID_INCEPTION = Weights(
+    "pytorch-fid-inception",
+    ("pt_inception-2015-12-05-6726825d.pth",),
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+    licence="Apache-2.0 (pytorch-fid); weights converted from TensorFlow's FID Inception",
+    urls=(
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    ),
+)
+# MLPerf's FID reference statistics of the 5,000 COCO 2014 images (mu and sigma only: no
+# features, so no KID against them), pinned by the git blob id its provenance gives
+# (bench/data/mlperf-sdxl/README.md), at the commit the captions were copied from.
+MLPERF_COCO_STATS = Weights(
+    "mlperf-coco-val2014-stats",
+    ("val2014.npz",),
+    licence="Apache-2.0 (mlcommons/inference); statistics of COCO images (CC BY 4.0)",
+    urls=(
+        "https://raw.githubusercontent.com/mlcommons/inference/b66003e10e2db4b8c36a448b0545ec90fcc6e9e9/"
+        "text_to_image/tools/val2014.npz",
+    ),
+    git_blob="806479d0693a33110526b6689aa26baddd995c7b",
+)
+# Reference statistics that hold mu and sigma only (no features): no KID against them.
+REFERENCE_WITHOUT_FEATURES = frozenset({MLPERF_COCO_STATS.hub_id})
+# Tiny twins (bench.tiny_scorers): pytorch-fid's architecture with random weights, and statistics
+# (with features) of a few tiny SD pictures, read at its 192-dim block (a test's FID in
+# milliseconds: pool3's 2048 x 2048 matrix square root takes a minute on a shared CPU).
+TINY_FID_INCEPTION = Weights("tiny-fid-inception", ("pt_inception-2015-12-05-6726825d.pth",), tiny=True)
+TINY_FID_STATS = Weights("tiny-fid-inception", ("reference-192.npz",), tiny=True)
+# Images the published protocol scores a set on: fewer, and a set metric is "indicative"
+# (a suite's `protocol_images` says; MLPerf's SDXL: 5,000).
+SET_METRIC_NOTE = (
+    "One value per image set (a model, scheduler, backend and settings, over all its prompts), "
+    "against the reference statistics; lower is better. FID and KID are biased by the number of "
+    "images: compare sets of equal size only, and read a set smaller than the protocol's as indicative."
+)
+
+
+def set_pair(suffix: str, inception: Weights, stats: Weights, dims: int = 2048) -> tuple[MetricInfo, MetricInfo]:
+    """FID and KID (`fid`, `kid` + suffix) on one FID Inception (features of its `dims` block;
+    2048: pool3) and one reference statistics file: both from the same features of a set's
+    images, computed in one pass."""
+    tiny = " tiny (random weights, tests only)" if inception.tiny else ""
+    return (
+        MetricInfo(
+            f"fid{suffix}",
+            f"FID (pytorch-fid){tiny}",
+            "set",
+            False,
+            "FID",
+            "bench.scorers.fid:SetScorer",
+            {"statistic": "fid", "dims": dims},
+            weights=(inception, stats),
+            value_range=(0.0, None),
+            note=SET_METRIC_NOTE,
+        ),
+        MetricInfo(
+            f"kid{suffix}",
+            f"KID (polynomial kernel){tiny}",
+            "set",
+            False,
+            "MMD^2",
+            "bench.scorers.fid:SetScorer",
+            {"statistic": "kid", "dims": dims},
+            weights=(inception, stats),
+            note=SET_METRIC_NOTE + " KID needs the reference set's features, not only mu and sigma.",
         ),
     )
 
@@ -398,6 +485,10 @@ METRICS: dict[str, MetricInfo] = {
             ),
         ),
         *nsfw_pair("nsfw_tiny", Weights("tiny-nsfw", NSFW_CHECKER_FILES, tiny=True)),
+        # Set metrics: FID and KID of an image set against reference statistics, on pytorch-fid's
+        # FID Inception (bench.fid); weights[0] the network, weights[1] the reference statistics.
+        *set_pair("", FID_INCEPTION, MLPERF_COCO_STATS),
+        *set_pair("_tiny", TINY_FID_INCEPTION, TINY_FID_STATS, dims=192),
         # Parity between another backend's image and its eager PyTorch twin (same cell but backend).
         MetricInfo("psnr_db_vs_pytorch", "PSNR vs eager PyTorch", "parity", True, "dB"),
         MetricInfo("max_abs_diff_vs_pytorch", "max |Δ| vs eager PyTorch", "parity", False, "0..1 pixel"),
@@ -410,8 +501,10 @@ def of_kind(kind: str) -> list[str]:
     return [name for name, info in METRICS.items() if info.kind == kind]
 
 
-# Metrics `bench score` can compute: the ones with a scorer.
+# Metrics `bench score` can compute: the ones with a scorer; per image, or per image set.
 SCORABLE = [name for name, info in METRICS.items() if info.scorer]
+SET_METRICS = of_kind("set")
+PER_IMAGE = [name for name in SCORABLE if name not in SET_METRICS]
 # Per-image NSFW flags (1.0 flagged): the site's NSFW rate and its blurred thumbnails.
 NSFW_FLAGS = [name for name, info in METRICS.items() if info.kind == "safety" and info.unit == "flag"]
 

@@ -67,6 +67,10 @@ class ModelSpec:
     source: str = ""  # where the settings come from: the model card, or the authors' code
     # SD 2.x in fp16 overflows in attention without upcasting (black images).
     upcast_attention: bool = False
+    # The latent space's geometry (the UNet's in_channels; 2 ** (VAE blocks - 1)): what a
+    # suite's fixed initial latents must fit (bench.latents). SD and SDXL: 4 channels, 1/8 size.
+    latent_channels: int = 4
+    vae_scale_factor: int = 8
     licence: str = ""
     gated: bool = False  # needs HF_TOKEN
     tiny: bool = False  # built by bench.tiny, never downloaded
@@ -397,7 +401,10 @@ MODELS: dict[str, ModelSpec] = {
         _biggan(128),
         _biggan(256),
         _biggan(512),
-        ModelSpec("tiny-sd", "sd", "tiny-sd", "Tiny SD (random)", width=64, height=64, steps=4, tiny=True),
+        # The tiny VAE has two blocks (bench.tiny): latents are 1/2 of the image's size.
+        ModelSpec(
+            "tiny-sd", "sd", "tiny-sd", "Tiny SD (random)", width=64, height=64, steps=4, vae_scale_factor=2, tiny=True
+        ),
         ModelSpec(
             "tiny-sdxl",
             "sdxl",
@@ -407,6 +414,19 @@ MODELS: dict[str, ModelSpec] = {
             height=64,
             steps=4,
             lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
+            vae_scale_factor=2,
+            tiny=True,
+        ),
+        # Tiny SDXL without its LoRA: the twin of plain SDXL base 1.0 (the mlperf-tiny suite).
+        ModelSpec(
+            "tiny-sdxl-base",
+            "sdxl",
+            "tiny-sdxl",
+            "Tiny SDXL (random)",
+            width=64,
+            height=64,
+            steps=4,
+            vae_scale_factor=2,
             tiny=True,
         ),
         # Tiny twins of the few-step LoRA models: tiny SDXL's random LoRA stands in for theirs,
@@ -424,6 +444,7 @@ MODELS: dict[str, ModelSpec] = {
                 lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
                 scheduler_hint=sched,
                 eta=eta,
+                vae_scale_factor=2,
                 tiny=True,
             )
             for sched, guidance, eta in (("lcm", 1.0, None), ("tcd", 0.0, 0.3))

@@ -19,13 +19,18 @@ from pathlib import Path
 from bench import store
 from bench.backends import backend_class, supports
 from bench.config import Suite
+from bench.errors import ConfigError
+from bench.latents import latent_shape
 from bench.models import ModelSpec, off_card
 from bench.runtime import Runtime
 
 # Fields that do not define the image: the runtime enters the id as its parts (below), and a
 # prompt's labels name the prompt text that is already hashed (relabelling a prompt must not
 # orphan its images).
-_NOT_IDENTITY = ("runtime", "category", "challenge")
+_NOT_IDENTITY = ("runtime", "category", "challenge", "latents_file")
+# Present in a cell's id only when the suite gives fixed latents, so ids made before they
+# existed stay valid.
+_LATENT_IDENTITY = ("latents_sha256", "latent_index")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class Cell:
     # The replacement VAE's commit; None (unpinned, or no VAE) leaves it out of the id, so that
     # the ids of cells made before VAEs could be pinned stay valid.
     vae_revision: str | None = None
+    # Fixed initial latents (bench.latents): the file's sha256 and which of its latents this
+    # cell starts from; None: the seed's noise. Where the file is read from is not identity.
+    latents_sha256: str | None = None
+    latent_index: int | None = None
+    latents_file: str | None = None
 
     @property
     def device(self) -> str:
@@ -87,6 +97,9 @@ class Cell:
         identity = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_IDENTITY}
         if self.vae_revision is None:
             del identity["vae_revision"]
+        if self.latents_sha256 is None:
+            for name in _LATENT_IDENTITY:
+                del identity[name]
         identity.update(device=self.device, dtype=self.dtype, provider_requested=self.provider_requested)
         if self.runtime.options:  # only where set: ids of cells without options stay as they were
             identity["backend_options"] = self.runtime.options
@@ -130,6 +143,8 @@ def cells_for(
 ) -> tuple[list[Cell], list[str]]:
     """All cells of a suite, and notes on the (model, backend) pairs left out as unsupported: one
     note per reason, naming its models (six models without CUDA make one line, not six)."""
+    check_latents(suite, specs)
+    latents = suite.latents
     cells, skipped = [], {}  # reason -> models it left out, in the suite's order
     for model in suite.models:
         spec = specs[model]
@@ -163,8 +178,17 @@ def cells_for(
             ]
             for scheduler in [None] if spec.family == "gan" else suite.schedulers:
                 for steps, guidance in settings:
-                    for prompt in suite.prompts:
+                    for position, prompt in enumerate(suite.prompts):
                         negative = prompt.negative if prompt.negative is not None else spec.negative_prompt
+                        fixed = (
+                            dict(
+                                latents_sha256=latents.sha256,
+                                latent_index=latents.index_for(position),
+                                latents_file=latents.path,
+                            )
+                            if latents
+                            else {}
+                        )
                         for seed in suite.seeds:
                             cells.append(
                                 Cell(
@@ -177,10 +201,28 @@ def cells_for(
                                     seed=seed,
                                     category=prompt.category,
                                     challenge=prompt.challenge,
+                                    **fixed,
                                     **common,
                                 )
                             )
     return cells, [f"{reason}; skipped for {', '.join(models)}" for reason, models in skipped.items()]
+
+
+def check_latents(suite: Suite, specs: dict[str, ModelSpec]) -> None:
+    """A ConfigError unless every model of the suite can start from its fixed latents: a
+    diffusion model whose latent space, at the size the suite runs it, has the file's shape."""
+    if suite.latents is None:
+        return
+    have = suite.latents.shape[1:]
+    for key, spec in specs.items():
+        if spec.family == "gan":
+            raise ConfigError(f"latents: {key} is a GAN ({spec.family} family): it starts from no latents")
+        need = latent_shape(spec.latent_channels, spec.vae_scale_factor, spec.width, spec.height)
+        if have != need:
+            raise ConfigError(
+                f"latents: {suite.latents.source!r} holds latents of shape (C, H, W) = {have}, but {key} at "
+                f"{spec.width}x{spec.height} starts from {need}"
+            )
 
 
 def make_plan(suite: Suite, data_dir: Path, retry_failed: bool = True, runtimes=None) -> Plan:

@@ -43,7 +43,7 @@ class Prompt:
 _CHECKED = TypeAdapter(Prompt)
 
 # Prompt sets shipped inside the package (bench/data/), by the name a suite gives them.
-SHIPPED = {"parti": "parti/PartiPrompts.tsv"}
+SHIPPED = {"parti": "parti/PartiPrompts.tsv", "mlperf-coco": "mlperf-sdxl/captions_source.tsv"}
 FORMATS = (".tsv", ".csv", ".jsonl")
 STRATA = ("category", "challenge")  # what a sample may be stratified by
 # The columns looked for when a suite names none, matched without regard to case:

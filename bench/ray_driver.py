@@ -29,6 +29,7 @@ from bench.errors import BenchError, WeightsError, first_line
 from bench.files import writable_dir
 from bench.images import safe_join, write_png
 from bench.interrupts import raise_if_stopped
+from bench.metrics import SET_METRICS
 from bench.plan import Cell, make_plan
 from bench.ray_cluster import Cluster, Seat
 from bench.weights import lock as weights_lock
@@ -208,6 +209,8 @@ def run(
             if score:
                 report.scored = score_on(cluster, data_dir, images_dir, suite.metrics, ids, progress)
             parity.record(data_dir, images_dir, ids)
+            if score:  # set metrics (FID, KID) read whole sets: here, on the driver
+                report.scored += sweep.score_sets(suite, data_dir, images_dir, ids, report.run_id, progress)
         except KeyboardInterrupt:
             report.interrupted = True
             raise
@@ -216,7 +219,7 @@ def run(
                 data_dir, report, suite.name, started, shard.WHOLE, f"ray:{report.run_id}", cluster.count, machine
             )
             if not report.interrupted:
-                for table in ("generations", "scores"):
+                for table in ("generations", "scores", "set_scores"):
                     store.compact_tiers(data_dir, table)
     finally:
         cluster.close()
@@ -267,7 +270,7 @@ def score_on(
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
     written = 0
-    for metric in metrics:
+    for metric in [m for m in metrics if m not in SET_METRICS]:  # set metrics: bench.set_scoring
         todo = scoring.pending(generations, scores, metric, rescore, cell_ids)
         if todo.empty:
             continue

@@ -1,7 +1,7 @@
 """The data contract: the Parquet tables under data/ and their columns (units in the names).
 
 One row per generated image in `generations`, one per image and metric in `scores`, one per
-sweep in `runs`. Columns are only ever added, never removed, renamed or retyped: a part written
+image set and set metric in `set_scores`, one per sweep in `runs`. Columns are only ever added, never removed, renamed or retyped: a part written
 before a column existed reads it as nulls, and one written by a newer version (every column
 known here, and more) reads without the columns this version lacks. Writers only ever add
 files, so this module is the one place that says what a column means.
@@ -43,6 +43,10 @@ GENERATIONS = pa.schema(
         ("width", pa.int64()),
         ("height", pa.int64()),
         ("seed", pa.int64()),
+        # Fixed initial latents (bench.latents): the .npy file's sha256 and which latent of it
+        # the image started from; null where the seed's noise was the start.
+        ("latents_sha256", pa.string()),
+        ("latent_index", pa.int64()),
         ("status", pa.string()),  # ok, failed, nan (nsfw: older runs only, see STATUSES)
         ("error", pa.string()),
         ("image_path", pa.string()),  # relative to images/
@@ -77,6 +81,35 @@ SCORES = pa.schema(
         # What computed the value: package versions and weights (repo@commit, a pickle's sha256, or
         # "tiny"); null for rows written before it was recorded and for the sweep's parity metrics.
         ("scorer_version", pa.string()),
+        ("created_at", TIMESTAMP),
+    ]
+)
+
+# One row per image set and set metric (FID, KID: bench.set_scoring). A set is every `ok` image
+# of one model, backend, scheduler and settings (set_key hashes them, bench.set_scoring.SET_FIELDS)
+# among the cells scored: a sweep's own, or the whole data dir for `bench score`. A set scored
+# again (more images, another reference) supersedes its row.
+SET_SCORES = pa.schema(
+    [
+        ("set_key", pa.string()),
+        ("model", pa.string()),
+        ("backend", pa.string()),
+        ("scheduler", pa.string()),
+        ("steps", pa.int64()),
+        ("guidance_scale", pa.float64()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("latents_sha256", pa.string()),
+        ("metric", pa.string()),  # e.g. fid, kid
+        ("value", pa.float64()),
+        ("value_std", pa.float64()),  # KID: spread over its random subsets; null for FID
+        ("n_images", pa.int64()),  # the set's images the value was computed on
+        # The published protocol's image count (a suite's protocol_images; MLPerf: 5,000); null: none
+        ("protocol_images", pa.int64()),
+        ("indicative", pa.bool_()),  # n_images < protocol_images: not comparable with the published figure
+        ("reference_sha256", pa.string()),  # the reference statistics file's sha256
+        ("scorer_version", pa.string()),
+        ("run_id", pa.string()),  # the sweep that scored it; null for `bench score`
         ("created_at", TIMESTAMP),
     ]
 )
@@ -117,7 +150,12 @@ RUNS = pa.schema(
     ]
 )
 
-TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "scores": SCORES, "runs": RUNS}
+TABLES: dict[str, pa.Schema] = {
+    "generations": GENERATIONS,
+    "scores": SCORES,
+    "set_scores": SET_SCORES,
+    "runs": RUNS,
+}
 
 # One row per key is read: a rerun of a failed cell, or a rescore, supersedes. A key's versions
 # are ordered by PREFER first (a success is never hidden by a failure), then by the order their
@@ -127,9 +165,15 @@ TABLES: dict[str, pa.Schema] = {"generations": GENERATIONS, "scores": SCORES, "r
 KEYS: dict[str, list[str]] = {
     "generations": ["cell_id"],
     "scores": ["cell_id", "metric"],
+    "set_scores": ["set_key", "metric"],
     "runs": ["run_id"],
 }
-ORDER_BY: dict[str, str] = {"generations": "created_at", "scores": "created_at", "runs": "started_at"}
+ORDER_BY: dict[str, str] = {
+    "generations": "created_at",
+    "scores": "created_at",
+    "set_scores": "created_at",
+    "runs": "started_at",
+}
 PREFER: dict[str, tuple[str, str]] = {"generations": ("status", "ok")}  # (column, value) that wins
 
 # "nsfw" (an image a pipeline's own safety checker blanked) is written no more: every image is

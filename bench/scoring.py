@@ -24,7 +24,7 @@ import pandas as pd
 from bench import store
 from bench.errors import StorageError, first_line
 from bench.images import safe_join
-from bench.metrics import METRICS
+from bench.metrics import METRICS, SET_METRICS
 from bench.weights.check import require_metrics
 
 
@@ -68,7 +68,11 @@ def score(
     Rows are appended every `chunk` images, so an interrupted scoring pass keeps its work. An
     image that is missing or cannot be decoded is skipped and the others are scored; then a
     StorageError names how many were skipped, and the first few, so the exit code says so.
+    Set metrics (FID, KID) are left to bench.set_scoring: they score whole image sets.
     """
+    metrics = [m for m in metrics if m not in SET_METRICS]
+    if not metrics:
+        return 0
     generations = store.read(data_dir, "generations")
     scores = store.read(data_dir, "scores")
     require_metrics([m for m in metrics if not pending(generations, scores, m, rescore, cell_ids).empty])

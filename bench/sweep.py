@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import claims, parity, scoring, shard, store
+from bench import claims, parity, scoring, set_scoring, shard, store
+from bench import latents as fixed_latents
 from bench.backends import backend_class
 from bench.backends.base import Backend, CallResult, LoadInfo, Request
 from bench.config import Suite
@@ -71,6 +72,8 @@ def _row(run_id: str, cell: Cell, load: LoadInfo | None, **values) -> dict:
         "width": cell.width,
         "height": cell.height,
         "seed": cell.seed,
+        "latents_sha256": cell.latents_sha256,
+        "latent_index": cell.latent_index,
         "load_s": load.load_s if load else None,
         "export_s": load.export_s if load else None,
         "backend_options": json.dumps(load.options, sort_keys=True) if load and load.options else None,
@@ -95,20 +98,27 @@ def eta_of(cell: Cell) -> float | None:
     return json.loads(cell.knobs).get("eta") if cell.knobs else None
 
 
+def latents_of(cell: Cell):
+    """The fixed initial latent (C, H, W) a cell starts from (bench.latents)."""
+    return fixed_latents.load(cell.latents_file, cell.latents_sha256)[cell.latent_index]
+
+
 def _generate(backend: Backend, batch: list[Cell]) -> list[tuple[list[Cell], CallResult | BaseException]]:
     """Generate a batch; on out-of-memory, retry in halves down to one image per call."""
     first = batch[0]
-    request = Request(
-        prompt=first.prompt,
-        negative_prompt=first.negative_prompt,
-        seeds=tuple(c.seed for c in batch),
-        steps=first.steps,
-        guidance_scale=first.guidance_scale,
-        width=first.width,
-        height=first.height,
-        eta=eta_of(first),
-    )
     try:
+        # a latents file changed since the plan fails these cells, not the sweep
+        request = Request(
+            prompt=first.prompt,
+            negative_prompt=first.negative_prompt,
+            seeds=tuple(c.seed for c in batch),
+            steps=first.steps,
+            guidance_scale=first.guidance_scale,
+            width=first.width,
+            height=first.height,
+            eta=eta_of(first),
+            latents=None if first.latents_sha256 is None else latents_of(first),
+        )
         return [(batch, backend.generate(request))]
     except Exception as e:  # noqa: BLE001 - one failing cell must not stop the sweep
         if _is_oom(e) and len(batch) > 1:
@@ -312,16 +322,36 @@ def run(
         if score:
             report.scored = scoring.score(data_dir, images_dir, suite.metrics, cell_ids=ids, progress=progress)
         parity.record(data_dir, images_dir, ids)
+
+        # 5. set metrics (FID, KID) over each image set of the suite's cells, now that every
+        # image of the set is on disk
+        if score:
+            report.scored += score_sets(suite, data_dir, images_dir, ids, report.run_id, progress)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
     finally:
-        # 5. the run's record, written even when interrupted
+        # 6. the run's record, written even when interrupted
         record_run(data_dir, report, suite.name, started, part)
         if not report.interrupted:
-            for table in ("generations", "scores"):
+            for table in ("generations", "scores", "set_scores"):
                 store.compact_tiers(data_dir, table)
     return report
+
+
+def score_sets(suite: Suite, data_dir: Path, images_dir: Path, ids: set[str], run_id: str, progress=None) -> int:
+    """The suite's set metrics over its cells' image sets, as the suite asks (its reference
+    statistics and protocol image count); rows written."""
+    return set_scoring.score_sets(
+        data_dir,
+        images_dir,
+        suite.metrics,
+        cell_ids=ids,
+        reference=suite.fid_reference,
+        protocol_images=suite.protocol_images,
+        run_id=run_id,
+        progress=progress,
+    )
 
 
 def record_run(

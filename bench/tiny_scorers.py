@@ -269,8 +269,50 @@ def _build_nsfw(out: Path, _scratch: Path) -> None:
     processor.save_pretrained(out)
 
 
+# pytorch-fid's file name for its FID Inception weights, which its tiny twin keeps.
+FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+FID_REFERENCE_FILE = "reference.npz"
+# The tiny set metrics' reference (fid_tiny, kid_tiny): the same pictures' features of the 192-dim
+# block, so that a test's FID takes milliseconds (pool3's 2048 x 2048 square root takes a minute).
+TINY_FID_DIMS = 192
+FID_REFERENCE_FILE_TINY_DIMS = f"reference-{TINY_FID_DIMS}.npz"
+# The tiny FID reference set: tiny SD's pictures of seeds the tiny suites do not use.
+TINY_FID_REFERENCE_SEEDS = (100, 101, 102, 103, 104, 105)
+
+
+def _build_fid_inception(out: Path, _scratch: Path) -> None:
+    """pytorch-fid's FID Inception with random weights, saved as its .pth (a plain state dict of
+    torchvision's Inception3 with pytorch-fid's patched blocks, 1008 classes, no aux logits):
+    assembled from pytorch-fid's own classes as its fid_inception_v3 assembles them, and loaded
+    back strictly by its InceptionV3 (bench.fid), so a wrong layout fails there. Beside
+    it, reference statistics (mu, sigma, features) of a few tiny SD pictures: of pool3, and of
+    the 192-dim block the tiny set metrics read."""
+    import torch
+    from pytorch_fid import inception as pf
+
+    from bench import fid
+
+    torch.manual_seed(15)
+    net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+    net.Mixed_5b = pf.FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = pf.FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = pf.FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = pf.FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = pf.FIDInceptionE_1(1280)
+    net.Mixed_7c = pf.FIDInceptionE_2(2048)
+    torch.save(net.state_dict(), out / FID_INCEPTION_FILE)
+    pictures = tiny_sd_pictures(TINY_FID_REFERENCE_SEEDS)
+    for dims, name in ((fid.DIMS, FID_REFERENCE_FILE), (TINY_FID_DIMS, FID_REFERENCE_FILE_TINY_DIMS)):
+        features = fid.activations(fid.load_inception(out / FID_INCEPTION_FILE, dims=dims), pictures)
+        fid.save_reference(out / name, fid.make_reference(features))
+
+
 BUILDERS.update(
     {
+        "tiny-fid-inception": _build_fid_inception,
         "tiny-pickscore": _build_pickscore,
         "tiny-hpsv2": _build_hpsv2,
         "tiny-imagereward": _build_imagereward,

@@ -161,6 +161,22 @@ def test_tables_fit_80_columns_without_cutting_what_users_type(monkeypatch, caps
     out = capsys.readouterr().out
     assert all(len(line) <= 80 for line in out.splitlines())
     assert all(f" {key} " in out for key in MODELS) and "…" not in out
+    # a hub id too long for its column wraps after a "/" or "-", never mid-word
+    lines = out.splitlines()
+    header = next(line for line in lines if " hub id " in line)
+    column = header.index("hub id")
+    cells: list[list[str]] = []
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.strip():
+            break
+        piece = line[column:].split("  ")[0].strip()
+        if line[1:3].strip():  # a model's first line; the others continue its cells
+            cells.append([piece])
+        elif piece:
+            cells[-1].append(piece)
+    assert any(len(pieces) > 1 for pieces in cells)
+    assert {"".join(pieces) for pieces in cells} == {m.hub_id for m in MODELS.values()}
+    assert all(piece[-1] in "/-" for pieces in cells for piece in pieces[:-1]), cells
     assert main(["list", "suites"]) == 0
     out = capsys.readouterr().out
     assert "Offline smoke sweep" in out  # each suite's description, not only its name

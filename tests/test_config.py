@@ -45,7 +45,7 @@ def test_seed_suite_reproduces_the_origin_settings():
     [
         ('models = ["sd99"]', "models", "sd15"),
         ('models = ["sd15"]\nschedulers = ["euler-x"]', "schedulers", "euler-a"),
-        ('models = ["sd15"]\nmetrics = ["fid"]', "metrics", "clip_vit_b_32"),
+        ('models = ["sd15"]\nmetrics = ["fid_score"]', "metrics", "clip_vit_b_32"),
         ('models = ["sd15"]\nbackends = ["tensorflow"]', "backends", "onnxruntime"),
         ('models = ["sd15"]\ncolour = "red"', "colour", "schedulers"),
         ('models = ["sd15"]\nseeds = "3-1"', "seeds", "backwards"),

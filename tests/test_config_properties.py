@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from bench import config
 from bench.config import BACKENDS, MAX_SEEDS, OVERRIDABLE, Prompt, Suite, load_suite, parse_seeds
 from bench.errors import ConfigError
-from bench.metrics import SCORABLE
+from bench.metrics import METRICS, REFERENCE_WITHOUT_FEATURES, SCORABLE
 from bench.models import MODELS, ModelSpec
 from bench.schedulers import SCHEDULERS
 
@@ -34,7 +34,10 @@ PATH_ROOT = re.compile(r"""([A-Za-z0-9_-]+|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")(
 FIELDS = tuple(Suite.model_fields)
 CHOICE = {"dtype": config.DTYPES, "device": config.DEVICES, "provider": config.PROVIDERS}
 CHOICE["provider_fallback"] = config.PROVIDER_FALLBACK
-NAMES = {"models": MODELS, "schedulers": SCHEDULERS, "backends": BACKENDS, "metrics": SCORABLE}
+# KID against a shipped reference of mu and sigma only needs a suite's own fid_reference: a rule
+# across two fields (tests/test_set_scores.py), so the documents here never list it alone.
+ALONE = [m for m in SCORABLE if not (m in METRICS and METRICS[m].weights[1:] and METRICS[m].weights[1].hub_id in REFERENCE_WITHOUT_FEATURES and METRICS[m].options.get("statistic") == "kid")]  # fmt: skip
+NAMES = {"models": MODELS, "schedulers": SCHEDULERS, "backends": BACKENDS, "metrics": ALONE}
 HINTS = {**typing.get_type_hints(ModelSpec), "lora_scale": float}  # lora_scale: ModelSpec.lora.scale
 # The plain type each override key holds: the one ModelSpec declares (str for "str | None").
 OVERRIDE_TYPES = {

@@ -129,3 +129,54 @@ def test_ranks_come_from_paired_tests_not_from_overlapping_intervals():
     assert sets.loc["euler", "clip_vit_b_32__lo"] < sets.loc["ddim", "clip_vit_b_32__hi"]  # intervals overlap
     ranks = sets["clip_vit_b_32__rank"].to_dict()
     assert ranks == {"ddim": 1, "dpmpp-2m": 1, "euler": 3}
+
+
+def test_the_fastest_backend_brings_its_p50_speed_up_parity_and_memory():
+    rows, scores = [], []
+    for seed in range(3):
+        for backend, latency, peak in (("pytorch", 2.0, 900.0), ("onnxruntime", 0.5, 1200.0)):
+            cell = f"{backend}-{seed}"
+            rows.append(gen(cell, backend=backend, seed=seed, latency_s=latency, peak_mem_mb=peak))
+            scores.append(score(cell, "clip_vit_b_32", 0.3))
+            if backend == "onnxruntime":
+                scores.append(score(cell, "psnr_db_vs_pytorch", 40.0 + seed))
+    frame = stats.normalise(pd.DataFrame(rows))
+    (row,) = board.image_sets(frame, pd.DataFrame(scores), RUNS, "clip_vit_b_32").to_dict("records")
+    assert row["fastest"] == "onnxruntime" and row["fastest__p50"] == 0.5 and row["fastest__peak"] == 1200.0
+    assert row["fastest__speedup"] == pytest.approx(4.0)  # eager's 2 s over its 0.5 s
+    assert row["fastest__psnr"] == 40.0  # the worst of its twins
+
+
+def test_head_to_head_gives_a_known_paired_difference_and_win_rate():
+    """b is a + 0.05 on every (prompt, seed) pair, under a prompt effect far larger: the paired
+    difference is exactly -0.05 with a tight interval, and b wins every prompt."""
+    rows, scores = [], []
+    for p in range(8):
+        for seed in range(2):
+            base = 0.2 + 0.03 * (p % 4)  # the prompt effect both share
+            for sched, shift in (("ddim", 0.0), ("euler", 0.05)):
+                cell = f"{sched}-{p}-{seed}"
+                rows.append(gen(cell, scheduler=sched, prompt_id=f"p{p}", seed=seed))
+                scores.append(score(cell, "clip_vit_b_32", base + shift + 0.001 * seed))
+    frame = stats.normalise(pd.DataFrame(rows))
+    pairs = board.head_to_head(frame, pd.DataFrame(scores))["clip_vit_b_32"]
+    mean, lo, hi, p, win, prompts = pairs["sd15--ddim~sd15--euler"]
+    assert mean == pytest.approx(-0.05) and lo == pytest.approx(-0.05) and hi == pytest.approx(-0.05)
+    assert p < 0.05 and win == 0.0 and prompts == 8
+    images = board.h2h_images(frame, pd.DataFrame(scores), "clip_vit_b_32")
+    assert images["sd15--ddim"]["p3"] == "ddim-3-0.png"  # the first seed's picture, per prompt
+
+
+def test_a_row_fits_the_memory_budgets_its_least_hungry_backend_peaked_within():
+    rows = []
+    for model, peaks in (("sd15", (9000.0, 7000.0)), ("sdxl", (20000.0, 13000.0)), ("big", (30000.0, 26000.0))):
+        for seed in range(2):
+            for backend, peak in zip(("pytorch", "onnxruntime"), peaks):
+                rows.append(gen(f"{model}-{backend}-{seed}", model=model, backend=backend, seed=seed,
+                                peak_mem_mb=peak, hub_id=f"stabilityai/{model}"))  # fmt: skip
+    frame = stats.normalise(pd.DataFrame(rows))
+    scores = pd.DataFrame([score(r["cell_id"], "clip_vit_b_32", 0.3) for r in rows])
+    sets = board.image_sets(frame, scores, RUNS, "clip_vit_b_32").set_index("model")
+    assert sets["fits_gb"].to_dict() == {"sd15": "8 12 24", "sdxl": "24", "big": ""}  # 8 GB: 8192 MB
+    assert set(sets["organisation"]) == {"stabilityai"}
+    assert sets.loc["sd15", "licence"] == "creativeml-openrail-m"  # the registry's, by the model's key

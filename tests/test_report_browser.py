@@ -377,6 +377,249 @@ def test_the_ranking_metric_switches_in_the_page_and_stays_in_the_url(page, site
     assert ranks.count() == 2 and [ranks.nth(i).is_visible() for i in range(2)].count(True) == 1  # one per metric
 
 
+SECOND = "CLIP ViT-L/14 (OpenAI) (raw cosine)"
+FASTEST = "Fastest p50 (s)"
+# The chart's axis titles, as Vega drew them (text of the SVG).
+AXIS_TITLES = "() => [...document.querySelectorAll('.bench-vega svg .role-axis-title text')].map(t => t.textContent)"
+
+
+def _on_first_screen(pg, table, title: str, width: int) -> None:
+    """The column headed `title` is shown whole within the window and within the table's own
+    scroll box (not cut at its right edge), with no sideways scroll."""
+    box = table.locator(".tabulator-col", has_text=title).first.bounding_box()
+    holder = table.locator(".tabulator-tableholder").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (title, box)
+    assert box["x"] >= holder["x"] and box["x"] + box["width"] <= holder["x"] + holder["width"], (title, box, holder)
+    assert table.locator(".tabulator-tableholder").evaluate("e => e.scrollLeft") == 0
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_the_ranked_metric_and_the_fastest_p50_are_on_the_first_screen_whatever_rank_by_says(
+    browser, site_url, shots, width
+):
+    with watched_page(browser, site_url, width, 844 if width == 390 else 900) as (pg, _):
+        for metric, title in (("clip_vit_b_32", QUALITY), ("clip_vit_l_14", SECOND)):
+            pg.goto(f"{site_url}?metric={metric}")
+            table = board(pg)
+            _on_first_screen(pg, table, title, width)
+            _on_first_screen(pg, table, FASTEST, width)
+            assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            pg.wait_for_function(f"() => ({AXIS_TITLES})().includes({title!r})")  # the chart's y axis
+            pg.screenshot(path=str(shots / f"leaderboard-{metric}-{width}.png"))
+        # Switched in the page: the ranked column moves next to the name, the other goes to the picker.
+        pg.select_option("form.bench-filters select[name=metric]", "clip_vit_b_32")
+        table = board(pg)
+        _on_first_screen(pg, table, QUALITY, width)
+        _on_first_screen(pg, table, FASTEST, width)
+        assert not table.locator(".tabulator-col", has_text=SECOND).first.is_visible()
+        pg.wait_for_function(f"() => ({AXIS_TITLES})().includes({QUALITY!r})")
+        assert "CLIP ViT-B/32" in pg.locator(".bench-rank-sentence").inner_text()
+
+
+def test_a_memory_budget_keeps_the_rows_that_fit_and_stays_in_the_url(browser, site_url):
+    with watched_page(browser, site_url, 390, 844) as (pg, _):
+        pg.goto(site_url + "?fits=8")
+        table = board(pg)
+        assert (
+            pg.locator("form.bench-filters details.bench-more-filters").get_attribute("open") is not None
+        )  # a filter is on
+        assert pg.input_value("form.bench-filters select[name=fits]") == "8"
+        shown = table.locator(".tabulator-row").count()
+        assert 0 < shown and pg.locator(".bench-more-filters summary").inner_text() == "Filters (1 on)"
+        options = pg.locator("form.bench-filters select[name=fits] option").all_inner_texts()
+        assert options == ["all", "8 GB", "12 GB", "24 GB"]
+        pg.select_option("form.bench-filters select[name=fits]", "24")
+        assert "fits=24" in pg.url and table.locator(".tabulator-row").count() >= shown
+        pg.goto(site_url)  # no filter on a phone: folded, the table first
+        board(pg)
+        assert pg.locator("form.bench-filters details.bench-more-filters").get_attribute("open") is None
+
+
+def test_data_as_of_and_the_changelog_of_runs_top_the_board(page, site_url):
+    page.goto(site_url)
+    board(page)
+    log = page.locator("details.bench-changelog")
+    assert log.locator("summary").inner_text().startswith("Data as of 2026-")
+    log.locator("summary").click()
+    assert "fixture" in log.locator("li").first.inner_text() and "images" in log.locator("li").first.inner_text()
+
+
+def test_organisation_and_licence_are_in_the_column_picker(page, site_url):
+    page.goto(site_url)
+    table = board(page)
+    page.locator("details.bench-columns summary").evaluate("e => e.click()")
+    for title in ("Organisation", "Licence"):
+        page.locator("details.bench-columns label", has_text=title).locator("input").evaluate("e => e.click()")
+    assert set(column(table, "Organisation")) == {"org"}  # the synthetic hub ids are org/<model>
+    assert "cols=" in page.url
+
+
+@pytest.fixture(scope="module")
+def demo_url(site_url, tmp_path_factory):
+    """A site of random-weight models (the demo banner on every page), shaped as the tiny suite."""
+    root = copy_site_sources(tmp_path_factory.mktemp("demo-site"))
+    models = {
+        "tiny-sd": ("sd", ["ddim", "euler-a", "dpmpp-2m"], ["pytorch", "pytorch-compile", "onnxruntime"], 0.2, 0.0),
+        "tiny-sdxl": ("sdxl", ["ddim", "euler-a"], ["pytorch", "onnxruntime"], 0.4, 0.0),
+        "tiny-biggan": ("gan", [None], ["pytorch"], 0.05, 0.0),
+    }
+    write_dataset(root / "data", root / "images", models=models, seeds=2, faults=False)
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with served(root / "public") as url:
+        yield url
+
+
+def test_on_a_phone_the_boards_first_row_is_on_the_first_screen_under_the_demo_banner(browser, demo_url, shots):
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+        pg = context.new_page()
+        pg.goto(demo_url)
+        table = board(pg)
+        assert pg.locator(".bench-demo").is_visible() and "Demo data" in pg.locator(".bench-demo").inner_text()
+        row = table.locator(".tabulator-row").first.bounding_box()
+        assert row["y"] + row["height"] <= 844, row
+        _on_first_screen(pg, table, "Fastest p50 (s)", 390)
+        pg.screenshot(path=str(shots / f"leaderboard-demo-phone-{scheme}.png"))
+        context.close()
+
+
+def test_the_speed_chart_is_interactive_and_readable_on_a_phone(browser, site_url, shots):
+    for scheme in ("light", "dark"):
+        with watched_page(browser, site_url, 390, 844) as (pg, _):
+            pg.emulate_media(color_scheme=scheme)
+            pg.goto(site_url + "speed/")
+            chart = pg.locator(".bench-speed-chart svg")
+            chart.wait_for()
+            sizes = pg.evaluate(
+                "() => [...document.querySelectorAll('.bench-speed-chart svg text')]"
+                ".filter(t => t.textContent.trim()).map(t => parseFloat(getComputedStyle(t).fontSize))"
+            )
+            assert sizes and min(sizes) >= 10, sizes
+            assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            box = chart.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            chart.scroll_into_view_if_needed()
+            pg.locator(".bench-speed-chart svg .mark-rect path").first.hover(force=True)
+            tooltip = pg.locator("#vg-tooltip-element")
+            tooltip.wait_for()
+            assert "p50 s" in tooltip.inner_text() and "speed-up" in tooltip.inner_text()
+            assert pg.locator(".bench-vega-fallback").first.is_hidden()
+            pg.locator(".bench-speed-chart").screenshot(path=str(shots / f"speed-chart-phone-{scheme}.png"))
+
+
+def test_the_chart_follows_the_filters(page, site_url):
+    page.goto(site_url)
+    board(page)
+    dots = page.locator(".bench-vega svg g.mark-symbol.role-mark").last.locator("path")  # the dots, drawn last
+    dots.first.wait_for()
+    total = dots.count()
+    page.select_option("form.bench-filters select[name=model]", "sd15")
+    page.wait_for_function(
+        "n => { const g = [...document.querySelectorAll('.bench-vega svg g.mark-symbol.role-mark')].pop();"
+        " return g && g.querySelectorAll('path').length < n; }",
+        arg=total,
+    )
+    assert dots.count() == 2 * 3  # sd15's two schedulers on three backends
+
+
+def test_the_head_to_head_view_opens_from_its_url_and_from_the_rows(page, site_url, shots):
+    page.goto(site_url + "?h2h=sd15--ddim~sd21-base--ddim")
+    answer = page.locator(".bench-h2h-answer")
+    answer.wait_for()
+    text = answer.inner_text()
+    assert text.startswith("sd15 / ddim − sd21-base / ddim on CLIP ViT-B/32") and "95% interval" in text
+    assert "prompts" in page.locator(".bench-h2h-result").inner_text()
+    grid = page.locator(".bench-h2h-grid tbody tr")
+    assert grid.count() == 3 and page.locator(".bench-h2h-grid img").count() >= 5  # one picture lost on disk
+    page.screenshot(path=str(shots / "head-to-head.png"), full_page=True)
+    # Picked from the table: a row's ⇄ is A, the next row's B; the address keeps them.
+    table = board(page)
+    table.locator(".tabulator-row#row-sd15--euler-a button.bench-pick").click()
+    table.locator(".tabulator-row#row-dalle3-xl--euler-a button.bench-pick").click()
+    page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('h2h') === 'sd15--euler-a~dalle3-xl--euler-a'"
+    )
+    page.wait_for_function(
+        "() => (document.querySelector('.bench-h2h-answer') || {}).textContent?.startsWith('sd15 / euler-a')"
+    )
+    page.reload()
+    assert page.locator(".bench-h2h-answer").inner_text().startswith("sd15 / euler-a − dalle3-xl / euler-a")
+
+
+@pytest.fixture(scope="module")
+def steps_site(tmp_path_factory):
+    """A site whose models ran at 10 and 30 steps, scored by two metrics: a Steps page with sections."""
+    import hashlib
+
+    from bench.report import synthetic
+
+    root = copy_site_sources(tmp_path_factory.mktemp("steps-site"))
+    prompts = {f"p{i}": f"Prompt {i}: a lighthouse at dusk" for i in range(6)}
+    models = {
+        "sd15": ("sd", ["ddim", "euler"], ["pytorch"], 1.0, 0.30),
+        "sd21-base": ("sd", ["ddim"], ["pytorch"], 2.0, 0.32),
+    }
+    sweep = synthetic.make_sweep(prompts, models, seeds=2)
+    fewer = {}
+    for row in list(sweep.generations):  # each image again at 10 steps: a little worse, twice as fast
+        cell = hashlib.sha256(f"{row['cell_id']}-10".encode()).hexdigest()[: len(row["cell_id"])]
+        fewer[row["cell_id"]] = cell
+        sweep.generations.append(
+            {**row, "cell_id": cell, "steps": 10, "latency_s": (row["latency_s"] or 0) / 2 or None}
+        )
+    sweep.scores += [{**s, "cell_id": fewer[s["cell_id"]], "value": s["value"] - 0.02} for s in list(sweep.scores)]
+    sweep.scores += [{**s, "metric": "clip_vit_l_14", "value": s["value"] * 0.9} for s in list(sweep.scores)
+                     if s["metric"] == "clip_vit_b_32"]  # fmt: skip
+    synthetic.write_sweep(sweep, root / "data", root / "images")
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with served(root / "public") as url:
+        yield url
+
+
+def test_the_steps_page_takes_rank_by_and_the_filters_from_the_leaderboard(browser, steps_site, shots):
+    with watched_page(browser, steps_site) as (pg, _):
+        pg.goto(steps_site + "steps/?metric=clip_vit_l_14")
+        shown = pg.locator(".bench-steps-by:visible")
+        assert shown.count() == 1 and shown.get_attribute("data-metric") == "clip_vit_l_14"
+        pg.wait_for_function(f"() => ({AXIS_TITLES})().includes({SECOND!r})")
+        pg.select_option("form.bench-steps-filters select[name=model]", "sd15")
+        assert "model=sd15" in pg.url
+        assert shown.locator(".bench-steps-model:visible").count() == 1
+        pg.screenshot(path=str(shots / "steps-ranked-and-filtered.png"), full_page=True)
+        # Chosen on the leaderboard, the ranking metric and the model filter follow to the Steps page.
+        pg.goto(steps_site)
+        board(pg)
+        pg.select_option("form.bench-filters select[name=metric]", "clip_vit_b_32")
+        pg.select_option("form.bench-filters select[name=model]", "sd21-base")
+        pg.goto(steps_site + "steps/")
+        assert pg.input_value("form.bench-steps-filters select[name=metric]") == "clip_vit_b_32"
+        assert pg.input_value("form.bench-steps-filters select[name=model]") == "sd21-base"
+        pg.wait_for_function(f"() => ({AXIS_TITLES})().includes({QUALITY!r})")
+        sections = pg.locator(".bench-steps-by:visible .bench-steps-model:visible")
+        assert sections.count() == 1 and sections.get_attribute("data-model") == "sd21-base"
+
+
+def test_the_compare_badges_follow_rank_by_and_a_wide_grid_says_there_is_more(browser, site_url, shots):
+    with watched_page(browser, site_url, 390, 844) as (pg, _):
+        pg.goto(site_url)
+        board(pg)
+        pg.select_option("form.bench-filters select[name=metric]", "clip_vit_l_14")  # kept for the next page
+        pg.goto(site_url + "compare/")
+        assert pg.input_value(".bench-compare select[name=metric]") == "clip_vit_l_14"
+        badge = pg.locator(".bench-compare td[data-key='sd15|ddim'] .bench-badge")
+        pg.wait_for_function("() => new URLSearchParams(location.search).get('metric') === 'clip_vit_l_14'")
+        second = badge.inner_text()
+        pg.select_option(".bench-compare select[name=metric]", "clip_vit_b_32")
+        pg.wait_for_function(
+            f"() => document.querySelector(\".bench-compare td[data-key='sd15|ddim'] .bench-badge\").textContent !== {second!r}"
+        )
+        hint = pg.locator(".bench-scroll-hint").first
+        assert hint.is_visible() and "Scroll sideways" in hint.inner_text()  # 2 schedulers: wider than a phone
+        pg.screenshot(path=str(shots / "compare-phone.png"))
+
+
 MANY_PROMPTS = 301  # past bench.js's VIRTUAL_ROWS (300), and past a model page's WALL_FIRST
 
 
@@ -567,3 +810,17 @@ def test_the_category_filter_matches_the_whole_category_not_a_word_of_it(browser
         page.reload()  # from the URL
         assert column(board(page), "Category") == ["wild animals"]
         assert page.locator(".bench-count").inner_text() == "1 of 3 rows shown"
+
+
+def test_hostile_names_in_the_head_to_head_view_stay_text(browser, hostile_site):
+    import json
+
+    url, public = hostile_site
+    first, second = sorted(json.loads((public / "h2h.json").read_text())["sets"])[:2]
+    with watched_page(browser, url) as (pg, _):
+        pg.goto(f"{url}?h2h={first}~{second}")
+        pg.locator(".bench-h2h-answer").wait_for()
+        assert "<img src=x" in pg.locator(".bench-h2h-result").inner_text()  # the names, literally
+        pg.wait_for_timeout(50)
+        assert not pg.evaluate(INJECTED)
+        assert pg.evaluate(f"() => window.{XSS_LOG}") is None

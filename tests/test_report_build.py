@@ -22,6 +22,7 @@ from report_fixtures import (
     BACKENDS,
     HOSTILE_ID,
     REPO,
+    Tables,
     copy_site_sources,
     mkdocs_build,
     page,
@@ -436,6 +437,10 @@ def test_pages_workflow_builds_strict_and_deploys_with_the_official_actions():
     assert "'.[site]'" in runs and "torch" not in runs and "mkdocs build --strict" in runs
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
     assert upload["with"]["path"] == "public"
+    # the header's repository link comes from the repository the workflow runs in (mkdocs.yml)
+    build = next(s for s in steps if "mkdocs build" in s.get("run", ""))
+    assert build["env"]["BENCH_REPO_URL"] == "${{ github.server_url }}/${{ github.repository }}"
+    assert "repo_url: !ENV [BENCH_REPO_URL]" in (REPO / "mkdocs.yml").read_text()
 
 
 def _actionlint() -> str | None:
@@ -566,7 +571,7 @@ def test_hosted_images_compare_json_points_at_the_base_url(hosted):
             if r["prompt_id"] == pid
         }
         assert {key: cell[1] for key, cell in data["cells"].items()} == expected
-        for thumb, _, _, nsfw in data["cells"].values():
+        for thumb, _, _, nsfw, _scores in data["cells"].values():
             assert nsfw == 0  # no image of this sweep is flagged NSFW
             assert thumb.startswith("thumbs/") and (root / "public" / thumb).is_file()
     assert json.loads(page(root, "compare/ball.json"))["cells"]["0|pytorch|sd15|ddim"][1] == ODD_URL
@@ -702,3 +707,27 @@ def test_a_word_of_one_prompt_finds_that_prompts_page_with_a_readable_snippet(bu
     assert {d["location"].split("#")[0] for d in hits} == {"prompts/abandoned-park/"}
     snippet = " ".join(d["text"] for d in hits)
     assert "An abandoned amusement park" in snippet and "pytorch" not in snippet and "ddim" not in snippet
+
+
+def test_a_model_page_opens_with_its_quality_per_scheduler_and_links_its_weights_and_licence(built):
+    root, _, _ = built
+    html = page(root, "models/sd15/index.html")
+    assert html.index("Quality per scheduler") < html.index("How it was run")  # the answer first
+    (quality, *_) = [t for t in Tables(html).tables if t and "Rank" in t[0]]
+    header, *rows = quality
+    assert {r[0] for r in rows} == {"ddim", "euler-a"} and header[2] == "CLIP ViT-B/32 (OpenAI) (raw cosine)"
+    assert all("±" in r[2] for r in rows)  # each mean with its interval
+    assert 'href="../../#row-sd15--ddim"' in html and 'href="../../?model=sd15"' in html  # back to its rows
+    assert 'href="https://huggingface.co/spaces/CompVis/stable-diffusion-license">creativeml-openrail-m</a>' in html
+    assert re.search(r'href="https://huggingface.co/[^"]+/tree/[0-9a-f]{40}"', html)  # weights at the pinned commit
+
+
+def test_the_head_to_head_json_holds_every_pair_and_only_site_paths(built):
+    root, _, _ = built
+    data = json.loads(page(root, "h2h.json"))
+    sets = sorted(data["sets"])
+    assert len(sets) == 6 and set(data["metrics"]) == {"clip_vit_b_32", "clip_vit_l_14"}
+    for pairs in data["pairs"].values():
+        assert len(pairs) == 6 * 5 // 2 and all(a < b for a, b in (k.split("~") for k in pairs))
+    thumbs = [t for s in data["sets"].values() for t, _ in s["images"].values()]
+    assert thumbs and all((root / "public" / t).is_file() for t in thumbs)

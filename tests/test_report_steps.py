@@ -134,3 +134,60 @@ def test_the_steps_page_draws_each_model_and_lists_its_knees_and_the_frontier():
     assert "No model ran more than one step count" in steps_page(
         single, scores, "clip_vit_b_32", Scale("raw", "CLIP"), "../"
     )
+
+
+@pytest.mark.slow
+def test_the_steps_tiny_suite_runs_offline_and_its_site_has_a_knee_table(tmp_path):
+    """Issue 25's done-when, end to end: the shipped tiny twin sweeps its steps axis offline, and
+    the site built from its data opens the Steps page with a knee table per model."""
+    from report_fixtures import Tables, copy_site_sources, mkdocs_build, page
+
+    from bench import store
+    from bench.cli import main
+    from bench.config import load_suite
+
+    root = copy_site_sources(tmp_path)
+    argv = ["run", "--suite", "steps-tiny", "--data-dir", str(root / "data"), "--images-dir", str(root / "images")]
+    assert main(argv) == 0
+    suite = load_suite("steps-tiny")
+    gen = store.read(root / "data", "generations")
+    per_steps = len(suite.models) * len(suite.schedulers) * len(suite.prompts) * len(suite.seeds)
+    assert gen.groupby("steps").size().to_dict() == {2: per_steps, 4: per_steps}
+    assert (gen["status"] == "ok").all()
+
+    proc = mkdocs_build(root, "--strict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = page(root, "steps/index.html")
+    knees = [t for t in Tables(html).tables if t and "Knee" in t[0]]
+    assert len(knees) == len(suite.models)  # one knee table per model
+    for header, *rows in knees:
+        assert {dict(zip(header, r))["Scheduler"] for r in rows} == set(suite.schedulers)
+        assert {dict(zip(header, r))["Steps run"] for r in rows} == {"2, 4"}
+    # the leaderboard shows one setting per model x scheduler (4 steps, the most run), and says so
+    board = page(root, "index.html")
+    assert "Steps and guidance" in board and "tiny-sd / euler at 4 steps, guidance 7.5" in board
+
+
+def test_the_board_keeps_one_setting_per_model_and_scheduler_and_says_which():
+    from bench.report.data import board_view
+
+    rows = [
+        {"model": model, "scheduler": sched, "steps": steps, "guidance_scale": cfg, "prompt_id": "p", "seed": 0}
+        for model, sched, steps, cfg in [
+            ("sd15", "ddim", 20, 7.5), ("sd15", "ddim", 50, 7.5), ("sd15", "ddim", 80, 7.5),  # card: 50, 7.5
+            ("tiny-sd", "euler", 2, 7.5), ("tiny-sd", "euler", 4, 7.5), ("tiny-sd", "euler", 4, 3.0),
+            ("sd21", "euler", 30, 7.5),  # one setting: kept as it is
+            ("biggan-deep-128", None, None, None),
+        ]
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    kept, note = board_view(frame)
+    got = {(r.model, r.scheduler): (r.steps, r.guidance_scale) for r in kept.itertuples()}
+    assert len(kept) == 4 and got[("sd15", "ddim")] == (50, 7.5)  # the card's, not the most steps
+    assert got[("tiny-sd", "euler")] == (4, 7.5) and got[("sd21", "euler")] == (30, 7.5)
+    assert kept["model"].eq("biggan-deep-128").sum() == 1  # no scheduler, no steps: kept
+    assert "sd15 / ddim at 50 steps, guidance 7.5" in note and "tiny-sd / euler at 4 steps" in note
+    assert "sd21" not in note and "Steps page" in note
+    # one setting everywhere: the frame comes back as it was, with no note
+    same, none = board_view(frame.iloc[[0, 6, 7]])
+    assert same.equals(frame.iloc[[0, 6, 7]]) and none == ""

@@ -35,6 +35,9 @@ class Request:
     width: int
     height: int
     eta: float | None = None  # the pipeline call's eta, where the model's card sets one (TCD)
+    # A fixed initial latent (C, H, W), float32, for every image of the call instead of each
+    # seed's noise (bench.latents); the seeds still drive the noise a scheduler adds per step.
+    latents: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass

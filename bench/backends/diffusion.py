@@ -50,6 +50,12 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
     n = len(request.seeds)
     # CPU generators: the same initial noise on every device and backend, so images have twins.
     generators = [torch.Generator("cpu").manual_seed(int(s)) for s in request.seeds]
+    # A fixed latent, in the dtype the pipeline would have drawn its noise in (its prepare_latents
+    # moves given latents to the device but leaves their dtype); it scales them by the
+    # scheduler's init_noise_sigma itself, as it does drawn noise.
+    latents = None
+    if request.latents is not None:
+        latents = torch.from_numpy(np.repeat(request.latents[None], n, axis=0)).to(pipe.unet.dtype)
     clock = StepClock(device)
     reset_peak_memory(device)
     with clock:
@@ -61,6 +67,7 @@ def run_pipeline(pipe, request: Request, device: str) -> CallResult:
             width=request.width,
             height=request.height,
             generator=generators,
+            **({} if latents is None else {"latents": latents}),
             **({} if request.eta is None else {"eta": request.eta}),
             output_type="np",
             callback_on_step_end=clock.on_step_end,

@@ -134,9 +134,29 @@ def build_parser() -> argparse.ArgumentParser:
     score = add("score", help="score images not yet scored (or rescore) with a metric")
     score.add_argument("--metrics", default="clip_vit_b_32", help="comma-separated metrics")
     score.add_argument("--rescore", action="store_true", help="score again even where a score exists")
+    score.add_argument(
+        "--fid-reference", type=Path, help="set metrics (fid, kid): reference statistics .npz in place of the metric's"
+    )
+    score.add_argument(
+        "--protocol-images",
+        type=int,
+        help="set metrics: the published protocol's image count; smaller sets are marked indicative",
+    )
     scale_out(score, "images")
     dirs(score)
     score.set_defaults(func=commands.cmd_score)
+
+    stats = add(
+        "fid-stats",
+        help="reference statistics (FID, KID) of a folder of your own images, for a suite's fid_reference",
+        description="Read every image file of FOLDER (not its subfolders) with a set metric's FID Inception "
+        "and write their mean, covariance and features to an .npz (pytorch-fid's layout, plus features for "
+        'KID); name it in a suite as fid_reference = "FILE.npz".',
+    )
+    stats.add_argument("folder", type=Path, help="a folder of reference images (png, jpg, webp, bmp)")
+    stats.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    stats.add_argument("--metric", default="fid", help="the set metric whose network reads them (fid, fid_tiny)")
+    stats.set_defaults(func=commands.cmd_fid_stats)
 
     lst = add("list", help="list models, schedulers, backends, suites and metrics")
     lst.add_argument(

@@ -184,6 +184,16 @@ def _dry_run(suite, args, err, part) -> int:
             f"about {disk:.0f} MB of images; metrics {', '.join(suite.metrics)}"
         )
     )
+    if (latents := suite.latents) is not None:
+        shared = "one latent for every prompt" if latents.count == 1 else f"one latent per prompt ({latents.count})"
+        err.print(
+            Text(
+                f"latents: {latents.source} ({latents.path}, sha256 {latents.sha256[:12]}...): {shared}, "
+                f"shape (C, H, W) = {latents.shape[1:]}"
+            )
+        )
+    for line in set_metric_lines(suite):
+        err.print(Text(line))
     err.print(Text(weights_lock.summary(args.data_dir, specs, suite.metrics)))
     if plan.todo and (models := [s.key for s in specs if s.key in weights]) + metric_problems:
         # the last line says what is missing, and the exit code that the run would stop (4), so
@@ -191,7 +201,7 @@ def _dry_run(suite, args, err, part) -> int:
         for line in metric_problems:
             err.print(Text(f"missing: metric {line}"))
         err.print(Text(HOW_TO_GET))
-        metrics = [line.split(" ", 1)[0] for line in metric_problems]
+        metrics = list(dict.fromkeys(line.split(" ", 1)[0] for line in metric_problems))
         what = [
             f"{len(found)} {kind}(s): {', '.join(found)}"
             for kind, found in (("model", models), ("metric", metrics))
@@ -200,6 +210,29 @@ def _dry_run(suite, args, err, part) -> int:
         err.print(Text("cannot run as it stands: weights missing for " + "; and ".join(what), style="bold"))
         return EXIT_WEIGHTS_MISSING
     return 0
+
+
+def set_metric_lines(suite) -> list[str]:
+    """A line per set metric of the suite: the network and the reference statistics it needs,
+    each with its pin, and when a set counts as indicative."""
+    from bench.metrics import METRICS, SET_METRICS
+
+    def named(w) -> str:
+        pin = "tiny, built locally" if w.tiny else w.pin or "unpinned"
+        return f"{w.hub_id} {w.files[0]} ({pin})"
+
+    lines = []
+    for metric in [m for m in suite.metrics if m in SET_METRICS]:
+        inception, stats = METRICS[metric].weights
+        reference = f"the suite's fid_reference {suite.fid_reference}" if suite.fid_reference else named(stats)
+        lines.append(f"set metric {metric}: once per image set, on {named(inception)} against {reference}")
+    if lines:
+        lines.append(
+            f"set metrics on fewer than {suite.protocol_images:,} images per set are marked indicative"
+            if suite.protocol_images
+            else "set metrics: no protocol image count (protocol_images), so none is marked indicative"
+        )
+    return lines
 
 
 def axis_counts(cells) -> list[str]:
@@ -215,9 +248,9 @@ def axis_counts(cells) -> list[str]:
 
 
 def cmd_score(args) -> int:
-    from bench import scoring
+    from bench import scoring, set_scoring
     from bench.config import check_choices, split_list
-    from bench.metrics import SCORABLE
+    from bench.metrics import SCORABLE, SET_METRICS
 
     metrics = split_list(args.metrics)
     check_choices("metrics", metrics, SCORABLE)
@@ -238,12 +271,53 @@ def cmd_score(args) -> int:
                 n = scoring.score(
                     args.data_dir, args.images_dir, metrics, rescore=args.rescore, cell_ids=ids, progress=progress
                 )
+            # set metrics read whole image sets: never split by shard, never on Ray's workers
+            n_sets = (
+                set_scoring.score_sets(
+                    args.data_dir,
+                    args.images_dir,
+                    metrics,
+                    reference=args.fid_reference,
+                    protocol_images=args.protocol_images,
+                    rescore=args.rescore,
+                    progress=progress,
+                )
+                if part.whole
+                else 0
+            )
     except KeyboardInterrupt as stop:
         err.print(
             plain("stopped", "yellow") + plain(": scores written so far are saved; run the same command to go on.")
         )
         return exit_code(stop)
     err.print(Text(f"{n} scores written to {args.data_dir}/scores/"))
+    if any(m in SET_METRICS for m in metrics):
+        err.print(Text(f"{n_sets} set scores written to {args.data_dir}/set_scores/"))
+    return 0
+
+
+def cmd_fid_stats(args) -> int:
+    from bench.config import check_choices
+    from bench.metrics import SET_METRICS
+
+    check_choices("metric", [args.metric], SET_METRICS)
+    if args.out.suffix != ".npz":
+        raise ConfigError(f"--out: {str(args.out)!r} must end in .npz")
+    quiet_libraries(progress_bars=True)
+    err = console(stderr=True)
+    from bench import set_scoring
+
+    try:
+        with stop_on_signals(), progress_bar(err) as progress:
+            setup_logging(progress.console, args.debug)
+            n = set_scoring.reference_from_folder(args.folder, args.out, args.metric, progress)
+    except ValueError as e:  # the folder or the metric, in one line
+        raise ConfigError(f"fid-stats: {first_line(e)}") from None
+    err.print(
+        Text(
+            f'{args.out}: statistics of {n} images ({args.metric}\'s network); in a suite: fid_reference = "{args.out}"'
+        )
+    )
     return 0
 
 

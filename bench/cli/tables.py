@@ -11,6 +11,7 @@ import csv
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ def render(out, rows: list[dict], columns: list[Col], fmt: str = "table", title:
     from rich.table import Table
 
     shown = _fits(columns, rows, out.width)
+    widths = _text_widths(shown, rows, out.width)
     # Text, never markup, for the title too: it names a suite or a metric, which users write
     table = Table(title=plain(title) if title else None, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for col in shown:
@@ -89,13 +91,41 @@ def render(out, rows: list[dict], columns: list[Col], fmt: str = "table", title:
         )
     for r in rows:
         # Text, not markup: a model or prompt holding "[x]" prints as it is.
-        table.add_row(*(plain(col.format(r.get(col.key))) for col in shown))
+        cells = [col.format(r.get(col.key)) for col in shown]
+        table.add_row(*(plain(_wrap(cell, widths.get(col.key))) for col, cell in zip(shown, cells)))
     out.print(table)
     left = [c.header for c in columns if c not in shown]
     if left:
         out.print(
             plain(f"(too narrow for {', '.join(left)}: widen the terminal, or use --format csv or json)", style="dim")
         )
+
+
+def _text_widths(shown: list[Col], rows: list[dict], width: int) -> dict[str, int]:
+    """About the width rich gives each wrapping text column when they cannot all have their
+    longest cell (what the fixed columns leave, shared in proportion to each one's longest cell,
+    a little under, so that a line broken here is never folded again). Empty when all fit."""
+    fixed, longest = 0, {}
+    for col in shown:
+        cells = [len(col.format(r.get(col.key))) for r in rows] or [0]
+        if col.numeric or col.keep:
+            fixed += max(max(cells), len(col.header)) + 3
+        else:
+            longest[col.key] = max(max(cells), len(col.header))
+    room = width - 1 - fixed - 3 * len(longest)
+    total = sum(longest.values())
+    if not longest or total <= room:
+        return {}
+    return {key: max(8, room * n // total - 1) for key, n in longest.items()}
+
+
+def _wrap(cell: str, width: int | None) -> str:
+    """`cell` broken into lines of at most `width` after a "/", "-" or space where it can be (a
+    hub id wraps as "stabilityai/" then "stable-diffusion-xl-", not mid-word); rich folds the
+    rest."""
+    if width is None or len(cell) <= width:
+        return cell
+    return "\n".join(textwrap.wrap(cell.replace("/", "/ "), width + 1, break_long_words=False)).replace("/ ", "/")
 
 
 def _plain(value: object):

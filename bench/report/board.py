@@ -11,16 +11,19 @@ Pure pandas.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import numpy as np
 import pandas as pd
 
 from bench.metrics import METRICS, NSFW_FLAGS
+from bench.models import MODELS
 from bench.report import downloads
-from bench.report.paired import rank_sets
+from bench.report.paired import Ranking, rank_sets
 from bench.report.stats import (
     BACKEND_ORDER,
+    EAGER,
     GROUP,
     as_objects,
     backend_rank,
@@ -151,6 +154,27 @@ def _distinct(values: pd.Series) -> str:
     return ", ".join(sorted({str(v) for v in values.dropna() if str(v) != ""}))
 
 
+# The leaderboard's memory presets: a row fits a budget when a backend of it peaked within it.
+MEMORY_BUDGETS_GB = (8, 12, 24)
+
+
+def fits_gb(sets: pd.DataFrame) -> pd.Series:
+    """Per row, the budgets of MEMORY_BUDGETS_GB its least hungry backend's peak memory fits in,
+    space-separated ("12 24"); "" without a reading. Peaks are MB of 2**20 bytes, budgets GiB."""
+    peaks = sets[[c for c in sets.columns if c.startswith("peak__")]]
+    least = peaks.min(axis=1) if peaks.shape[1] else pd.Series(np.nan, index=sets.index)
+    return least.map(lambda mb: "" if pd.isna(mb) else " ".join(str(gb) for gb in MEMORY_BUDGETS_GB if mb <= gb * 1024))
+
+
+def _provenance(sets: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Each row's organisation (the owner in its hub id, "org/name") and its model's licence as
+    the registry gives it."""
+    hub = frame.groupby(KEYS)["hub_id"].first() if "hub_id" in frame.columns else pd.Series(dtype=object)
+    owner = hub.reindex(sets.index).map(lambda h: h.split("/", 1)[0] if isinstance(h, str) and "/" in h else "")
+    licence = [getattr(MODELS.get(m), "licence", "") for m in sets.index.get_level_values("model")]
+    return sets.assign(organisation=owner.fillna("").to_numpy(), licence=licence)
+
+
 def _settings(frame: pd.DataFrame) -> pd.DataFrame:
     groups = frame.groupby(KEYS)
     out = groups.agg(family=("family", "first"))
@@ -171,24 +195,103 @@ def _settings(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _set_labels(scored: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple]]:
+    """Each row's image set as one string (rank_sets' `set`), and string -> (model, scheduler)."""
+    sets = scored[KEYS].astype(object).where(scored[KEYS].notna(), None)
+    label = sets["model"].astype(str) + "\x1f" + sets["scheduler"].map(lambda s: "" if s is None else str(s))
+    return label, dict(zip(label, zip(sets["model"], sets["scheduler"])))
+
+
+def paired_ranking(scored: pd.DataFrame, metric: str) -> tuple[Ranking | None, dict[str, tuple]]:
+    """rank_sets over `scored` (the quality backend's images of `metric`, with prompt_id and
+    seed), and each of its set labels -> (model, scheduler); None without a shared pair."""
+    if scored.empty:
+        return None, {}
+    label, keys = _set_labels(scored)
+    values = scored.assign(set=label)[["set", "prompt_id", "seed", "value"]]
+    return rank_sets(values, METRICS[metric].higher_is_better), keys
+
+
 def paired_ranks(scored: pd.DataFrame, metric: str) -> pd.Series:
     """Each model x scheduler's rank by `metric` from paired tests on the prompts and seeds every
     set shares (bench.report.paired: Holm-corrected, so sets of one rank tie), indexed by KEYS;
     `scored` holds the quality backend's images (_scored with prompt_id and seed)."""
-    if scored.empty:
-        return pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=KEYS))
-    sets = scored[KEYS].astype(object).where(scored[KEYS].notna(), None)
-    label = sets["model"].astype(str) + "\x1f" + sets["scheduler"].map(lambda s: "" if s is None else str(s))
-    ranking = rank_sets(
-        scored.assign(set=label)[["set", "prompt_id", "seed", "value"]], METRICS[metric].higher_is_better
-    )
+    ranking, keys = paired_ranking(scored, metric)
     if ranking is None:  # no (prompt, seed) pair every set shares
         return pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=KEYS))
-    keys = dict(zip(label, zip(sets["model"], sets["scheduler"])))
     return pd.Series(
         ranking.table["rank"].to_numpy(float),
         index=pd.MultiIndex.from_tuples([keys[s] for s in ranking.table["set"]], names=KEYS),
     )
+
+
+def _fastest(out: pd.DataFrame, frame: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per image set, its fastest backend by p50: `fastest`, `fastest__p50`, `fastest__peak`,
+    `fastest__speedup` (eager PyTorch's p50 over it; 1 when eager is the fastest) and
+    `fastest__psnr` (its images' worst PSNR against their eager twins; none for eager itself)."""
+    p50 = out[[c for c in out.columns if c.startswith("p50__")]]
+    if p50.empty or not p50.notna().any().any():
+        return out.assign(fastest=None, fastest__p50=np.nan, fastest__peak=np.nan, fastest__speedup=np.nan,
+                          fastest__psnr=np.nan)  # fmt: skip
+    has = p50.notna().any(axis=1)
+    fastest = p50[has].idxmin(axis=1).str.split("__", n=1).str[1].reindex(out.index)
+    pick = {f"{stat}": [row.get(f"{stat}__{b}") if isinstance(b, str) else np.nan
+                        for row, b in zip(out.to_dict("records"), fastest)]
+            for stat in ("p50", "peak")}  # fmt: skip
+    out = out.assign(fastest=fastest, fastest__p50=pick["p50"], fastest__peak=pick["peak"])
+    eager = out[f"p50__{EAGER}"] if f"p50__{EAGER}" in out.columns else np.nan
+    out["fastest__speedup"] = eager / out["fastest__p50"]
+    psnr = scores.loc[scores["metric"].eq("psnr_db_vs_pytorch"), ["cell_id", "value"]]
+    psnr = psnr.merge(frame[["cell_id", *KEYS, "backend"]], on="cell_id")
+    worst = psnr.assign(value=psnr["value"].astype(float)).groupby([*KEYS, "backend"], dropna=False)["value"].min()
+    out["fastest__psnr"] = [worst.get((*k, b), np.nan) if isinstance(b, str) and b != EAGER else np.nan
+                            for k, b in zip(out.index, out["fastest"])]  # fmt: skip
+    return out
+
+
+def head_to_head(frame: pd.DataFrame, scores: pd.DataFrame) -> dict:
+    """Every pair of image sets compared on each quality metric, for the leaderboard's head-to-head
+    view: {metric: {"a~b": [mean a-b, lo, hi, Holm-adjusted p, a's win rate over prompts,
+    prompts]}} with a < b (row ids without "row-"), from the ranking's own bootstrap draws
+    (paired.Ranking.versus), so a pair reads as the ranks were decided."""
+    metrics = quality_metrics(scores)
+    paired = _scored(frame, scores, metrics, extra=("prompt_id", "seed"))
+    out: dict[str, dict[str, list]] = {}
+    for metric in metrics:
+        ranking, keys = paired_ranking(paired[paired["metric"].eq(metric)], metric)
+        if ranking is None:
+            continue
+        ids = {s: set_id({"model": m, "scheduler": sch}) for s, (m, sch) in keys.items()}
+        sets = sorted(ranking.table["set"], key=lambda s: ids[s])
+        higher = METRICS[metric].higher_is_better
+        pairs = {}
+        for i, a in enumerate(sets):
+            for b in sets[i + 1 :]:
+                v = ranking.versus(a, b, higher)
+                pairs[f"{ids[a]}~{ids[b]}"] = [_round(x) for x in (v.mean, v.lo, v.hi, v.p, v.win_rate)] + [v.n_prompts]
+        out[metric] = pairs
+    return out
+
+
+def h2h_images(frame: pd.DataFrame, scores: pd.DataFrame, metric: str) -> dict[str, dict[str, str]]:
+    """Per image set (its row id without "row-"): prompt_id -> the image_path of its first seed on
+    its quality backend, the picture the head-to-head view sets beside another set's."""
+    scored = _scored(frame, scores, [metric], extra=("prompt_id", "seed", "image_path"))
+    scored = scored.dropna(subset=["image_path"]).sort_values(["seed", "prompt_id"])
+    first = scored.drop_duplicates([*KEYS, "prompt_id"])
+    out: dict[str, dict[str, str]] = {}
+    for r in first.to_dict("records"):
+        out.setdefault(set_id(r), {})[str(r["prompt_id"])] = str(r["image_path"])
+    return out
+
+
+def set_id(row: dict) -> str:
+    """An image set's id, safe in an id and a URL: model and scheduler (leaderboard.row_id's tail)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", f"{row['model']}--{row['scheduler'] or 'none'}")
+
+
+def _round(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(f"{x:.6g}")
 
 
 def _backend_key(backend: str) -> tuple[int, str]:
@@ -202,14 +305,16 @@ def _int(v: object) -> str:
 def image_sets(frame: pd.DataFrame, scores: pd.DataFrame, runs: pd.DataFrame, rank_by: str) -> pd.DataFrame:
     """One row per model x scheduler: settings, `{metric}__mean/lo/hi/n` and `{metric}__rank` per
     quality metric, `nsfw__rate/n` (nsfw_rates), `p50__{backend}`, `p90__{backend}`,
-    `peak__{backend}`, hardware and date; sorted by `rank_by`'s mean, best first (rows without one
+    `peak__{backend}`, hardware and date, organisation, licence and fits_gb; sorted by `rank_by`'s mean, best first (rows without one
     last)."""
     if frame.empty:
         return pd.DataFrame(columns=KEYS)
     metrics = quality_metrics(scores)
     out = _settings(frame).join(_quality(frame, scores, metrics)).join(nsfw_rates(frame, scores))
     out = out.join(_speed(frame, runs))
+    out = _fastest(out, frame, scores)
     out = out.join(downloads.commands(frame, runs))
+    out = _provenance(out, frame).assign(fits_gb=fits_gb(out))
     paired = _scored(frame, scores, metrics, extra=("prompt_id", "seed"))
     for metric in metrics:
         if f"{metric}__mean" not in out.columns:
@@ -293,6 +398,19 @@ def score_texts(scores: pd.DataFrame, skip: str) -> pd.Series:
     unit = s["metric"].map({m: f" {escape(i.unit)}" for m, i in METRICS.items()})
     text = label + s["value"].astype(float).round(3).map("{:.3f}".format) + unit
     return join_per_group(s.assign(text=text), ["cell_id"], "text", " · ")
+
+
+def metric_texts(scores: pd.DataFrame, metrics: list[str], scale) -> dict[str, dict[str, str]]:
+    """cell_id -> {metric: its value as the site prints it (CLIP kinds on `scale`, others to 3
+    digits)}, for every quality metric in `metrics`; one pivot for all images."""
+    s = scores.loc[scores["metric"].isin(metrics), ["cell_id", "metric", "value"]]
+    if s.empty:
+        return {}
+    wide = s.assign(value=s["value"].astype(float)).pivot_table(index="cell_id", columns="metric", values="value")
+    for m in wide.columns:
+        clip = METRICS[m].kind == "clip"
+        wide[m] = wide[m].map(lambda v, clip=clip: scale.fmt(v) if clip else f"{v:.3f}" if np.isfinite(v) else "—")
+    return {cell: {m: t for m, t in row.items() if isinstance(t, str)} for cell, row in wide.iterrows()}
 
 
 def categories(frame: pd.DataFrame) -> dict[str, str]:

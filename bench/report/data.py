@@ -17,6 +17,7 @@ from mkdocs.plugins import get_plugin_logger
 
 from bench import store
 from bench.metrics import METRICS, of_kind
+from bench.models import MODELS
 from bench.report import names, stats
 from bench.schema import STATUSES
 
@@ -27,13 +28,17 @@ REFERENCE_COLUMNS = ["prompt_id", "model", "scheduler", "clip_raw_cosine"]
 
 @dataclass
 class ReportData:
-    frame: pd.DataFrame  # generations, normalised, with `clip` and `truncated_tokens` joined
+    # generations, normalised, with `clip` and `truncated_tokens` joined: one steps and guidance
+    # value per model x scheduler (board_view), as every page but the Steps page shows them
+    frame: pd.DataFrame
     scores: pd.DataFrame
     runs: pd.DataFrame
     reference: pd.DataFrame
     metric: str  # the metric the pages show
     metric_note: str = ""  # why it differs from the configured one, if it does
     prompt_pages: dict[str, str] = field(default_factory=dict)  # prompt_id -> page slug
+    swept: pd.DataFrame | None = None  # every steps and guidance value (the Steps page); frame when none
+    axes_note: str = ""  # which steps / guidance the board shows where more were swept
 
     @property
     def empty(self) -> bool:
@@ -107,9 +112,53 @@ def load(data_dir: Path, metric: str, reference: Path | None) -> ReportData:
         raise PluginError(f"bench-report: {data_dir / 'generations'}: prompt_id, model and backend must not be null")
 
     shown, note = _choose_metric(scores, metric)
-    frame = stats.with_scores(generations, scores, shown)
+    swept = stats.with_scores(generations, scores, shown)
+    frame, axes_note = board_view(swept)
     pages = names.pages(sorted(frame["prompt_id"].unique()), "prompt id")
-    return ReportData(frame, scores, runs, read_reference(reference), shown, note, pages)
+    return ReportData(frame, scores, runs, read_reference(reference), shown, note, pages, swept, axes_note)
+
+
+AXES = ["steps", "guidance_scale"]
+
+
+def board_view(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One steps and guidance value per model x scheduler, and a note naming what was left out.
+
+    The leaderboard, prompt, compare, model and speed pages compare models and schedulers; a
+    model swept over steps (the `steps` suite) would otherwise pool 10-step and 50-step images
+    into one mean. Each keeps the setting its model card gives where it ran, else the most steps
+    (then the most guidance) it ran; the Steps page shows every value. Data with one setting per
+    model x scheduler come back unchanged."""
+    if frame.empty or not set(AXES) <= set(frame.columns):
+        return frame, ""
+    keys = ["model", "scheduler"]
+    settings = frame[keys + AXES].drop_duplicates()
+    counts = settings.groupby(keys, dropna=False).size()
+    if (counts <= 1).all():
+        return frame, ""
+    card = settings["model"].map(lambda m: MODELS[m] if m in MODELS else None)
+    ranked = settings.assign(
+        _card_steps=settings["steps"].eq(card.map(lambda c: c.steps if c else None)).fillna(False),
+        _card_cfg=settings["guidance_scale"]
+        .eq(card.map(lambda c: float(c.guidance_scale) if c else None))
+        .fillna(False),
+    ).sort_values(["_card_steps", "_card_cfg", "steps", "guidance_scale"], na_position="first")
+    chosen = ranked.groupby(keys, dropna=False).tail(1)[keys + AXES]
+    kept = frame[frame.set_index(keys + AXES).index.isin(chosen.set_index(keys + AXES).index)]
+    shown = chosen.merge(counts[counts > 1].rename("n").reset_index(), on=keys)
+    said = [
+        f"{r.model}{' / ' + r.scheduler if isinstance(r.scheduler, str) else ''} at {r.steps:g} steps, "
+        f"guidance {r.guidance_scale:g}"
+        for r in shown.itertuples()
+    ]
+    note = (
+        "Some models ran several steps or guidance values; this page shows one setting each (the model card's "
+        "where it ran, else the most steps): "
+        + "; ".join(said[:6])
+        + ("; …" if len(said) > 6 else "")
+        + ". The Steps page shows every value."
+    )
+    return kept, note
 
 
 def is_demo(data: ReportData) -> bool:

@@ -41,11 +41,12 @@ from bench.report.sections import (
     methodology,
     models,
     prompts,
+    published,
     quality_speed,
     speed,
     steps,
 )
-from bench.report.sections.common import Scale, empty_state, metric_header
+from bench.report.sections.common import Scale, empty_state, metric_header, metric_note
 
 log = get_plugin_logger(__name__)
 
@@ -61,12 +62,13 @@ MODELS_INDEX = "models/index.md"
 HIDE_TOC = "hide:\n  - toc\n"  # Material: wide tables need the room of the (empty) table of contents
 MARKER = re.compile(r"<!--\s*bench:([a-z-]+)\s*-->")
 PARETO_SVG = f"{ASSET_DIR}/pareto.svg"
-DEMO_BANNER = (
-    '<p class="bench-demo" role="note"><strong>Demo data: random-weight models.</strong> These results come from '
-    "the tiny suite, which runs every code path with untrained models: the pictures are noise and the numbers "
-    "mean nothing about real models.</p>"
+DEMO_BANNER = (  # on a phone only its first sentence shows (bench.css): the board stays on the first screen
+    '<p class="bench-demo" role="note"><strong>Demo data: random-weight models.</strong> <span>These results come '
+    "from the tiny suite, which runs every code path with untrained models: the pictures are noise and the numbers "
+    "mean nothing about real models.</span></p>"
 )
 SPEED_SVG = f"{ASSET_DIR}/speed.svg"
+H2H_JSON = "h2h.json"  # the head-to-head view's pairs and images, fetched when it opens
 
 
 def _needs_data(fragment):
@@ -179,12 +181,16 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         self.published = downloads.files(self.data_dir, self.data.runs)
         for site_path, src in self.published.items():
             files.append(LinkedFile.generated(config, site_path, abs_src_path=str(src)))
+        self.merged = downloads.merged(self.data_dir) if not self.data.empty else {}
+        for site_path, body in self.merged.items():
+            files.append(File.generated(config, site_path, content=body))
         if not self.data.empty:
             files.append(File.generated(config, downloads.CSV, content=downloads.leaderboard_csv(self.sets)))
+            files.append(File.generated(config, H2H_JSON, content=self._h2h_json()))
         for pid, slug in self.data.prompt_pages.items():
             records = self.records.get(pid)
             if records:
-                body = compare.prompt_json(records, self.site_images, self.scale)
+                body = compare.prompt_json(records, self.site_images, self.scale, self.metric_texts)
                 files.append(File.generated(config, f"{compare.JSON_DIR}/{slug}.json", content=body))
         return files
 
@@ -267,6 +273,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         # Flagged by the NSFW metric: shown blurred until clicked, in every gallery and lightbox.
         images["nsfw"] = images["cell_id"].isin(board.flagged_cells(self.data.scores))
         self.images = images  # every gallery image: the compare and model pages take their part
+        # Every quality metric of each image as printed, for the compare page's badges (its "Score").
+        self.metric_texts = (
+            board.metric_texts(self.data.scores, self.metrics, self.scale) if len(self.metrics) > 1 else {}
+        )
         self.shown_prompts = list(dict.fromkeys(images["prompt_id"].tolist()))  # prompts with an image
         # Per prompt, once per build rather than once per page: its best images and its gallery
         # rows as dicts (one to_dict for all of them; a sweep can hold 1,632 prompts).
@@ -294,6 +304,32 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             svg = charts.cached(self.charts_dir, "speed_svg", drawn)
             files.append(File.generated(config, SPEED_SVG, content=svg))
 
+    def _h2h_json(self) -> str:
+        """The head-to-head view's data: each quality metric's title and direction, each image
+        set's name and its first-seed thumbnail per prompt, the prompts, and every pair's paired
+        comparison (board.head_to_head). Paths from the site root; all text is set as text."""
+        frame, scores = self.data.frame, self.data.scores
+        images = board.h2h_images(frame, scores, self.rank_by)
+        sets = {}
+        for r in self.sets.to_dict("records"):
+            sid = board.set_id(r)
+            shown = {pid: self.site_images.get(path) for pid, path in images.get(sid, {}).items()}
+            sets[sid] = {
+                "name": f"{r['model']} / {r['scheduler'] or 'no scheduler'}",
+                "images": {pid: [w.thumb, w.full] for pid, w in shown.items() if w is not None and w.thumb},
+            }
+        metrics = {
+            m: {"title": leaderboard.metric_title(m, self.scale), "higher": METRICS[m].higher_is_better,
+                "factor": self.scale.factor if METRICS[m].kind == "clip" else 1.0,
+                "digits": self.scale.digits if METRICS[m].kind == "clip" else 3}
+            for m in self.metrics
+        }  # fmt: skip
+        prompt_text = frame.drop_duplicates("prompt_id").set_index("prompt_id")["prompt"]
+        used = sorted({pid for s in sets.values() for pid in s["images"]})
+        prompts_ = {pid: [str(prompt_text.get(pid, "")), self.prompt_urls.get(pid, "")] for pid in used}
+        body = {"metrics": metrics, "sets": sets, "prompts": prompts_, "pairs": board.head_to_head(frame, scores)}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
     # --- page fragments: one per marker, dispatched through FRAGMENTS -------------------------
 
     @_needs_data
@@ -304,11 +340,18 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             for m, sch in zip(self.sets["model"], self.sets["scheduler"])
         ]
         sets = self.sets.assign(gallery=galleries) if len(self.sets) else self.sets
-        html = metric_header(self.scale, self.data.metric_note) + leaderboard.board_table(
-            sets, self.metrics, self.rank_by, self.scale
+        method = files.get_file_from_path("methodology.md")
+        runs_url = f"{root}{method.url}#environment-of-each-run" if method else ""
+        html = (  # folded notes: on a phone the board's first row stays on the first screen
+            methodology.board_changelog(self.data.runs, self.data.frame, runs_url)
+            + metric_note(self.data.metric_note, folded=True)
+            + metric_note(self.data.axes_note, "Steps and guidance", folded=True)
+            + leaderboard.board_table(sets, self.metrics, self.rank_by, self.scale)
         )
         svg = PARETO_SVG if files.get_file_from_path(PARETO_SVG) else None
-        html += quality_speed.quality_speed(self.sets, self.rank_by, self.scale, root, svg)
+        html += quality_speed.quality_speed(self.sets, self.metrics, self.rank_by, self.scale, root, svg)
+        if len(self.sets) > 1:
+            html += leaderboard.head_to_head_form(self.sets, root + H2H_JSON)
         if self.categories:
             wide = board.by_category(self.data.frame, self.data.scores, self.rank_by)
             html += breakdown.category_table(wide, self.rank_by, self.scale)
@@ -362,7 +405,8 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         images = self.images
         first = next(iter(self.data.prompt_pages))
         first = first if first in set(self.shown_prompts) else self.shown_prompts[0]
-        return compare.compare_page(images, self.data.prompt_pages, first, self.site_images, root, self.scale)
+        titles = {m: METRICS[m].title for m in self.metrics}
+        return compare.compare_page(images, self.data.prompt_pages, first, self.site_images, root, self.scale, titles)
 
     def _page_urls(self, files: Files, paths: dict[str, str]) -> dict[str, str]:
         """key -> the page's URL relative to the site root, for the pages in `paths` (key -> src path)."""
@@ -383,22 +427,24 @@ class ReportPlugin(BasePlugin[ReportConfig]):
             else leaderboard.leaderboard_table(self.board[self.board["model"].eq(model)], self.scale)
         )
         gallery = models.galleries(self.walls.get(model, {}), root, models.wall_json_path(model))
-        return models.model_page(model, self.data.frame, speed_html, gallery)
+        mine = self.sets[self.sets["model"].eq(model)] if len(self.sets) else self.sets
+        quality = leaderboard.model_quality_table(mine, self.metrics, self.rank_by, self.scale, root or "./")
+        return models.model_page(model, self.data.frame, speed_html, gallery, quality)
 
     def _downloads(self, page: Page, root: str, files: Files) -> str:
-        return (
-            downloads.downloads_page(self.published, root) if not self.data.empty else empty_state(self.config.data_dir)
-        )
+        if self.data.empty:
+            return empty_state(self.config.data_dir)
+        return downloads.downloads_page(self.published, {p: len(b) for p, b in self.merged.items()}, root)
 
     @_needs_data
     def _speed(self, page: Page, root: str, files: Files) -> str:
         if self.comparison.empty:
             return speed.no_comparison()
-        return speed.speed_table(self.comparison) + speed.speed_chart(root, SPEED_SVG)
+        return speed.speed_table(self.comparison) + speed.speed_chart(root, SPEED_SVG, self.comparison)
 
     @_needs_data
     def _steps(self, page: Page, root: str, files: Files) -> str:
-        return steps.steps_page(self.data.frame, self.data.scores, self.rank_by, self.scale, root)
+        return steps.steps_page(self.data.swept, self.data.scores, self.rank_by, self.scale, root, self.metrics)
 
     @_needs_data
     def _runs(self, page: Page, root: str, files: Files) -> str:
@@ -440,4 +486,5 @@ FRAGMENTS: dict[str, Fragment] = {
     "metrics": ReportPlugin._metrics,
     "seed-reference": ReportPlugin._seed_reference,
     "anchors": ReportPlugin._anchors,
+    "published": published.fragment,
 }

@@ -9,6 +9,7 @@ by its path and stat, so a folder of weights is hashed on the first run, not on 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,17 @@ from bench.files import atomic_write, cache_dir, sha256_file
 TABLE = "sha256-by-stat.json"  # in cache_dir("weights")
 VERSION = 1
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def git_blob_id(path: Path) -> str:
+    """`git hash-object` of a file: sha1 of b"blob <size>\\0" + its bytes, the id a git repository
+    knows the file by (how a file copied from a repository, e.g. MLPerf's val2014.npz, is pinned)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        h = hashlib.sha1(f"blob {os.fstat(f.fileno()).st_size}\0".encode(), usedforsecurity=False)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def blob_sha256(path: Path) -> str | None:

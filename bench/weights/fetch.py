@@ -23,7 +23,7 @@ from bench.errors import WeightsError, first_line
 from bench.metrics import METRICS, OPEN_CLIP_REVISIONS, Weights
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
 from bench.weights import hub
-from bench.weights.pickles import source_kind, url_file, url_folder, url_path, weights_folder
+from bench.weights.pickles import pinned_digest, source_kind, url_file, url_folder, url_path, weights_folder
 
 # Per pipeline component: the files diffusers reads with use_safetensors=True and no variant.
 MODEL_FILES = {
@@ -342,6 +342,8 @@ def plan(specs: list[ModelSpec], metrics: list[str]) -> tuple[list[Item], list[s
             _list_files(item, slots(item))
         elif item.kind == "metric":
             _list_metric_url(item) if item.is_url else _list_files(item, slots(item))
+            if item.weights.git_blob:
+                item.note = f"git blob pinned: {item.weights.git_blob} (`git hash-object`, checked once fetched)"
             if item.pickled:
                 item.note = (
                     f"sha256 pinned: {item.sha256[:16]}... (checked before loading)"
@@ -379,6 +381,8 @@ def download(item: Item) -> str:
                 error = e
         raise error
     if item.is_url:  # a metric's weight on no hub: its URLs in turn, until one serves the pinned file
+        if item.weights.git_blob:  # url_file kept it only with the pinned blob id
+            return f"git blob {pinned_digest(item.weights, url_file(item.weights))[0]}"
         return _verified(url_file(item.weights), item.sha256)
     from huggingface_hub import snapshot_download
 

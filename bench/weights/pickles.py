@@ -21,6 +21,7 @@ from bench.errors import StorageError, WeightsError, first_line
 from bench.files import atomic_write, cache_dir, sha256_file
 from bench.metrics import Weights
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
+from bench.weights.digest import git_blob_id
 from bench.weights.hub import hub_file, offline, source
 
 _PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -118,7 +119,18 @@ def _url_weights(spec: ModelSpec) -> Path:
 def url_path(weights: Weights) -> Path:
     """Where a metric's weight fetched by URL (bench.metrics.Weights.urls) lives in the bench
     cache: named by its pin, so a new pin never reuses the old file."""
-    return cache_dir("weights", f"{weights.hub_id}-{(weights.sha256 or 'unpinned')[:16]}") / weights.files[0]
+    pin = weights.sha256 or weights.git_blob or "unpinned"
+    return cache_dir("weights", f"{weights.hub_id}-{pin[:16]}") / weights.files[0]
+
+
+def pinned_digest(weights: Weights, path: Path) -> tuple[str, bool]:
+    """(the file's digest of the kind its pin names, whether it matches the pin); an unpinned file
+    gives its sha256 and True (the scorer refuses an unpinned pickle, naming that hash)."""
+    if weights.git_blob:
+        digest = git_blob_id(path)
+        return digest, digest == weights.git_blob
+    digest = sha256_file(path)
+    return digest, weights.sha256 in (None, digest)
 
 
 def url_file(weights: Weights) -> Path:
@@ -127,7 +139,7 @@ def url_file(weights: Weights) -> Path:
     an unpinned one is, so that the scorer refuses it naming the hash to pin. Never loads it."""
     path = url_path(weights)
     if path.is_file():
-        if weights.sha256 in (None, sha256_file(path)):
+        if pinned_digest(weights, path)[1]:
             return path
         path.unlink()  # damaged, or put there by hand: not the pinned file, so fetched anew
     if offline():
@@ -142,11 +154,14 @@ def url_file(weights: Weights) -> Path:
         except WeightsError as e:
             failures.append(first_line(e))
             continue
-        digest = sha256_file(path)
-        if weights.sha256 in (None, digest):
+        digest, ok = pinned_digest(weights, path)
+        if ok:
             return path
         path.unlink()
-        failures.append(f"{url} served a file with sha256 {digest}, not the pinned {weights.sha256}")
+        kind = "git blob" if weights.git_blob else "sha256"
+        failures.append(
+            f"{url} served a file with {kind} {digest}, not the pinned {weights.git_blob or weights.sha256}"
+        )
     raise WeightsError(f"{weights.files[0]} not fetched: " + "; ".join(failures))
 
 

@@ -48,7 +48,9 @@
         hozAlign: numeric ? "right" : "left",
         frozen: i === 0,
         headerWordWrap: true, // long metric names wrap: the quality column fits a phone
-        maxWidth: narrow ? (i === 0 ? 110 : 130) : i === 0 ? 170 : 260,
+        // Numbers take narrow columns (their headers wrap): on a phone the name, the rank, the
+        // ranked metric and the fastest p50 fit the first screen side by side.
+        maxWidth: i === 0 ? (narrow ? 110 : 170) : numeric ? (narrow ? 92 : 150) : narrow ? 130 : 260,
         visible: !th.hasAttribute("data-hidden"),
       };
     });
@@ -78,6 +80,31 @@
 
   function readState() { return new URLSearchParams(window.location.search); }
 
+  // The page's state, one object for every part of it (the leaderboard's table, its chart and
+  // the head-to-head view): each writes the whole query, so each must hold the others' keys.
+  var shared = null;
+  function pageState() {
+    if (!shared || shared.path !== window.location.pathname) shared = { path: window.location.pathname, params: readState() };
+    return shared.params;
+  }
+
+  // The ranking metric follows the reader from the leaderboard to the Steps page (and back).
+  // Its filters too: the view is kept as a query string ("metric=..&model=..").
+  var VIEW_KEY = "bench-board-view";
+  function storedView() {
+    try { return new URLSearchParams(window.localStorage.getItem(VIEW_KEY) || ""); } catch (e) { return new URLSearchParams(); }
+  }
+  function storeView(state) {
+    var keep = new URLSearchParams();
+    ["metric", "model", "family", "scheduler", "backend", "provider", "fits"].forEach(function (k) { if (state.get(k)) keep.set(k, state.get(k)); });
+    try { window.localStorage.setItem(VIEW_KEY, keep.toString()); } catch (e) { /* storage off: the address still keeps it */ }
+  }
+
+  // What the leaderboard shows now: its ranking metric and the anchors of the rows its filters
+  // keep (null: all). Its chart and head-to-head view draw from this.
+  var boardView = { metric: null, keep: null, listeners: [] };
+  function boardChanged() { boardView.listeners.forEach(function (f) { f(); }); }
+
   function writeState(state) {
     var query = state.toString();
     history.replaceState(null, "", window.location.pathname + (query ? "?" + query : "") + window.location.hash);
@@ -94,7 +121,7 @@
     var columns = defs.map(function (d, i) { return { def: d, bench: metas[i], field: d.field }; });
     var rows = rowsOf(table, defs);
     var keepState = wrapper.hasAttribute("data-url-state");
-    var state = keepState ? readState() : new URLSearchParams();
+    var state = keepState ? pageState() : new URLSearchParams();
     var form = keepState && wrapper.previousElementSibling && wrapper.previousElementSibling.matches("form.bench-filters")
       ? wrapper.previousElementSibling : null;
 
@@ -159,6 +186,7 @@
       var box = document.createElement("input");
       box.type = "checkbox";
       box.checked = c.def.visible;
+      c.box = box;
       box.addEventListener("change", function () {
         tab.getColumn(c.field)[box.checked ? "show" : "hide"]();
         if (!keepState) return;
@@ -179,13 +207,19 @@
     wrapper.after(count);
     var fields = Array.from(form.elements).filter(function (e) { return e.name && e.name !== "metric"; });
     fields.forEach(function (e) { if (state.get(e.name)) e.value = state.get(e.name); });
+    // Folded on a phone (the table first), open on a wider screen or when a filter is on.
+    var more = form.querySelector("details.bench-more-filters");
+    var moreLabel = more && more.querySelector("summary");
+    if (more && (!narrow || fields.some(function (e) { return e.value; }))) more.open = true;
 
     function apply() {
-      var want = {};
+      var want = {}, on = 0;
       fields.forEach(function (e) {
         if (e.value) state.set(e.name, e.value); else state.delete(e.name);
         want[e.name] = e.value;
+        if (e.value) on += 1;
       });
+      if (moreLabel) moreLabel.textContent = on ? "Filters (" + on + " on)" : "Filters";
       tab.setFilter(function (row) {
         return fields.every(function (e) {
           var w = want[e.name];
@@ -200,27 +234,54 @@
       });
       count.textContent = tab.getDataCount("active") + " of " + tab.getDataCount() + " rows shown";
       writeState(state);
+      var kept = {};
+      tab.getData("active").forEach(function (r) { if (r._id) kept["#" + r._id] = true; });
+      boardView.keep = kept;
+      boardChanged();
     }
 
     var metric = form.elements.metric;
+    var sentence = wrapper.parentElement.querySelector(".bench-rank-sentence");
+    // "Rank by" moves the metric's rank and mean next to the name and shows them; the metric
+    // ranked before goes back to the column picker unless the reader picked it there.
     function rankBy(name, resort) {
+      var before = boardView.metric;
+      var picked = (state.get("cols") || "").split(",");
+      var after = columns[0].field;
       columns.forEach(function (c) {
         if (c.bench.rankFor) tab.getColumn(c.field)[c.bench.rankFor === name ? "show" : "hide"]();
       });
+      [byId(columns, "rank:" + name), byId(columns, name)].forEach(function (c) {
+        if (!c) return;
+        tab.moveColumn(c.field, after, true);
+        tab.getColumn(c.field).show();
+        after = c.field;
+      });
+      var old = before && before !== name ? byId(columns, before) : null;
+      if (old && picked.indexOf(before) < 0) tab.getColumn(old.field).hide();
+      columns.forEach(function (c) { if (c.box) c.box.checked = tab.getColumn(c.field).isVisible(); });
       var col = byId(columns, name);
       if (resort && col) tab.setSort(col.field, col.def.headerSortStartingDir);
+      var option = metric.selectedOptions[0];
+      if (sentence && option && option.dataset.sentence) sentence.textContent = option.dataset.sentence;
       state.set("metric", name);
       writeState(state);
+      boardView.metric = name;
+      boardChanged();
     }
     if (metric) {
-      if (state.get("metric") && byId(columns, state.get("metric"))) {
-        metric.value = state.get("metric");
+      boardView.metric = metric.value;
+      var wanted = state.get("metric");
+      if (wanted && byId(columns, wanted) && wanted !== metric.value) {
+        metric.value = wanted;
         rankBy(metric.value, !state.get("sort"));
+      } else if (wanted) {
+        rankBy(metric.value, false);
       }
-      metric.addEventListener("change", function () { rankBy(metric.value, true); });
+      metric.addEventListener("change", function () { rankBy(metric.value, true); storeView(state); });
     }
     form.addEventListener("submit", function (event) { event.preventDefault(); });
-    form.addEventListener("input", function (event) { if (event.target !== metric) apply(); });
+    form.addEventListener("input", function (event) { if (event.target !== metric) { apply(); storeView(state); } });
     apply();
   }
 
@@ -270,16 +331,242 @@
   // reader switches Material's light/dark palette; the static SVG beside it is for no-JS readers.
   function drawCharts() {
     if (typeof vegaEmbed === "undefined") return;
-    var dark = document.body.getAttribute("data-md-color-scheme") === "slate";
     document.querySelectorAll(".bench-vega[data-spec]").forEach(function (el) {
-      var options = { actions: false, renderer: "svg", theme: dark ? "dark" : undefined };
-      vegaEmbed(el, JSON.parse(el.dataset.spec), options).then(function (result) {
-        var fallback = el.nextElementSibling;
-        if (fallback && fallback.classList.contains("bench-vega-fallback")) fallback.hidden = true;
-        result.view.addEventListener("click", function (event, item) {
-          if (item && item.datum && item.datum.anchor) window.location.hash = item.datum.anchor;
-        });
+      if (!el.closest("[hidden]")) drawChart(el); // a hidden chart is drawn when it shows
+    });
+  }
+
+  // The Pareto front of points (x: p50_s, y: quality): cheapest first, a point is on it when it
+  // beats every cheaper point (stats.pareto_front, for the points the filters keep).
+  function markFront(values, higher) {
+    var sign = higher ? 1 : -1, best = -Infinity;
+    values.slice().sort(function (a, b) { return a.p50_s - b.p50_s || sign * (b.quality - a.quality); })
+      .forEach(function (v) { v.front = sign * v.quality > best; if (v.front) best = sign * v.quality; });
+    return values;
+  }
+
+  // The leaderboard's chart for the ranking metric and the rows kept: the build's spec with its
+  // data and its quality titles replaced (text: Vega draws titles as text).
+  function boardSpec(el) {
+    var spec = JSON.parse(el.dataset.spec);
+    var metrics = JSON.parse(el.dataset.metrics);
+    var name = boardView.metric && metrics[boardView.metric] ? boardView.metric : el.dataset.metric;
+    var keep = boardView.keep;
+    var values = JSON.parse(el.dataset.points).filter(function (p) {
+      return (!keep || keep[p.anchor]) && p.q[name] && p.q[name][0] !== null;
+    }).map(function (p) {
+      return { model: p.model, scheduler: p.scheduler, backend: p.backend, p50_s: p.p50_s, anchor: p.anchor,
+        quality: p.q[name][0], lo: p.q[name][1] === null ? p.q[name][0] : p.q[name][1],
+        hi: p.q[name][2] === null ? p.q[name][0] : p.q[name][2] };
+    });
+    spec.data = { values: markFront(values, metrics[name].higher) };
+    var title = metrics[name].title;
+    spec.layer.forEach(function (layer) {
+      var enc = layer.encoding;
+      if (enc.y) enc.y.title = title;
+      (enc.tooltip || []).forEach(function (t) { if (t.field === "quality") t.title = title; });
+    });
+    return spec;
+  }
+
+  function drawChart(el) {
+    var dark = document.body.getAttribute("data-md-color-scheme") === "slate";
+    var options = { actions: false, renderer: "svg", theme: dark ? "dark" : undefined };
+    var spec = el.dataset.points ? boardSpec(el) : JSON.parse(el.dataset.spec);
+    if (el.benchView) el.benchView.finalize(); // its listeners and timers go with it
+    vegaEmbed(el, spec, options).then(function (result) {
+      el.benchView = result;
+      var fallback = el.nextElementSibling;
+      if (fallback && fallback.classList.contains("bench-vega-fallback")) fallback.hidden = true;
+      result.view.addEventListener("click", function (event, item) {
+        if (item && item.datum && item.datum.anchor) window.location.hash = item.datum.anchor;
       });
+    });
+  }
+
+  // Redraws wait for the burst of changes one reader's action makes (filters, then rank).
+  function debounced(f) {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(f, 30); };
+  }
+
+  // --- head to head: two rows of the leaderboard, paired on their prompts and seeds ---------
+
+  function el(tag, text, className) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = text;
+    if (className) e.className = className;
+    return e;
+  }
+
+  function signed(x, digits) { return (x > 0 ? "+" : x < 0 ? "−" : "") + Math.abs(x).toFixed(digits); }
+
+  // The build's comparison of a and b (its pairs are stored one way round: flip the other).
+  function versus(pairs, a, b) {
+    var v = pairs[a + "~" + b];
+    if (v) return { mean: v[0], lo: v[1], hi: v[2], p: v[3], win: v[4], prompts: v[5] };
+    v = pairs[b + "~" + a];
+    if (!v) return null;
+    return { mean: -v[0], lo: -v[2], hi: -v[1], p: v[3], win: 1 - v[4], prompts: v[5] };
+  }
+
+  function headToHead(section) {
+    var form = section.querySelector("form"), out = section.querySelector(".bench-h2h-result");
+    var state = pageState(), data = null, root = section.dataset.json.replace(/[^/]*$/, "");
+    section.hidden = false;
+    var asked = (state.get("h2h") || "").split("~");
+    if (asked.length === 2) { form.elements.a.value = asked[0]; form.elements.b.value = asked[1]; }
+
+    function draw() {
+      var a = form.elements.a.value, b = form.elements.b.value;
+      if (a && b) state.set("h2h", a + "~" + b); else state.delete("h2h");
+      writeState(state);
+      out.replaceChildren();
+      if (!a || !b || a === b) {
+        if (a && a === b) out.append(el("p", "Pick two different rows.", "bench-note"));
+        return;
+      }
+      var load = data ? Promise.resolve(data) : fetch(section.dataset.json).then(function (r) { return r.json(); });
+      load.then(function (d) {
+        data = d;
+        render(d, a, b);
+      });
+    }
+
+    function render(d, a, b) {
+      out.replaceChildren();
+      var names = Object.keys(d.metrics), chosen = document.querySelector("form.bench-filters select[name=metric]");
+      var name = boardView.metric || (chosen && chosen.value);
+      if (!d.metrics[name]) name = names[0];
+      var info = d.metrics[name], A = d.sets[a], B = d.sets[b];
+      var v = d.pairs[name] ? versus(d.pairs[name], a, b) : null;
+      if (!A || !B || !v) {
+        out.append(el("p", "These two rows share no prompt and seed: they cannot be paired.", "bench-note"));
+        return;
+      }
+      var f = info.factor, digits = info.digits;
+      var better = (info.higher ? v.mean > 0 : v.mean < 0) ? A.name : B.name;
+      var significant = !(v.lo <= 0 && 0 <= v.hi);
+      var head = el("p", null, "bench-h2h-answer");
+      head.append(el("strong", A.name), " − ", el("strong", B.name), " on " + info.title + ": ",
+        el("strong", signed(v.mean * f, digits)),
+        " (95% interval " + signed(v.lo * f, digits) + " to " + signed(v.hi * f, digits) + "; p = " +
+        (v.p < 0.001 ? "< 0.001" : v.p.toFixed(3)) + ", Holm-adjusted). ");
+      head.append(significant ? better + " is better: the interval leaves out zero."
+        : "They cannot be told apart: the interval holds zero.");
+      var wins = el("p", A.name + " wins on " + Math.round(v.win * 100) + "% of the " + v.prompts + " prompts, " +
+        B.name + " on " + Math.round((1 - v.win) * 100) + "% (" + (info.higher ? "higher" : "lower") +
+        " mean over the prompt's seeds; ties count half).", "bench-note");
+      out.append(head, wins);
+      // Their pictures, prompt by prompt: the first seed of each, the same noise on both sides.
+      var wrap = el("div", null, "bench-grid bench-h2h-grid");
+      var tbl = el("table"), thead = el("thead"), tr = el("tr");
+      tr.append(el("th", "Prompt"), el("th", A.name), el("th", B.name));
+      thead.append(tr);
+      var body = el("tbody");
+      Object.keys(d.prompts).forEach(function (pid) {
+        if (!A.images[pid] && !B.images[pid]) return;
+        var row = el("tr"), th = el("th"), link = el("a", d.prompts[pid][0] || pid);
+        link.href = root + d.prompts[pid][1];
+        th.append(link);
+        row.append(th);
+        [A, B].forEach(function (s) {
+          var td = el("td"), img = s.images[pid];
+          if (img) {
+            var a2 = el("a"), pic = el("img");
+            a2.href = siteUrl(root, img[1]);
+            pic.src = root + img[0];
+            pic.alt = s.name + ": " + (d.prompts[pid][0] || pid);
+            pic.loading = "lazy";
+            a2.append(pic);
+            td.append(a2);
+          } else {
+            td.append(el("span", "—", "bench-none"));
+          }
+          row.append(td);
+        });
+        body.append(row);
+      });
+      tbl.append(thead, body);
+      wrap.append(tbl);
+      out.append(wrap);
+    }
+
+    form.addEventListener("change", draw);
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    // A row's ⇄ picks it: the first pick is A, the next B, then A again.
+    document.addEventListener("click", function (event) {
+      var pick = event.target.closest ? event.target.closest("button.bench-pick") : null;
+      if (!pick) return;
+      event.preventDefault();
+      var a = form.elements.a, b = form.elements.b;
+      if (!a.value || (a.value && b.value)) { a.value = pick.dataset.set; b.value = ""; } else { b.value = pick.dataset.set; }
+      draw();
+      if (a.value && b.value) section.scrollIntoView({ block: "start" });
+    });
+    boardView.listeners.push(function () { if (data) draw(); });
+    if (form.elements.a.value && form.elements.b.value) {
+      draw();
+      if (asked.length === 2) setTimeout(function () { section.scrollIntoView({ block: "start" }); }, 0);
+    }
+  }
+
+  // The Steps page: the leaderboard's "Rank by" and model and family filters. Each metric's
+  // sections are built (hidden but one); a choice comes from the address, else from the
+  // leaderboard's last view, and is kept in the address.
+  function stepsPage(page) {
+    var form = page.querySelector("form.bench-steps-filters");
+    if (!form) return;
+    form.hidden = false;
+    var state = pageState(), stored = storedView(), fields = Array.from(form.elements).filter(function (e) { return e.name; });
+    fields.forEach(function (e) {
+      var want = state.get(e.name) || stored.get(e.name);
+      if (want && Array.from(e.options).some(function (o) { return o.value === want; })) e.value = want;
+    });
+    function apply() {
+      var want = {};
+      fields.forEach(function (e) {
+        want[e.name] = e.value;
+        if (e.value) state.set(e.name, e.value); else state.delete(e.name);
+      });
+      writeState(state);
+      page.querySelectorAll(".bench-steps-by").forEach(function (block) {
+        var shown = !want.metric || block.dataset.metric === want.metric;
+        var was = !block.hidden;
+        block.hidden = !shown;
+        block.querySelectorAll(".bench-steps-model").forEach(function (section) {
+          section.hidden = (want.model && section.dataset.model !== want.model) ||
+            (want.family && section.dataset.family !== want.family);
+        });
+        if (shown && !was) {
+          // drawn (or laid out) while hidden, at no width: draw them again now that they show
+          block.querySelectorAll(".bench-vega[data-spec]").forEach(drawChart);
+          block.querySelectorAll(".bench-tabulator").forEach(function (box) {
+            var tab = Tabulator.findTable(box)[0];
+            if (tab) tab.redraw(true);
+          });
+        }
+      });
+    }
+    form.addEventListener("change", apply);
+    form.addEventListener("submit", function (event) { event.preventDefault(); });
+    apply();
+  }
+
+  // A gallery or compare grid wider than its box: a line above it says how much is off-screen
+  // (on a phone, eleven schedulers are 1,700 px wide); it goes when the grid fits.
+  function scrollHints() {
+    document.querySelectorAll(".bench-grid").forEach(function (grid) {
+      var hint = grid.previousElementSibling && grid.previousElementSibling.classList.contains("bench-scroll-hint")
+        ? grid.previousElementSibling : null;
+      var over = grid.scrollWidth > grid.clientWidth + 4;
+      if (!over) { if (hint) hint.remove(); return; }
+      if (!hint) {
+        hint = el("p", null, "bench-scroll-hint");
+        grid.before(hint);
+      }
+      var shown = Math.round(100 * grid.clientWidth / grid.scrollWidth);
+      hint.textContent = "⟷ Scroll sideways for more: " + shown + "% of this grid's width is on screen.";
     });
   }
 
@@ -294,6 +581,13 @@
     ["prompt", "seed", "backend"].forEach(function (name) {
       if (state.get(name)) form.elements[name].value = state.get(name);
     });
+    // The badge's metric: from the address, else the leaderboard's "Rank by" (its last view).
+    var metric = form.elements.metric, firstMetric = metric ? metric.value : null;
+    if (metric) {
+      var want = state.get("metric") || storedView().get("metric");
+      if (want && Array.from(metric.options).some(function (o) { return o.value === want; })) metric.value = want;
+    }
+    function badge(cell) { return metric && cell[4] && cell[4][metric.value] ? cell[4][metric.value] : cell[2]; }
     function load(slug) {
       if (!cache[slug]) cache[slug] = fetch(base + encodeURIComponent(slug) + ".json").then(function (r) { return r.json(); });
       return cache[slug];
@@ -321,9 +615,10 @@
         var top = fig.querySelector(".bench-b");
         top.hidden = !diff;
         if (diff) top.src = page.dataset.root + b[0];
-        fig.querySelector("figcaption").textContent = diff ? a[2] + " vs " + b[2] : a[2];
+        fig.querySelector("figcaption").textContent = diff ? badge(a) + " vs " + badge(b) : badge(a);
       });
       ["prompt", "seed", "backend"].forEach(function (name) { state.set(name, form.elements[name].value); });
+      if (metric) state.set("metric", metric.value);
       writeState(state);
     }
     function update() { load(form.elements.prompt.value).then(draw); }
@@ -332,7 +627,7 @@
       else state.set("seed", form.elements.seed.value);
       update();
     });
-    if (state.toString()) update();
+    if (state.toString() || (metric && metric.value !== firstMetric)) update();
   }
 
   // A model's page: each scheduler's wall shows its best images; "Show all" appends the rest
@@ -373,9 +668,22 @@
     document.querySelectorAll(".bench-compare").forEach(function (page) {
       if (!page.dataset.benchDone) { page.dataset.benchDone = "1"; compare(page); }
     });
+    document.documentElement.classList.add("bench-js"); // bench.css shows the controls that need this file
+    document.querySelectorAll(".bench-board-chart").forEach(function (chart) {
+      if (!chart.dataset.benchBound) { chart.dataset.benchBound = "1"; boardView.listeners.push(debounced(function () { drawChart(chart); })); }
+    });
     drawCharts();
+    document.querySelectorAll(".bench-steps").forEach(function (page) {
+      if (!page.dataset.benchDone) { page.dataset.benchDone = "1"; stepsPage(page); }
+    });
+    document.querySelectorAll(".bench-h2h[data-json]").forEach(function (section) {
+      if (!section.dataset.benchDone) { section.dataset.benchDone = "1"; headToHead(section); }
+    });
+    scrollHints();
     if (!init.watching) {
       init.watching = true;
+      window.addEventListener("resize", debounced(scrollHints));
+      window.addEventListener("load", scrollHints); // images sized: the grids' widths are known
       new MutationObserver(drawCharts).observe(document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
     }
     if (typeof Tabulator !== "undefined") {

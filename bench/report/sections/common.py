@@ -49,9 +49,17 @@ def metric_header(scale: Scale, note: str = "") -> str:
         f'<p class="bench-metric">Quality is the CLIP score with <strong>{esc(scale.metric_title)}</strong>: the '
         f"{how}. Higher is better.</p>"
     )
-    if note:
-        out += f'<div class="admonition note"><p class="admonition-title">Metric</p><p>{esc(note)}</p></div>'
-    return out
+    return out + metric_note(note)
+
+
+def metric_note(note: str, title: str = "Metric", folded: bool = False) -> str:
+    """The data's own word on what a page shows (a metric's fallback, one setting of a swept
+    axis), as a note box; "" without one. folded: only its title shows until it is opened."""
+    if not note:
+        return ""
+    if folded:
+        return f'<details class="note bench-folded"><summary>{esc(title)}</summary><p>{esc(note)}</p></details>'
+    return f'<div class="admonition note"><p class="admonition-title">{esc(title)}</p><p>{esc(note)}</p></div>'
 
 
 def empty_state(data_dir: str) -> str:

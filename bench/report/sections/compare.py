@@ -37,11 +37,12 @@ def backends_of(images: pd.DataFrame) -> list[str]:
     return [b for b in BACKEND_ORDER if b in found] + sorted(found - set(BACKEND_ORDER))
 
 
-def prompt_json(images: list[dict], site: dict, scale: Scale) -> str:
+def prompt_json(images: list[dict], site: dict, scale: Scale, by_metric: dict[str, dict] | None = None) -> str:
     """One prompt's images (gallery records): {"seeds": [...], "cells": {"seed|backend|model|scheduler":
-    [thumb, full, score, nsfw]}} with site paths relative to the site root, nsfw 1 where the nsfw
-    metric flagged the image (bench.js blurs it until clicked), else 0; a missing or undecodable
-    image has none."""
+    [thumb, full, score, nsfw, scores]}} with site paths relative to the site root, nsfw 1 where the
+    nsfw metric flagged the image (bench.js blurs it until clicked), else 0, and scores every
+    quality metric's value as printed ({metric: text}, from `by_metric`: cell_id -> that), for the
+    badge the page's "Score" picks; a missing or undecodable image has none."""
     cells = {}
     for r in images:
         where = site.get(r["image_path"])
@@ -52,16 +53,27 @@ def prompt_json(images: list[dict], site: dict, scale: Scale) -> str:
             where.full,
             scale.fmt(r["clip"]),
             int(not missing(r.get("nsfw")) and bool(r.get("nsfw"))),
+            (by_metric or {}).get(r.get("cell_id"), {}),
         ]
     seeds = sorted({show(r["seed"]) for r in images}, key=lambda s: (len(s), s))
     return json.dumps({"seeds": seeds, "cells": cells}, ensure_ascii=False, separators=(",", ":"))
 
 
-def compare_page(images: pd.DataFrame, prompts: dict[str, str], first: str, site: dict, root: str, scale: Scale) -> str:
+def compare_page(
+    images: pd.DataFrame,
+    prompts: dict[str, str],
+    first: str,
+    site: dict,
+    root: str,
+    scale: Scale,
+    metrics: dict[str, str] | None = None,
+) -> str:
     """The controls and the grid of prompt `first` (its first seed, eager PyTorch where it ran).
 
     images: every gallery image (all prompts), for the layout and the first grid.
-    prompts: prompt_id -> page slug (its JSON file's name)."""
+    prompts: prompt_id -> page slug (its JSON file's name).
+    metrics: quality metric -> its title, for the "Score" select (the leaderboard's "Rank by",
+    which bench.js carries over); none with a single metric."""
     models, scheds, alone = layout(images)
     backends = backends_of(images)
     mine = images[images["prompt_id"].eq(first)]
@@ -88,7 +100,15 @@ def compare_page(images: pd.DataFrame, prompts: dict[str, str], first: str, site
         '<form class="bench-filters bench-compare-form">'
         f'<label>Prompt <select name="prompt">{prompt_opts}</select></label> '
         f'<label>Seed <select name="seed">{seed_opts}</select></label> '
-        f'<label>Backend <select name="backend">{backend_opts}</select></label></form>'
+        f'<label>Backend <select name="backend">{backend_opts}</select></label>'
+        + (
+            '<label>Score <select name="metric">'
+            + " ".join(f'<option value="{esc(m)}">{esc(t)}</option>' for m, t in metrics.items())
+            + "</select></label>"
+            if metrics and len(metrics) > 1
+            else ""
+        )
+        + "</form>"
     )
     head = "<th></th>" + "".join(f"<th>{esc(s or DASH)}</th>" for s in scheds)
     rows = []

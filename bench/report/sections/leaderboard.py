@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import ClassVar
+from urllib.parse import quote
 
 import pandas as pd
 
 from bench.metrics import METRICS
-from bench.report.html import Code, Col, Flag, Num, Td, Text, esc, filter_attr, missing, table
+from bench.report.board import MEMORY_BUDGETS_GB, set_id
+from bench.report.html import Code, Col, Flag, Link, Num, Td, Text, esc, filter_attr, missing, table
 from bench.report.sections.common import Scale, note
 from bench.report.stats import BACKEND_ORDER
 
@@ -96,19 +97,25 @@ class ModelCell:
     The row's `gallery` URL, where it has one, becomes an "images" link after the scheduler."""
 
     flag: Flag | None = None
+    pick: bool = False  # a ⇄ button (its mark drawn by bench.css, so the row's text stays its name) that picks the row for the head-to-head view (bench.js)
     numeric: ClassVar[bool] = False
 
     def __call__(self, value: object, row: dict) -> Td:
         sched = row["scheduler"] or "no scheduler"
         mark = self.flag.html() if self.flag is not None and row.get(self.flag.key) else ""
         images = f' · <a class="bench-images" href="{esc(row["gallery"])}">images</a>' if row.get("gallery") else ""
+        if self.pick:
+            images += (
+                f' <button type="button" class="bench-pick" data-set="{esc(set_id(row))}" '
+                'title="head to head: compare this row with another" aria-label="head to head"></button>'
+            )
         html = f'<a class="bench-anchor" href="#{esc(row_id(row))}">{esc(value)}</a>{mark} <br><small>{esc(sched)}{images}</small>'
         return Td(html, esc(f"{value} {row['scheduler']}"))
 
 
 def row_id(row: dict) -> str:
     """The anchor of an image set's row: model and scheduler, made safe for an id."""
-    return "row-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{row['model']}--{row['scheduler'] or 'none'}")
+    return "row-" + set_id(row)
 
 
 def _best(values: pd.Series, higher: bool) -> float | None:
@@ -126,10 +133,31 @@ def metric_title(metric: str, scale: Scale) -> str:
     return f"{info.title} ({unit})"
 
 
+@dataclass(frozen=True)
+class Fastest:
+    """The fastest backend's p50 seconds per image, starred when best, its backend's name under it."""
+
+    num: Best
+    numeric: ClassVar[bool] = True
+
+    def __call__(self, value: object, row: dict) -> Td:
+        cell = self.num(value, row)
+        if missing(value) or missing(row.get("fastest")):
+            return cell
+        return Td(f'{cell.html}<small class="bench-ci">{esc(row["fastest"])}</small>', cell.sort)
+
+
+def _ranked_first(metrics: list[str], rank_by: str) -> list[str]:
+    return sorted(metrics, key=lambda m: m != rank_by)
+
+
 def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> list[Col]:
-    """The leaderboard's columns: name, rank and every quality metric, then speed per backend."""
-    cols = [Col("Model / scheduler", "model", ModelCell(), "model, and under it the scheduler", name="model")]
-    for m in metrics:
+    """The leaderboard's columns: name, rank, the ranked metric, the fastest backend (p50,
+    speed-up, parity, memory) and the NSFW rate first; the other metrics hidden in the column
+    picker (bench.js swaps them in as "Rank by" changes); speed per backend and settings after."""
+    cols = [Col("Model / scheduler", "model", ModelCell(pick=True), "model, and under it the scheduler", name="model")]
+    ordered = _ranked_first(metrics, rank_by)
+    for m in ordered:
         cols.append(
             Col(
                 "Rank",
@@ -143,7 +171,7 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
                 data=(("rank-for", m),),
             )  # fmt: skip
         )
-    for m in metrics:
+    for m in ordered:
         higher = METRICS[m].higher_is_better
         fmt_ = Quality(Best(metric_num(m, scale), _best(board[f"{m}__mean"], higher)), m)
         cols.append(
@@ -156,9 +184,25 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
                 "higher" if higher else "lower",
                 default=m == rank_by,
                 name=m,
+                hidden=m != rank_by,
                 data=(("metric", m),),
             )  # fmt: skip
         )
+    if "fastest__p50" in board.columns:
+        fastest = Fastest(Best(Num(3), _best(board["fastest__p50"], higher=False)))
+        cols += [
+            Col("Fastest p50 (s)", "fastest__p50", fastest,
+                "median seconds per image on the row's fastest backend (named under it), warm calls, at the "
+                "row's size", "lower", name="fastest_p50"),
+            Col("Speed-up (×)", "fastest__speedup", Num(2),
+                "eager PyTorch's p50 over the fastest backend's: how much faster than eager it runs", "higher",
+                name="fastest_speedup"),
+            Col("Parity PSNR (dB)", "fastest__psnr", Num(1),
+                "the fastest backend's worst PSNR against its eager PyTorch twins (same noise, same call); "
+                "a dash when eager PyTorch is the fastest", "higher", name="fastest_psnr"),
+            Col("Peak MB", "fastest__peak", Num(0), "peak memory on the fastest backend (MB)", "lower",
+                name="fastest_peak"),
+        ]  # fmt: skip
     if "nsfw__rate" in board.columns:
         # Beside the quality means, never among them: not a quality, so never a "Rank by" choice.
         cols.append(
@@ -183,6 +227,13 @@ def board_columns(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: 
     cols += [
         Col("Scheduler", "scheduler"),
         Col("Family", "family"),
+        Col("Organisation", "organisation", tooltip="who publishes the weights: the owner in the hub id", hidden=True),
+        Col(
+            "Licence",
+            "licence",
+            tooltip="the model's licence, as the registry gives it (its page links the text)",
+            hidden=True,
+        ),
         Col("Steps", "steps", tooltip="denoising steps"),
         Col("dtype", "dtype"),
         Col("Images", "n_images", Num(0), "images with status ok, every backend", "higher"),
@@ -207,7 +258,14 @@ FILTERS = [
     ("scheduler", "Scheduler", "scheduler", False),
     ("backend", "Backend", "backends", True),
     ("provider", "Provider", "providers", True),
+    ("fits", "Fits in", "fits_gb", True),
 ]
+FILTER_TIPS = {
+    "fits": "rows whose least hungry backend peaked within this much memory (GPU: CUDA allocated, which "
+    "leaves out the CUDA context's few hundred MB; CPU: resident memory)"
+}
+# How a filter's values read in its select, where not as they are (in this order).
+FILTER_LABELS = {"fits": {str(gb): f"{gb} GB" for gb in MEMORY_BUDGETS_GB}}
 
 
 def _filter_values(row: dict, column: str, several: bool) -> list[str]:
@@ -222,31 +280,65 @@ def _filter_attrs(row: dict) -> dict[str, str]:
     return {"id": row_id(row), **values}
 
 
+def rank_sentence(board: pd.DataFrame, metric: str, scale: Scale) -> str:
+    """The answer above the table, as plain text: the ranking metric, its direction, and the image
+    sets of rank 1 (ties from the paired test) with their mean."""
+    info = METRICS[metric]
+    unit = scale.unit if info.kind == "clip" else info.unit
+    out = f"Ranked by {info.title} ({unit}; {'higher' if info.higher_is_better else 'lower'} is better)."
+    rank, mean = f"{metric}__rank", f"{metric}__mean"
+    if rank not in board.columns or not board[rank].eq(1).any():
+        return out
+    top = board[board[rank].eq(1)].sort_values(mean, ascending=not info.higher_is_better)
+    num = metric_num(metric, scale)
+    names = [
+        f"{r['model']} / {r['scheduler'] or 'no scheduler'} ({num(r[mean], r).html})" for r in top.to_dict("records")
+    ]
+    if len(names) == 1:
+        return out + f" Best: {names[0]}, significantly ahead of every other row in the paired test."
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return out + f" {len(names)} rows share rank 1 (the paired test cannot tell them apart): {shown}."
+
+
 def filter_form(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> str:
     """Selects for each filter and the ranking metric, and a search box; bench.js wires them to
-    the table and the URL. Without JavaScript they do nothing, so they start hidden."""
-    fields = []
+    the table and the URL. Without JavaScript they do nothing, so they start hidden. Each ranking
+    metric's option carries its sentence (data-sentence, plain text) and axis title (data-title)."""
+    fields, ranking = [], ""
     if len(metrics) > 1:
         opts = " ".join(
-            f'<option value="{esc(m)}"{" selected" if m == rank_by else ""}>{esc(METRICS[m].title)}</option>'
+            f'<option value="{esc(m)}" data-sentence="{esc(rank_sentence(board, m, scale))}" '
+            f'data-title="{esc(metric_title(m, scale))}"{" selected" if m == rank_by else ""}>'
+            f"{esc(METRICS[m].title)}</option>"
             for m in metrics
         )
-        fields.append(f'<label>Rank by <select name="metric">{opts}</select></label>')
+        ranking = f'<label>Rank by <select name="metric">{opts}</select></label> '
     rows = board.to_dict("records")
     for name, label, col, several in FILTERS:
         values = sorted({v for row in rows for v in _filter_values(row, col, several)})
-        if len(values) < 2:
+        labels = FILTER_LABELS.get(name)
+        if labels is not None:  # a preset: each of its values, in its order, once any row has one
+            values = list(labels) if values else []
+        elif len(values) < 2:
+            continue
+        if not values:
             continue
         opts = '<option value="">all</option> ' + " ".join(
-            f'<option value="{esc(v)}">{esc(v)}</option>' for v in values
+            f'<option value="{esc(v)}">{esc((labels or {}).get(v, v))}</option>' for v in values
         )
-        fields.append(f'<label>{label} <select name="{name}">{opts}</select></label>')
+        tip = f' title="{esc(FILTER_TIPS[name])}"' if name in FILTER_TIPS else ""
+        fields.append(f'<label{tip}>{label} <select name="{name}">{opts}</select></label>')
     fields.append('<label>Search <input type="search" name="q" placeholder="model, scheduler …"></label>')
-    return f'<form class="bench-filters" hidden>{" ".join(fields)}</form>'
+    # Folded on a phone, where they would push the table off the first screen; bench.js opens
+    # them on a wider one, and wherever a filter is on.
+    return (
+        f'<form class="bench-filters" hidden>{ranking}<details class="bench-more-filters"><summary>Filters</summary>'
+        f"<div>{' '.join(fields)}</div></details></form>"
+    )
 
 
 def board_table(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale) -> str:
-    """The board (board.image_sets) with its filters and the legend of its marks."""
+    """The board (board.image_sets) with its ranking sentence, filters and the legend of its marks."""
     table_html = table(
         board_columns(board, metrics, rank_by, scale), board, row_attrs=_filter_attrs, attrs={"data-url-state": "1"}
     )
@@ -254,10 +346,71 @@ def board_table(board: pd.DataFrame, metrics: list[str], rank_by: str, scale: Sc
         f"{BEST} best value of its column. Rank: 1 + the rows significantly better than this one, each "
         "pair compared on the same prompts and seeds (paired bootstrap over prompts, Holm-corrected); rows "
         "that share a rank cannot be told apart. Quality is measured once per image set "
-        "(model and scheduler): the backends' images are twins, compared on the Speed page. "
-        "A dash (no value) sorts last both ways."
+        "(model and scheduler): the backends' images are twins, compared on the Speed page. The fastest "
+        "backend is the one with the lowest p50; every backend's p50 follows, and the other metrics are in "
+        "the column picker. A dash (no value) sorts last both ways."
     )
-    return filter_form(board, metrics, rank_by, scale) + table_html + legend
+    sentence = f'<p class="bench-metric bench-rank-sentence">{esc(rank_sentence(board, rank_by, scale))}</p>'
+    return sentence + filter_form(board, metrics, rank_by, scale) + table_html + legend
+
+
+def head_to_head_form(board: pd.DataFrame, json_url: str) -> str:
+    """Two selects of image sets and the box bench.js draws their paired comparison into, from
+    the JSON at `json_url` (board.head_to_head and each set's images). Hidden without JavaScript."""
+    opts = "".join(
+        f'<option value="{esc(set_id(r))}">{esc(r["model"])} / {esc(r["scheduler"] or "no scheduler")}</option>'
+        for r in board.to_dict("records")
+    )
+    empty = '<option value="">pick a row</option>'
+    return (
+        f'<section class="bench-h2h" data-json="{esc(json_url)}" hidden><h2 id="head-to-head">Head to head</h2>'
+        + note(
+            "Two rows compared on the same prompts and seeds (same noise): the mean paired difference of the "
+            "ranking metric with its 95% bootstrap interval over prompts, the Holm-adjusted p-value of the "
+            "ranking, the share of prompts each wins, and their images side by side, prompt by prompt. Pick "
+            "them here or with a row's ⇄ mark."
+        )
+        + f'<form class="bench-filters"><label>A <select name="a">{empty}{opts}</select></label> '
+        f'<label>B <select name="b">{empty}{opts}</select></label></form>'
+        '<div class="bench-h2h-result"></div></section>'
+    )
+
+
+def model_quality_table(sets: pd.DataFrame, metrics: list[str], rank_by: str, scale: Scale, board_url: str) -> str:
+    """A model's rows of the leaderboard (one per scheduler), for its page: the rank and mean with
+    its interval by the ranking metric, the other metrics, and each backend's p50; each row links
+    to its row on the leaderboard (`board_url`: the leaderboard page, relative to the model's)."""
+    if sets.empty:
+        return ""
+    rows = sets.assign(board_row=[f"{board_url}#{row_id(r)}" for r in sets.to_dict("records")])
+    ordered = _ranked_first(metrics, rank_by)
+    cols = [
+        Col("Scheduler", lambda r: r["scheduler"] or "no scheduler", Link("board_row"),
+            "its row on the leaderboard", name="scheduler"),
+        Col("Rank", f"{rank_by}__rank", Num(0), f"rank by {METRICS[rank_by].title} among every row of the "
+            "leaderboard (paired test, Holm-corrected; rows of one rank tie)", "lower"),
+    ]  # fmt: skip
+    for m in ordered:
+        higher = METRICS[m].higher_is_better
+        cols.append(
+            Col(metric_title(m, scale), f"{m}__mean", Quality(Best(metric_num(m, scale), None), m),
+                f"mean {METRICS[m].title} ± the half-width of its 95% t-interval", "higher" if higher else "lower",
+                default=m == rank_by)
+        )  # fmt: skip
+    for b in sorted((c.split("__", 1)[1] for c in sets.columns if c.startswith("p50__")), key=_backend_order):
+        if sets[f"p50__{b}"].notna().any():
+            cols.append(Col(f"p50 {b} (s)", f"p50__{b}", Num(3), f"median seconds per image on {b}", "lower"))
+    model = str(sets["model"].iloc[0])
+    link = f'<a href="{esc(board_url)}?model={esc(quote(model, safe=""))}">its rows on the leaderboard</a>'
+    return table(cols, rows) + (
+        '<p class="bench-note">Quality is measured once per scheduler, on its images of one backend (the '
+        "others make twins of them); speed on every backend. A scheduler leads to its row; see also "
+        f"{link}, filtered to this model.</p>"
+    )
+
+
+def _backend_order(b: str) -> tuple[int, str]:
+    return (BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99, b)
 
 
 # --- a prompt's leaderboard: its image sets (board.prompt_image_sets) ------------------------

@@ -93,6 +93,40 @@ def _joined(values: pd.Series) -> object:
     return ", ".join(_plain(v) for v in distinct)
 
 
+CHANGELOG_RUNS = 5  # the latest launches the leaderboard lists; the Methodology page has them all
+
+
+def _day(value: object) -> str:
+    return "" if missing(value) or value is pd.NaT else pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def board_changelog(runs: pd.DataFrame, generations: pd.DataFrame, runs_url: str) -> str:
+    """ "Data as of" the newest launch with images on the board, and the latest few of them
+    (date, suite, images, GPU or CPU) folded under it: one line until opened."""
+    made = [r for r in launches(runs, generations) if r["images_ok"] > 0]
+    if not made:
+        return ""
+    items = []
+    for r in made[:CHANGELOG_RUNS]:
+        machine = r.get("gpu_name") or (f"CPU: {r['cpu']}" if not missing(r.get("cpu")) else "CPU")
+        items.append(
+            f"<li>{esc(_day(r['finished_at']) or _day(r['started_at']) or DASH)}: "
+            f"<code>{esc(r.get('suite') or DASH)}</code>, {r['images_ok']:,} images, {esc(machine)}</li>"
+        )
+    newest = _day(made[0]["finished_at"]) or _day(made[0]["started_at"]) or "an unknown day"
+    more = (
+        f' <a href="{esc(runs_url)}">All {len(made)} runs</a> and their environments.'
+        if len(made) > 1 and runs_url
+        else ""
+    )
+    return (
+        f'<details class="bench-changelog"><summary>Data as of <strong>{esc(newest)}</strong> · '
+        f"{len(made)} run{'s' if len(made) > 1 else ''} on the board</summary>"
+        f'<ul>{"".join(items)}</ul><p class="bench-note">Newest first: the day it finished, its suite, the '
+        f"images it made that the board shows, and its machine.{more}</p></details>"
+    )
+
+
 def runs_table(runs: pd.DataFrame, generations: pd.DataFrame) -> str:
     """The environment of each launch, one column per launch (newest first), one row per field."""
     records = launches(runs, generations)

@@ -36,6 +36,28 @@ def _source_link(source: str) -> str:
     return f'<a href="{esc(address)}">{esc(address.removeprefix("https://"))}</a> {esc(rest)}'.strip()
 
 
+# Where a licence's text is, by the name the registry gives it (the first one named in its entry).
+LICENCE_TEXTS = {
+    "creativeml-openrail-m": "https://huggingface.co/spaces/CompVis/stable-diffusion-license",
+    "openrail++": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/blob/main/LICENSE.md",
+    "apache-2.0": "https://www.apache.org/licenses/LICENSE-2.0",
+}
+
+
+def _licence(spec) -> str:
+    """The registry's licence line with the licence it names linked to its text; a licence it
+    does not know ("see its card") links to the model's card on the hub, at the pinned commit."""
+    text = spec.licence or DASH
+    for name, address in LICENCE_TEXTS.items():
+        at = text.find(name)
+        if at >= 0:
+            return esc(text[:at]) + f'<a href="{esc(address)}">{esc(name)}</a>' + esc(text[at + len(name) :])
+    if spec.hub_id.count("/") == 1 and text != DASH:
+        card = HUB + spec.hub_id + ("/blob/" + spec.revision + "/README.md" if spec.revision else "")
+        return f'<a href="{esc(card)}">{esc(text)}</a>'
+    return esc(text)
+
+
 def about(model: str) -> str:
     """The registry's title, licence, pinned weights and the card its settings come from (a
     model unknown to it: its key only)."""
@@ -51,7 +73,7 @@ def about(model: str) -> str:
         items.append(("LoRA", _hub_link(spec.lora.hub_id, spec.lora.revision) + esc(f" at scale {spec.lora.scale:g}")))
     if spec.vae:
         items.append(("VAE", _hub_link(spec.vae, spec.vae_revision)))
-    items.append(("Licence", esc(spec.licence or DASH)))
+    items.append(("Licence", _licence(spec)))
     if spec.source:
         items.append(("Settings from", _source_link(spec.source)))
     if spec.gated:
@@ -203,10 +225,12 @@ def wall_json(walls: dict[str, list[dict]]) -> str:
     return json.dumps({sched: entries[WALL_FIRST:] for sched, entries in walls.items()}, ensure_ascii=False)
 
 
-def model_page(model: str, frame: pd.DataFrame, speed_html: str, gallery_html: str) -> str:
+def model_page(model: str, frame: pd.DataFrame, speed_html: str, gallery_html: str, quality_html: str = "") -> str:
+    """What the model is, then how good it is (its leaderboard rows), how it ran, how fast, and its images."""
     return "".join(
         [
             about(model),
+            *(["<h2>Quality per scheduler</h2>", quality_html] if quality_html else []),
             "<h2>How it was run</h2>",
             card_table(model, frame),
             settings_table(frame[frame["model"].eq(model)]),

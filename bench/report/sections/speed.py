@@ -1,14 +1,22 @@
-"""The speed page: every backend of each model x scheduler against eager PyTorch, table and chart."""
+"""The speed page: every backend of each model x scheduler against eager PyTorch, table and chart.
+
+The chart is a Vega-Lite spec drawn by the vendored vega-embed (as the leaderboard's): one bar
+per backend, grouped by model and scheduler, its speed-up written beside it, a tooltip per bar.
+Its labels are type of the page's size at any width; the static SVG stays inside for readers
+without JavaScript."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import ClassVar
 
 import pandas as pd
 
-from bench.report.html import Col, Num, Td, esc, missing, table
+from bench.report.html import Col, Num, Td, esc, href, missing, table
 from bench.report.sections.common import chart, note
+from bench.report.sections.quality_speed import VEGA_SCRIPTS
+from bench.report.stats import BACKEND_ORDER
 
 # What the one-off column holds on each row, for its cell's tooltip.
 ONE_OFF = {
@@ -85,8 +93,74 @@ def speed_table(comparison: pd.DataFrame) -> str:
     )
 
 
-def speed_chart(root: str, site_path: str) -> str:
-    return chart(root, site_path, "p50 latency per model and scheduler, one bar per backend, speed-up over eager")
+BAR_PX = 16  # height of one backend's bar: a label's line, at 390 px as at 1400 px
+
+
+def chart_spec(comparison: pd.DataFrame) -> dict:
+    """Horizontal bars of p50 seconds per image: a band per model and scheduler, a bar per backend
+    (colour), its speed-up over eager PyTorch written at its end; the tooltip holds every figure."""
+    data = comparison.dropna(subset=["latency_p50_s"])
+    values = [
+        {"set": f"{r['model']} · {r['scheduler'] or '—'}", "backend": r["backend"], "p50_s": float(r["latency_p50_s"]),
+         "p90_s": None if missing(r.get("latency_p90_s")) else float(r["latency_p90_s"]),
+         "speedup": None if missing(r.get("speedup")) else float(r["speedup"]),
+         "label": "" if missing(r.get("speedup")) else f"×{float(r['speedup']):.2f}"}
+        for r in data.to_dict("records")
+    ]  # fmt: skip
+    sets = list(dict.fromkeys(v["set"] for v in values))
+    present = {v["backend"] for v in values}
+    backends = [b for b in BACKEND_ORDER if b in present] + sorted(present - set(BACKEND_ORDER))
+    y = {"field": "set", "type": "nominal", "title": None, "sort": sets,
+         "axis": {"labelLimit": 150, "labelFontSize": 11}}  # fmt: skip
+    y_offset = {"field": "backend", "type": "nominal", "sort": backends}
+    longest = max((v["p50_s"] for v in values), default=0.0)
+    # a fifth more room than the longest bar: its speed-up label fits after it
+    x = {"field": "p50_s", "type": "quantitative", "title": "p50 latency per image (s)",
+         "scale": {"domainMax": longest * 1.2 or None}}  # fmt: skip
+    tooltip = [
+        {"field": "set", "title": "model · scheduler"}, {"field": "backend"},
+        {"field": "p50_s", "format": ".3f", "title": "p50 s"}, {"field": "p90_s", "format": ".3f", "title": "p90 s"},
+        {"field": "speedup", "format": ".2f", "title": "speed-up × over eager"},
+    ]  # fmt: skip
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",  # an identifier, never fetched
+        "width": "container",
+        "height": {"step": BAR_PX},
+        "background": None,
+        "data": {"values": values},
+        "encoding": {"y": y, "yOffset": y_offset, "x": x},
+        "layer": [
+            {
+                "mark": {"type": "bar", "tooltip": True},
+                "encoding": {
+                    "color": {"field": "backend", "type": "nominal", "sort": backends, "title": "backend"},
+                    "tooltip": tooltip,
+                },
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 3, "fontSize": 10, "fill": "currentColor"},
+                "encoding": {"text": {"field": "label"}, "tooltip": tooltip},
+            },
+        ],  # fmt: skip
+        "config": {
+            "legend": {"orient": "bottom", "labelFontSize": 11, "titleFontSize": 11},
+            "axis": {"labelFontSize": 11, "titleFontSize": 11, "labelOverlap": True, "tickCount": 5},
+        },
+    }
+
+
+def speed_chart(root: str, site_path: str | None, comparison: pd.DataFrame) -> str:
+    """The interactive chart, its static SVG inside for readers without JavaScript (if drawn)."""
+    alt = "p50 latency per model and scheduler, one bar per backend, speed-up over eager"
+    spec = chart_spec(comparison)
+    if not spec["data"]["values"]:
+        return chart(root, site_path, alt) if site_path else ""
+    fallback = chart(root, site_path, alt) if site_path else ""
+    scripts = "".join(f'<script src="{href(root, "assets/bench/" + name)}"></script>' for name in VEGA_SCRIPTS)
+    return (
+        f'<div class="bench-vega bench-speed-chart" role="img" aria-label="{esc(alt)}" '
+        f'data-spec="{esc(json.dumps(spec))}"></div><div class="bench-vega-fallback">{fallback}</div>{scripts}'
+    )
 
 
 def no_comparison() -> str:

@@ -7,7 +7,9 @@ the knee and frontier tables hold every number for readers without JavaScript.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pandas as pd
 
@@ -157,16 +159,64 @@ def frontier(frame: pd.DataFrame, scores: pd.DataFrame, metric: str, scale: Scal
     )
 
 
-def steps_page(frame: pd.DataFrame, scores: pd.DataFrame, metric: str, scale: Scale, root: str) -> str:
+def _filter_form(metrics: list[str], metric: str, models: list[str], families: dict[str, str]) -> str:
+    """The leaderboard's "Rank by" and its model and family filters, for this page (bench.js wires
+    them, takes their values from the address or the leaderboard's last view, and keeps them in
+    the address); hidden without JavaScript."""
+    fields = []
+    if len(metrics) > 1:
+        opts = " ".join(
+            f'<option value="{esc(m)}"{" selected" if m == metric else ""}>{esc(METRICS[m].title)}</option>'
+            for m in metrics
+        )
+        fields.append(f'<label>Rank by <select name="metric">{opts}</select></label>')
+    for name, label, values in (("model", "Model", models), ("family", "Family", sorted(set(families.values())))):
+        if len(values) > 1:
+            opts = '<option value="">all</option> ' + " ".join(
+                f'<option value="{esc(v)}">{esc(v)}</option>' for v in values
+            )
+            fields.append(f'<label>{label} <select name="{name}">{opts}</select></label>')
+    if not fields:
+        return ""
+    return f'<form class="bench-filters bench-steps-filters" hidden>{" ".join(fields)}</form>'
+
+
+def _metric_block(frame: pd.DataFrame, scores: pd.DataFrame, metric: str, scale: Scale, families: dict) -> str:
+    """Every model's section and the frontier, by one metric; "" when no model swept an axis."""
     images = stats_steps.scored(frame, scores, metric)
-    sections = (
-        [model_section(m, images, metric, scale) for m in sorted(images["model"].unique())] if len(images) else []
-    )
-    sections = [s for s in sections if s]
+    sections = []
+    for model in sorted(images["model"].unique()) if len(images) else []:
+        body = model_section(model, images, metric, scale)
+        if body:
+            sections.append(
+                f'<section class="bench-steps-model" data-model="{esc(model)}" '
+                f'data-family="{esc(families.get(model, ""))}">{body}</section>'
+            )
     if not sections:
+        return ""
+    return "".join(sections) + frontier(frame, scores, metric, scale)
+
+
+def steps_page(
+    frame: pd.DataFrame, scores: pd.DataFrame, metric: str, scale: Scale, root: str, metrics: list[str] | None = None
+) -> str:
+    """The page for `metric`, and for each other metric of `metrics` a hidden twin that the page's
+    "Rank by" shows instead (the leaderboard's choice, carried over by bench.js)."""
+    metrics = [metric, *[m for m in metrics or [] if m != metric]]
+    fam = frame.dropna(subset=["family"]) if "family" in frame.columns else frame.iloc[:0]
+    families = dict(zip(fam["model"], fam["family"].astype(str)))
+    blocks = {m: _metric_block(frame, scores, m, scale, families) for m in metrics}
+    blocks = {m: b for m, b in blocks.items() if b}
+    if metric not in blocks:
         return note(
             "No model ran more than one step count or guidance yet: sweep them with `steps = [10, 20, 30]` in a "
             "suite (or `bench run --steps 10,20,30`), as the shipped `steps` and `steps-tiny` suites do."
         )
+    swept = sorted({m for b in blocks.values() for m in re.findall(r'data-model="([^"]*)"', b)})
+    form = _filter_form(list(blocks), metric, [html.unescape(m) for m in swept], families)
+    body = "".join(
+        f'<div class="bench-steps-by" data-metric="{esc(m)}"{"" if m == metric else " hidden"}>{b}</div>'
+        for m, b in blocks.items()
+    )
     scripts = "".join(f'<script src="{href(root, "assets/bench/" + name)}"></script>' for name in VEGA_SCRIPTS)
-    return "".join(sections) + frontier(frame, scores, metric, scale) + scripts
+    return f'<div class="bench-steps">{form}{body}</div>' + scripts
