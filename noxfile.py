@@ -56,13 +56,16 @@ def ml_env(session: nox.Session) -> Path:
     return bin_dir
 
 
+DEMO_SUITES = ["tiny", "steps-tiny", "mlperf-tiny", "hpdv2-tiny"]
+
+
 @nox.session(venv_backend="none")
 def demo(session: nox.Session) -> None:
-    """Offline demo: build tiny models, run the tiny suite on both backends and the steps suite's
-    tiny twin (the Steps page), build the site."""
+    """Offline demo: build tiny models, run the tiny suite on both backends and the tiny twins of
+    the steps, MLPerf and HPS v2 suites (the Steps and Published tables pages), build the site."""
     bin_dir = ml_env(session)
-    session.run(str(bin_dir / "bench"), "run", "--suite", "tiny", *session.posargs, external=True)
-    session.run(str(bin_dir / "bench"), "run", "--suite", "steps-tiny", *session.posargs, external=True)
+    for suite in DEMO_SUITES:
+        session.run(str(bin_dir / "bench"), "run", "--suite", suite, *session.posargs, external=True)
     session.run(str(bin_dir / "mkdocs"), "build", "--strict", external=True, env={"NO_MKDOCS_2_WARNING": "1"})
     session.log("report built in public/; browse it with: .nox/_ml/bin/mkdocs serve (not as a file)")
     session.log(f'bench is {bin_dir / "bench"}; put it on your PATH: export PATH="{bin_dir}:$PATH"')

@@ -60,7 +60,7 @@ from bench.config_rules import (  # noqa: F401 - check_choices, split_list, pars
     show,
     split_list,
 )
-from bench.errors import ConfigError, first_line
+from bench.errors import ConfigError, PromptsNotFetched, first_line
 from bench.latents import SHIPPED as LATENTS
 from bench.latents import LatentsFile
 from bench.latents import read as read_latents
@@ -463,14 +463,23 @@ def _read_toml(name_or_path: str) -> dict:
         raise ConfigError(f"suite: {name_or_path!r}: not valid TOML: {first_line(e)}") from None
 
 
-def load_suite(name_or_path: str, overrides: dict | None = None) -> Suite:
-    """Read a suite, apply command-line overrides (None values ignored), and validate it."""
+def load_suite(name_or_path: str, overrides: dict | None = None, *, without_prompts: bool = False) -> Suite:
+    """Read a suite, apply command-line overrides (None values ignored), and validate it.
+
+    `without_prompts`: one placeholder prompt in place of the suite's own, for `bench fetch`,
+    which needs only the models and metrics, before a fetched prompt set is here."""
     raw = _read_toml(name_or_path)
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if without_prompts:
+        raw.pop("prompts_file", None)
+        raw["prompts"] = [{"id": "placeholder", "text": "the suite's prompts are not fetched yet"}]
     if "prompts_file" in raw and _is_file(name_or_path):  # a shipped suite names a shipped set
         raw["prompts_file"] = relative_to(raw["prompts_file"], Path(name_or_path).parent)
     for name in ("latents", "fid_reference"):  # paths in a suite file are relative to it
         if name in raw and _is_file(name_or_path):
             raw[name] = relative_to(raw[name], Path(name_or_path).parent)
     raw.setdefault("name", Path(name_or_path).stem)
-    return Suite(**raw)
+    try:
+        return Suite(**raw)
+    except PromptsNotFetched as e:  # not a ValueError, so pydantic lets it through as it is
+        raise PromptsNotFetched(f"{e}; fetch them with: bench fetch --suite {name_or_path}", e.name) from None

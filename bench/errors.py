@@ -39,6 +39,18 @@ class NotCached(WeightsError, FileNotFoundError):
     """A hub file that is not in the local cache and cannot be downloaded now."""
 
 
+class PromptsNotFetched(WeightsError):
+    """A prompt set that is fetched like weights, not shipped (HPS v2's benchmark prompts), and is
+    not on this machine yet; the message names the set and the command that fetches it."""
+
+    def __init__(self, message: str, name: str):
+        self.name = name
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.name)
+
+
 class WeightsChanged(WeightsError):
     """Weights that differ from the weights lock (another commit, a file whose hash changed); the
     message names item, file, locked and found values, and how to accept them."""

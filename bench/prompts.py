@@ -1,5 +1,6 @@
-"""Prompts: the Prompt record, and prompt sets read from a file (TSV, CSV or JSONL), given
-stable ids and, if asked, sampled deterministically by category.
+"""Prompts: the Prompt record, and prompt sets read from a file (TSV, CSV or JSONL) or a folder
+of JSON lists (HPS v2's benchmark: one file per style, the style is the category), given stable
+ids and, if asked, sampled deterministically by category.
 
 A prompt's id comes from its row, never from the row's position: the file's own id column
 where it has one, else a short hash of the normalised text and category. Reordering a file, or
@@ -24,6 +25,7 @@ import pydantic
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from bench.config_rules import Line, Negative, PromptId, PromptText, show
+from bench.errors import PromptsNotFetched
 
 
 @pydantic.with_config(ConfigDict(extra="forbid", revalidate_instances="always"))
@@ -42,8 +44,39 @@ class Prompt:
 # are checked through this.
 _CHECKED = TypeAdapter(Prompt)
 
-# Prompt sets shipped inside the package (bench/data/), by the name a suite gives them.
-SHIPPED = {"parti": "parti/PartiPrompts.tsv", "mlperf-coco": "mlperf-sdxl/captions_source.tsv"}
+# Prompt sets shipped inside the package (bench/data/), by the name a suite gives them; a name
+# without a suffix is a folder of JSON lists (a file per category).
+SHIPPED = {
+    "parti": "parti/PartiPrompts.tsv",
+    "mlperf-coco": "mlperf-sdxl/captions_source.tsv",
+    "hpdv2-tiny": "hpdv2-tiny",
+}
+
+
+@dataclass(frozen=True)
+class HubPromptSet:
+    """A prompt set fetched like weights, never shipped: JSON lists of prompt strings in a folder
+    of a Hugging Face dataset repo, one file per category (the file's stem)."""
+
+    repo: str
+    folder: str
+    files: tuple[str, ...]
+    revision: str | None = None  # None: the default branch (`bench fetch` prints the commit)
+    licence: str = ""
+
+
+# HPS v2's benchmark: 3,200 prompts, 800 per style. The hpsv2 package reads exactly these files
+# (hpsv2/utils.py: hf_hub_download("zhwang/HPDv2", file, subfolder="benchmark",
+# repo_type="dataset"), then json.load: a list of strings) at the default branch: no public code
+# pins a revision of the dataset, so neither do we.
+FETCHED = {
+    "hpdv2": HubPromptSet(
+        "zhwang/HPDv2",
+        "benchmark",
+        ("anime.json", "concept-art.json", "paintings.json", "photo.json"),
+        licence="see the zhwang/HPDv2 dataset card",
+    ),
+}
 FORMATS = (".tsv", ".csv", ".jsonl")
 STRATA = ("category", "challenge")  # what a sample may be stratified by
 # The columns looked for when a suite names none, matched without regard to case:
@@ -97,7 +130,7 @@ def _read_text(source: str) -> tuple[str, str]:
     if not is_path(source):
         if source not in SHIPPED:
             raise ValueError(
-                f"unknown prompt set {show(source)}; shipped: {', '.join(SHIPPED)}, "
+                f"unknown prompt set {show(source)}; shipped: {', '.join(SHIPPED)}; fetched: {', '.join(FETCHED)}; "
                 f"or a path to a {', '.join(FORMATS[:-1])} or {FORMATS[-1]} file"
             )
         data = resources.files("bench").joinpath("data", *SHIPPED[source].split("/")).read_bytes()
@@ -249,16 +282,68 @@ def _prompt(line: int, row: dict, cols: dict) -> Prompt:
         raise ValueError(f"line {line}: {field}: {reason}") from None
 
 
+def fetched_files(name: str) -> list[Path] | None:
+    """The files of a fetched prompt set in the local HF cache, in order; None when any is absent."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hub = FETCHED[name]
+    found = [
+        try_to_load_from_cache(hub.repo, f"{hub.folder}/{f}", revision=hub.revision, repo_type="dataset")
+        for f in hub.files
+    ]
+    return [Path(p) for p in found] if all(isinstance(p, str) for p in found) else None
+
+
+def _json_list_files(source: str) -> list[tuple[str, bytes]]:
+    """(category, bytes) of each JSON list of a fetched set or a shipped folder."""
+    if source in FETCHED:
+        if (paths := fetched_files(source)) is None:
+            hub = FETCHED[source]
+            raise PromptsNotFetched(
+                f"prompts {source!r} are not here: they are fetched like weights, never shipped "
+                f"({hub.repo} dataset, {hub.folder}/{{{','.join(hub.files)}}})",
+                source,
+            )
+        return [(p.name.removesuffix(".json"), p.read_bytes()) for p in paths]
+    folder = resources.files("bench").joinpath("data", *SHIPPED[source].split("/"))
+    entries = sorted((f for f in folder.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
+    return [(f.name.removesuffix(".json"), f.read_bytes()) for f in entries]
+
+
+def _json_list_rows(source: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Rows of JSON lists of prompt strings, numbered across the files, each file's stem as the
+    category (HPS v2: anime, concept-art, paintings, photo)."""
+    rows = []
+    for category, data in _json_list_files(source):
+        try:
+            texts = json.loads(data.decode("utf-8-sig"))
+        except (ValueError, RecursionError) as e:
+            raise ValueError(f"{category}.json: not valid JSON: {str(e).splitlines()[0]}") from None
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError(f"{category}.json: must be a JSON list of prompt strings")
+        rows += [(len(rows) + 1, {"text": t, "category": category}) for t in texts]
+    return ["text", "category"], rows
+
+
+def is_json_lists(source: str) -> bool:
+    """A fetched set, or a shipped folder of JSON lists (its SHIPPED entry has no suffix)."""
+    return source in FETCHED or (source in SHIPPED and not Path(SHIPPED[source]).suffix)
+
+
 def read(source: str, columns: dict | None = None) -> list[Prompt]:
-    """Every prompt of a shipped set or a file, in file order, each with its stable id.
+    """Every prompt of a shipped set, a fetched set or a file, in file order, each with its
+    stable id.
 
     `columns` maps text, id, category, challenge to column names (missing: the defaults). A row
     that repeats another's text and category (so its id) adds nothing and is merged into it;
     two rows with the same id column value but other prompts are an error.
     """
     columns = columns or {}
-    text, suffix = _read_text(source)
-    names, rows = _jsonl_rows(text) if suffix == ".jsonl" else _table_rows(text, suffix)
+    if is_json_lists(source):
+        names, rows = _json_list_rows(source)
+    else:
+        text, suffix = _read_text(source)
+        names, rows = _jsonl_rows(text) if suffix == ".jsonl" else _table_rows(text, suffix)
     if not rows:
         raise ValueError(f"{source!r} holds no prompts")
     cols = {role: _column(names, columns.get(role), role) for role in DEFAULT_COLUMNS}

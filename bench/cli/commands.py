@@ -10,7 +10,7 @@ from rich.text import Text
 
 from bench.cli import tables
 from bench.console import console, fetch_listing, plain, progress_bar, quiet_libraries, setup_logging
-from bench.errors import ConfigError, first_line
+from bench.errors import ConfigError, PromptsNotFetched, first_line
 from bench.interrupts import exit_code, stop_on_signals
 
 EXIT_FAILED_CELLS = 1  # the command ran, but some cells failed (their rows say why)
@@ -369,7 +369,7 @@ def cmd_list(args) -> int:
         ]
         tables.render(out, rows, columns, fmt, title="backends")
     if what in ("suites", "all"):
-        rows = [{"suite": name, "description": load_suite(name).description} for name in shipped_suites()]
+        rows = [{"suite": name, "description": _described(name, load_suite)} for name in shipped_suites()]
         columns = [tables.Col("suite", "suite", keep=True), tables.Col("description", "description", priority=1)]
         tables.render(out, rows, columns, fmt, title="suites (or give a path to a .toml file)")
     if what in ("metrics", "all"):
@@ -392,6 +392,14 @@ def cmd_list(args) -> int:
         ]
         tables.render(out, rows, columns, fmt, title="metrics")
     return 0
+
+
+def _described(name: str, load_suite) -> str:
+    """A shipped suite's description, also while its prompts are still to be fetched (hpdv2)."""
+    try:
+        return load_suite(name).description
+    except PromptsNotFetched:
+        return load_suite(name, without_prompts=True).description + " (prompts not fetched yet)"
 
 
 def _list_models(out, fmt: str, specs) -> None:
@@ -523,8 +531,14 @@ def cmd_fetch(args) -> int:
     from bench.models import MODELS
     from bench.weights import fetch, hub
 
+    prompt_sets = []  # a prompt set fetched like weights (hpdv2), when the suite's is not here
     if args.suite:
-        suite = load_suite(args.suite, {"models": args.models, "metrics": args.metrics})
+        overrides = {"models": args.models, "metrics": args.metrics}
+        try:
+            suite = load_suite(args.suite, overrides)
+        except PromptsNotFetched as e:
+            prompt_sets.append(e.name)
+            suite = load_suite(args.suite, overrides, without_prompts=True)
         specs, metrics = [suite.model_spec(k) for k in suite.models], suite.metrics
     elif args.models:
         keys, metrics = split_list(args.models), split_list(args.metrics or "clip_vit_b_32")
@@ -539,6 +553,8 @@ def cmd_fetch(args) -> int:
         why = "HF_HUB_OFFLINE is set" if hub.offline() else "the hub cannot be reached from here"
         print(f"offline ({why}): files and sizes below come from the local cache, or are what the loader expects")
     print(fetch_listing(items, notes))
+    for name in prompt_sets:
+        print(fetch.prompts_line(name))
     if args.dry_run:
         return 0
     from huggingface_hub import get_token
@@ -546,6 +562,12 @@ def cmd_fetch(args) -> int:
     if any(item.gated for item in items) and not get_token():
         print("warning: some repos are gated and no HF token is set (HF_TOKEN or `hf auth login`)")
     fetched, failed = [], 0
+    for name in prompt_sets:
+        try:
+            print(f"fetched: prompts {name} ({fetch.download_prompts(name)})")
+        except Exception as e:  # noqa: BLE001 - report it, fetch the weights too
+            failed += 1
+            print(f"failed: prompts {name}: {causes(e)}")
     for item in items:
         try:
             resolved = fetch.download(item)

@@ -27,6 +27,7 @@ from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
+from bench import store
 from bench.errors import StorageError
 from bench.files import writable_dir
 from bench.metrics import METRICS
@@ -291,6 +292,10 @@ class ReportPlugin(BasePlugin[ReportConfig]):
         where = board.measured_on(frame, self.data.runs, stats.GROUP)
         if not where.empty:
             self.comparison = self.comparison.join(where, on=stats.GROUP)
+        # MLPerf's verdict on each backend's image sets with an FID, beside its speed (one place decides it).
+        swept = self.data.swept if self.data.swept is not None else frame
+        mlperf = published.mlperf_rows(swept, self.data.scores, store.read(self.data_dir, "set_scores"))
+        self.comparison = speed.with_mlperf(self.comparison, mlperf)
 
     def _charts(self, files: Files, config) -> None:
         if not self.board.empty and self.board["clip_mean"].notna().any() and self.board["latency_p50_s"].notna().any():

@@ -24,8 +24,9 @@ from bench.weights.hub import open_clip_checkpoint
 def clip_cosine(image_features, text_features):
     """CLIP score as raw cosine similarity between paired image and text embeddings.
 
-    Range [-1, 1], higher is better; the seed study reports this raw value, torchmetrics,
-    HEIM and MLPerf report max(100 * cosine, 0). Rows of the two inputs are paired.
+    Range [-1, 1], higher is better; the seed study reports this raw value, MLPerf 100 *
+    cosine (no clamp: tests/test_clip_mlperf.py), torchmetrics and HEIM max(100 * cosine, 0).
+    Rows of the two inputs are paired.
     """
     image_features = image_features / image_features.norm(dim=-1, keepdim=True)
     text_features = text_features / text_features.norm(dim=-1, keepdim=True)

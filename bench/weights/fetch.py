@@ -22,6 +22,7 @@ from pathlib import Path
 from bench.errors import WeightsError, first_line
 from bench.metrics import METRICS, OPEN_CLIP_REVISIONS, Weights
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, ModelSpec
+from bench.prompts import FETCHED
 from bench.weights import hub
 from bench.weights.pickles import pinned_digest, source_kind, url_file, url_folder, url_path, weights_folder
 
@@ -409,6 +410,27 @@ def _verified(path: Path, pinned: str | None) -> str:
     if digest != pinned:
         raise WeightsError(f"sha256 mismatch for {path.name}: pinned {pinned}, fetched {digest}")
     return f"sha256 {digest}"
+
+
+def prompts_line(name: str) -> str:
+    """What fetching a prompt set that is fetched like weights (bench.prompts.FETCHED) takes."""
+    hub = FETCHED[name]
+    pin = f"revision {hub.revision}" if hub.revision else "unpinned: the default branch, as the hpsv2 package reads it"
+    files = ", ".join(f"{hub.folder}/{f}" for f in hub.files)
+    return f"prompts {name}: {hub.repo} (dataset; {pin}): {files}; licence: {hub.licence}"
+
+
+def download_prompts(name: str) -> str:
+    """Fetch a prompt set's JSON files into the HF cache, where bench.prompts reads them; returns
+    the commit they came from."""
+    from huggingface_hub import hf_hub_download
+
+    hub = FETCHED[name]
+    paths = [
+        hf_hub_download(hub.repo, f, subfolder=hub.folder, repo_type="dataset", revision=hub.revision)
+        for f in hub.files
+    ]
+    return f"commit {_commit_of(Path(paths[0]))}"
 
 
 def pin_snippet(fetched: list[tuple[Item, str]]) -> str:

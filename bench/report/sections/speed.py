@@ -3,7 +3,12 @@
 The chart is a Vega-Lite spec drawn by the vendored vega-embed (as the leaderboard's): one bar
 per backend, grouped by model and scheduler, its speed-up written beside it, a tooltip per bar.
 Its labels are type of the page's size at any width; the static SVG stays inside for readers
-without JavaScript."""
+without JavaScript.
+
+A faster backend counts only if its images stay within MLPerf's accuracy bounds: where an image
+set of a row has an FID, the row carries the verdict of bench.report.sections.published
+(mlperf_rows, the one place that decides it), and a set outside either bound marks the row
+invalid. Indicative and demo sets are labelled so, never given a verdict."""
 
 from __future__ import annotations
 
@@ -82,14 +87,62 @@ COLUMNS = [
 ]
 
 
+INVALID = "invalid (outside MLPerf's bounds)"
+MLPERF_COL = Col(
+    "MLPerf bounds",
+    "mlperf",
+    tooltip="the row's image sets with an FID against MLPerf's closed-division CLIP and FID bounds (Published tables)",
+)
+MLPERF_NOTE = (
+    "MLPerf bounds: a faster backend counts only if its images stay within MLPerf's closed-division bounds "
+    "(CLIP ×100 and FID on 5,000 images, the Published tables page). A row whose set is outside either bound "
+    f"is marked “{INVALID}”, its values beside. A set of fewer images is indicative and the tiny twins' a demo: "
+    "labelled so, without a verdict."
+)
+
+
+def mlperf_label(row: dict) -> str:
+    """One image set's label for its backend's speed row, from a row of published.mlperf_rows:
+    the verdict of a full-protocol set, the status of an indicative or demo one, its values beside."""
+    clip = "—" if row["clip_x100"] is None else f"{row['clip_x100']:.3f}"
+    if row["status"] != "full protocol":
+        return f"{row['status']}, no verdict: CLIP ×100 {clip}, FID {row['fid']:.3f}"
+    values = f"CLIP ×100 {clip} ({row['clip_verdict']}), FID {row['fid']:.3f} ({row['fid_verdict']})"
+    verdicts = (row["clip_verdict"], row["fid_verdict"])
+    if "outside" in verdicts:
+        return f"{INVALID}: {values}"
+    if verdicts == ("within", "within"):
+        return f"valid (within MLPerf's bounds): {values}"
+    return f"no verdict (a value is missing): {values}"
+
+
+def with_mlperf(comparison: pd.DataFrame, rows: list[dict]) -> pd.DataFrame:
+    """The comparison with an `mlperf` column: per model x scheduler x backend, the labels of its
+    image sets with an FID ("; "-joined; "" where none). `rows`: published.mlperf_rows."""
+    labels: dict[tuple, list[str]] = {}
+    for r in rows:
+        labels.setdefault((r["model"], r["scheduler"], r["backend"]), []).append(mlperf_label(r))
+    out = comparison.copy()
+    out["mlperf"] = [
+        "; ".join(labels.get((r["model"], r["scheduler"], r["backend"]), []))
+        for r in comparison[["model", "scheduler", "backend"]].to_dict("records")
+    ]
+    return out
+
+
 def speed_table(comparison: pd.DataFrame) -> str:
-    """The rows of stats.backend_comparison as they come: by model, scheduler, eager first."""
+    """The rows of stats.backend_comparison as they come: by model, scheduler, eager first; the
+    MLPerf bounds column and its rule only where a row has an image set with an FID."""
     caption = (
         "Latency: seconds per image (and per megapixel) over warm calls, at the size shown. Memory: MB. "
         "Energy: GPU joules per image."
     )
-    return table(COLUMNS, comparison, caption) + note(
-        "A dash: no value recorded (no energy reading on a CPU, no parity for eager PyTorch itself)."
+    bounds = "mlperf" in comparison and comparison["mlperf"].fillna("").ne("").any()
+    columns = [*COLUMNS[:4], MLPERF_COL, *COLUMNS[4:]] if bounds else COLUMNS
+    return (
+        table(columns, comparison, caption)
+        + note("A dash: no value recorded (no energy reading on a CPU, no parity for eager PyTorch itself).")
+        + (note(MLPERF_NOTE) if bounds else "")
     )
 
 
