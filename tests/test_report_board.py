@@ -131,6 +131,24 @@ def test_ranks_come_from_paired_tests_not_from_overlapping_intervals():
     assert ranks == {"ddim": 1, "dpmpp-2m": 1, "euler": 3}
 
 
+def test_sets_of_another_prompt_set_are_left_unranked_not_every_set():
+    """A data dir holding two suites (the seed prompts beside MLPerf's captions): the sets that
+    share prompts are ranked among themselves; the one sharing none gets no rank."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    rows, scores = [], []
+    for sched, shift, prompts in (("ddim", 0.05, "p"), ("euler", 0.0, "p"), ("lms", 0.0, "q")):
+        for i in range(12):
+            cell = f"{sched}-{i}"
+            rows.append(gen(cell, scheduler=sched, prompt_id=f"{prompts}{i}"))
+            scores.append(score(cell, "clip_vit_b_32", 0.3 + shift + rng.normal(0, 0.001)))
+    frame = stats.normalise(pd.DataFrame(rows))
+    ranks = board.image_sets(frame, pd.DataFrame(scores), RUNS, "clip_vit_b_32").set_index("scheduler")
+    ranks = ranks["clip_vit_b_32__rank"]
+    assert (ranks["ddim"], ranks["euler"]) == (1, 2) and pd.isna(ranks["lms"])
+
+
 def test_the_fastest_backend_brings_its_p50_speed_up_parity_and_memory():
     rows, scores = [], []
     for seed in range(3):
