@@ -29,6 +29,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_threads] = "1"
 
+# Inductor's C++ kernels without SIMD intrinsics: g++ builds the ~50 kernels of test_compile's
+# graphs about a fifth faster (its whole cost is that build, the cache being the run's own), and
+# what the tests check (a compile happens once per shape, its time apart, its images the eager
+# ones' within two levels) holds for either kind of kernel.
+os.environ.setdefault("TORCHINDUCTOR_VEC_ISA_OK", "0")
+
 # Variables naming caches, and the sub-folder of the run's folder each one gets. Caches the
 # caller points elsewhere on purpose (BENCH_CACHE: a tiny-model cache kept between runs) are
 # left alone; every other cache is the run's own.

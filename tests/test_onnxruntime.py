@@ -580,18 +580,39 @@ def test_the_optimized_graph_is_made_once_and_recorded(optimized, tmp_path, monk
     assert again.report.failed == 0 and (again.generations["export_s"] == 0).all()
 
 
-def test_the_optimizer_draws_no_progress_bar_of_its_own(optimized, tmp_path, capfd):
-    """ORT's UNet optimizer draws a tqdm "fusion" bar on stderr, which would sit under the
-    sweep's own bar; bench creates it disabled, and tqdm is itself again afterwards."""
-    import tqdm
+@pytest.fixture(scope="module")
+def unet_fused_for_cuda(first, tmp_path_factory):
+    """tiny-sd's UNet through ORT's optimizer with the CUDA fusions, asked for directly (what a
+    full-size SD UNet gets on CUDA), in this process, with what it wrote on stderr: one run of the
+    optimizer's longest part for the two tests below."""
+    import os
+    import tempfile
 
     from bench.backends import ort_optimize
 
     export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
-    capfd.readouterr()
-    fused = ort_optimize._optimize_part(export / "unet" / "model.onnx", tmp_path / "unet", "unet", False, False)
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as err:
+        os.dup2(err.fileno(), 2)
+        try:
+            fused = ort_optimize._optimize_part(
+                export / "unet" / "model.onnx", tmp_path_factory.mktemp("unet"), "unet", True, True
+            )
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        err.seek(0)
+        return SimpleNamespace(fused=fused, stderr=err.read())
+
+
+def test_the_optimizer_draws_no_progress_bar_of_its_own(unet_fused_for_cuda):
+    """ORT's UNet optimizer draws a tqdm "fusion" bar on stderr, which would sit under the
+    sweep's own bar; bench creates it disabled, and tqdm is itself again afterwards."""
+    import tqdm
+
+    fused = unet_fused_for_cuda.fused
     assert fused.get("Attention", 0) + fused.get("MultiHeadAttention", 0) == 12  # it really ran
-    assert "fusion" not in capfd.readouterr().err
+    assert "fusion" not in unet_fused_for_cuda.stderr
     assert tqdm.tqdm.__name__ == "tqdm"
 
 
@@ -645,7 +666,7 @@ def test_a_cpu_makes_the_optimized_graphs_of_a_cuda_run_ahead_of_it(optimized, m
     assert OrtBackend(MODELS["tiny-sd"], OrtBackend.resolve(asked)).graphs() == (path, 0.0)
 
 
-def test_cuda_only_fusions_go_to_unets_of_stable_diffusion_s_widths(first, tmp_path):
+def test_cuda_only_fusions_go_to_unets_of_stable_diffusion_s_widths(unet_fused_for_cuda, tmp_path):
     """The choice reads the exported UNet's config; the fusions themselves still run here on the
     tiny graph when asked for directly (what a full-size SD UNet gets on CUDA)."""
     from bench.backends import ort_optimize
@@ -665,8 +686,7 @@ def test_cuda_only_fusions_go_to_unets_of_stable_diffusion_s_widths(first, tmp_p
     )
     assert ort_optimize.cuda_kernels_fit(tmp_path / "no-export") is False
 
-    export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
-    fused = ort_optimize._optimize_part(export / "unet" / "model.onnx", tmp_path / "unet", "unet", True, True)
+    fused = unet_fused_for_cuda.fused
     assert fused["NhwcConv"] > 0 and fused["BiasAdd"] > 0 and fused["MultiHeadAttention"] == 12
 
 
@@ -765,13 +785,32 @@ def test_the_optimizer_dies_with_a_parent_that_ran_no_finally(first, tmp_path):
 
 
 def test_the_optimizer_warns_before_it_starts_when_memory_looks_short(first, tmp_path, monkeypatch, caplog):
+    """The warning comes before the optimizer's child starts, and it is only a warning: the
+    child still runs. (The child here writes an empty result at once: what it would fuse is the
+    tests above's business, and a real one takes seconds.)"""
+    import subprocess
+    import sys
+
     from bench.backends import ort_optimize
 
     export = next(cache_dir("onnx").glob("tiny-sd-float32-*"))
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path))
     assert ort_optimize.available_memory_bytes() > 0  # Linux: read from /proc/meminfo
     monkeypatch.setattr(ort_optimize, "available_memory_bytes", lambda: 1000)
+    logged_at_start = []
+
+    class Child(subprocess.Popen):
+        def __init__(self, args, **kwargs):
+            logged_at_start.append(caplog.text)
+            result = args[4]  # [python, -c, code, job, result path, sys.path]
+            write = (
+                "import json, sys; open(sys.argv[1], 'w').write(json.dumps(dict(fused={}, warnings=[], error=None)))"
+            )
+            super().__init__([sys.executable, "-c", write, result], **kwargs)
+
+    monkeypatch.setattr(ort_optimize.subprocess, "Popen", Child)
     with caplog.at_level(logging.WARNING, logger="bench"):
         made = ort_optimize.ensure(export, cuda=False, float16=False)
-    assert made.optimize_s > 0  # only a warning: the estimate may be too high
-    assert re.search(r"needs about \d+ GB of RAM for tiny-sd-float32-\w+ .* and 0 GB are available", caplog.text)
+    assert made.optimize_s > 0 and (made.path / ort_optimize.MANIFEST).is_file()
+    warning = r"needs about \d+ GB of RAM for tiny-sd-float32-\w+ .* and 0 GB are available"
+    assert len(logged_at_start) == 1 and re.search(warning, logged_at_start[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -29,7 +30,8 @@ SUITE = (
     '[[prompts]]\nid = "c"\ntext = "a lighthouse at dusk"\n'
 )
 SD_CELLS = 2 * 3 * 2  # tiny-sd (as tiny-sdxl): schedulers x prompts x seeds
-PLANNED = 2 * SD_CELLS + 3 * 2  # and BigGAN: prompts x seeds
+BIGGAN_CELLS = 3 * 2  # prompts x seeds
+PLANNED = 2 * SD_CELLS + BIGGAN_CELLS
 
 
 def made(data) -> dict[str, str]:
@@ -51,15 +53,24 @@ def write_suite(tmp_path_factory) -> Path:
     return path
 
 
-def reference_run(suite_file, tmp_path_factory) -> Path:
-    """The reference: the same suite made by one process, this one, on one thread (as the
-    processes the tests start run), which spares a process start and its imports."""
+def reference_run(suite_file) -> Path:
+    """The reference: the same suite made by one process, on one thread (as the processes the
+    tests start run). Made once per test run and kept in the run's folder: this module and
+    tests/test_scaleout_ray.py both read it, from whichever test workers they run in; the first
+    to get here makes it in-process (which spares a process start and its imports), under a lock
+    the other waits on. Readers copy it before they change anything."""
+    from filelock import FileLock
+
     from bench import sweep
 
-    root = tmp_path_factory.mktemp("single")
-    with one_thread():
-        report = sweep.run(load_suite(str(suite_file)), root / "data", root / "images")
-    assert report.failed == 0
+    root = Path(os.environ["BENCH_TEST_RUN_DIR"]) / "scaleout-reference"
+    with FileLock(f"{root}.lock"):
+        if not (root / "done").exists():
+            shutil.rmtree(root, ignore_errors=True)  # a run stopped half-way
+            with one_thread():
+                report = sweep.run(load_suite(str(suite_file)), root / "data", root / "images")
+            assert report.failed == 0
+            (root / "done").touch()
     hashes = made(root / "data")
     assert len(hashes) == PLANNED
     return root
@@ -80,8 +91,8 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "L
 
 
 @pytest.fixture(scope="module")
-def single_root(suite_file, tmp_path_factory):
-    return reference_run(suite_file, tmp_path_factory)
+def single_root(suite_file):
+    return reference_run(suite_file)
 
 
 @contextmanager
@@ -196,8 +207,6 @@ def test_a_worker_without_the_weights_raises_instead_of_failing_every_cell(tmp_p
 
 
 def test_scoring_in_shards_scores_each_image_once(single_root, tmp_path):
-    import shutil
-
     from bench.cli import main
 
     shutil.copytree(single_root, tmp_path, dirs_exist_ok=True)
