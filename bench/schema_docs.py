@@ -12,6 +12,13 @@ SUFFIX_UNITS = {"_s": "s", "_ms": "ms", "_mb": "MB", "_j": "J", "_w": "W", "_db"
 _RUN_ID = "the sweep that wrote the row (a key of the runs table)"
 _CELL_ID = "stable hash of everything that defines the image, prompt text included (bench.plan.cell_id)"
 _CREATED = "when the row was written (UTC)"
+# The generation settings, the same columns in generations and set_scores.
+_SETTINGS = {
+    "steps": ("denoising steps", "steps"),
+    "guidance_scale": ("classifier-free guidance scale", "factor"),
+    "width": ("image width", "px"),
+    "height": ("image height", "px"),
+}
 _SCORER = (
     "what computed the value: package versions and weights (repo@commit, a pickle's sha256, or tiny); "
     "null for older rows and for the sweep's parity metrics"
@@ -38,10 +45,7 @@ COLUMNS: dict[str, dict[str, str | tuple[str, str]]] = {
         "provider": "what really ran: cuda, cpu, tensorrt (ONNX Runtime falls back silently)",
         "dtype": "the weights' dtype: float16, float32, bfloat16",
         "scheduler": "the diffusers scheduler (a bench.schedulers key); null for the gan family",
-        "steps": ("denoising steps", "steps"),
-        "guidance_scale": ("classifier-free guidance scale", "factor"),
-        "width": ("image width", "px"),
-        "height": ("image height", "px"),
+        **_SETTINGS,
         "seed": "the generator's seed: one image per prompt and seed",
         "latents_sha256": "sha256 of the fixed initial latents file (.npy) it started from; null: the seed's noise",
         "latent_index": "which latent of that file; null: the seed's noise",
@@ -82,10 +86,7 @@ COLUMNS: dict[str, dict[str, str | tuple[str, str]]] = {
         "model": "the model's key in the registry",
         "backend": "the backend whose images form the set",
         "scheduler": "the diffusers scheduler; null for the gan family",
-        "steps": ("denoising steps", "steps"),
-        "guidance_scale": ("classifier-free guidance scale", "factor"),
-        "width": ("image width", "px"),
-        "height": ("image height", "px"),
+        **_SETTINGS,
         "latents_sha256": "sha256 of the fixed initial latents file; null: the seeds' noise",
         "metric": "the set metric's name: fid, kid",
         "value": ("the metric's value over the set (lower is better for FID and KID)", "metric's own"),

@@ -3,8 +3,8 @@ a worker killed mid-run, Ctrl-C, GPU placement, workers of a joined cluster.
 
 Apart from tests/test_scaleout.py (shards in processes), which it takes its suite and reference
 run from, so that the two modules run side by side in two test workers; the reference run is
-made once per test run, by whichever gets to it first. Every process here runs one torch thread, as a Ray worker with num_cpus=1
-does (see tests/test_scaleout.py).
+made once per test run, by whichever gets to it first. Every process here runs one torch thread,
+as a Ray worker with num_cpus=1 does (see tests/test_scaleout.py).
 """
 
 from __future__ import annotations
@@ -170,9 +170,10 @@ def test_missing_weights_on_the_workers_stop_a_ray_sweep_with_their_own_error(tm
 def test_ctrl_c_stops_the_cluster_and_keeps_what_finished(suite_file, single, tmp_path, cpu_cluster):
     import time
 
-    # One worker and two of the models, in units of 8 cells made in turn (tiny-sd's 8 and 4, then
-    # BigGAN's 6): the stop comes once the first is saved, with BigGAN's still to load and make.
-    # What is shown needs no more, and each worker and model is a start paid twice (the resume).
+    # One worker and two of the models: three units of 6 cells (one per model and scheduler, see
+    # ray_driver.units_of), made in turn. The stop comes once the first is saved, with two still
+    # to make (one of them BigGAN's, to load first). What is shown needs no more, and each worker
+    # and model is a start paid twice (the stopped run and the resume).
     cmd = [*command(suite_file, tmp_path), "--ray", "--workers", "1", "--models", "tiny-sd,tiny-biggan"]
     planned = SD_CELLS + BIGGAN_CELLS
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
