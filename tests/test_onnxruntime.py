@@ -708,31 +708,41 @@ def test_a_stopped_optimizer_publishes_nothing_and_leaves_no_process(first, tmp_
     children, started = [], threading.Event()
 
     class Recorded(subprocess.Popen):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            children.append(self)
-            started.set()
+        def __init__(self, args, *rest, **kwargs):
+            super().__init__(args, *rest, **kwargs)
+            if "_child_main" in " ".join(map(str, args)):  # the optimizer's child, no other process
+                children.append(self)
+                started.set()
 
     monkeypatch.setattr(ort_optimize.subprocess, "Popen", Recorded)
+    missed = []
 
     def stop_it():
-        assert started.wait(60)
+        if not started.wait(60):
+            return missed.append("the optimizer's child did not start within 60 s")
         time.sleep(1)  # mid-work, as a user's Ctrl-C or the OOM killer would come
-        assert children[0].poll() is None
+        if children[0].poll() is not None:
+            return missed.append(f"the optimizer's child ended before the stop (exit {children[0].returncode})")
         if stop.startswith("kill"):
             os.kill(children[0].pid, signal.SIGKILL)
         else:
-            os.kill(os.getpid(), signal.SIGINT)  # to this process alone: it must stop the child
+            # to this process alone, at its main thread (where a terminal's Ctrl-C lands, and the
+            # one thread whose wait for the child it interrupts): it must stop the child
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    threading.Thread(target=stop_it, daemon=True).start()
-    if stop.startswith("kill"):
-        with pytest.raises(
-            RuntimeError, match=r"stopped by signal 9; most likely out of memory: .* about \d+ GB of RAM"
-        ):
+    stopper = threading.Thread(target=stop_it, daemon=True)
+    stopper.start()
+    expected = (
+        pytest.raises(RuntimeError, match=r"stopped by signal 9; most likely out of memory: .* about \d+ GB of RAM")
+        if stop.startswith("kill")
+        else pytest.raises(KeyboardInterrupt)
+    )
+    try:
+        with expected:
             ort_optimize.ensure(export, cuda=False, float16=False)
-    else:
-        with pytest.raises(KeyboardInterrupt):
-            ort_optimize.ensure(export, cuda=False, float16=False)
+    finally:  # a stop that never came says why, rather than "DID NOT RAISE"
+        stopper.join(5)
+        assert not missed, missed
     # killed, or terminated by the stopped parent: never left to run on, nor ended on its own
     assert children[0].returncode == (-signal.SIGKILL if stop.startswith("kill") else -signal.SIGTERM)
     assert list((tmp_path / "onnx-optimized").iterdir()) == []  # nothing published, no staging left

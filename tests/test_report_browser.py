@@ -2,7 +2,7 @@
 
 The site is served from 127.0.0.1 by http.server in a thread. Playwright never downloads a
 browser here: it launches /usr/bin/chromium (Debian's package, installed by .ci/run).
-Screenshots go to $BENCH_SCREENSHOTS_DIR, else to a pytest temporary folder.
+Screenshots, for a person to look at, are taken only when $BENCH_SCREENSHOTS_DIR names a folder.
 """
 
 from __future__ import annotations
@@ -96,10 +96,19 @@ def browser(site_url):
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("BENCH_SCREENSHOTS_DIR") or tmp_path_factory.mktemp("screens"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def shots():
+    """shots(page or locator, name, full_page=False): a screenshot into $BENCH_SCREENSHOTS_DIR, for
+    a person to look at; without that folder, none (encoding ~25 PNGs costs the suite ~18 s of CPU,
+    and nothing reads them)."""
+    folder = os.environ.get("BENCH_SCREENSHOTS_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+    def shoot(target, name: str, full_page: bool = False) -> None:
+        if folder:
+            target.screenshot(path=str(Path(folder) / name), **({"full_page": True} if full_page else {}))
+
+    return shoot
 
 
 @contextlib.contextmanager
@@ -151,8 +160,8 @@ def board(page):
 def test_clicking_a_numeric_header_sorts_the_rows_numerically(page, site_url, shots):
     page.goto(site_url)
     table = board(page)
-    page.screenshot(path=str(shots / "leaderboard-desktop.png"))
-    page.screenshot(path=str(shots / "leaderboard-desktop-full.png"), full_page=True)
+    shots(page, "leaderboard-desktop.png")
+    shots(page, "leaderboard-desktop-full.png", full_page=True)
     rows_before = sorted(zip(column(table, "Model / scheduler"), column(table, "p50 pytorch (s)")))
 
     header = table.locator(".tabulator-col", has_text="p50 pytorch (s)").first
@@ -192,7 +201,7 @@ def test_at_390_px_the_quality_column_is_visible_and_the_first_column_stays(brow
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
         table.scroll_into_view_if_needed()
-        pg.screenshot(path=str(shots / f"leaderboard-phone-{scheme}.png"))
+        shots(pg, f"leaderboard-phone-{scheme}.png")
         first = table.locator(".tabulator-row .tabulator-cell.tabulator-frozen").first
         x0 = first.bounding_box()["x"]
         table.locator(".tabulator-tableholder").evaluate("e => { e.scrollLeft = 400; }")
@@ -204,7 +213,7 @@ def test_at_390_px_the_quality_column_is_visible_and_the_first_column_stays(brow
     pg.goto(site_url)
     board(pg)
     pg.locator(".bench-vega svg").first.wait_for()  # the interactive chart, drawn for the dark palette
-    pg.screenshot(path=str(shots / "leaderboard-desktop-dark.png"), full_page=True)
+    shots(pg, "leaderboard-desktop-dark.png", full_page=True)
     context.close()
 
 
@@ -257,7 +266,7 @@ def test_a_chart_point_leads_to_its_row_and_the_row_to_its_images(page, site_url
     assert f"/models/{model}/#gallery-{sched}" in page.url
     wall = page.locator(f"[id='gallery-{sched}'] + .bench-wall img")
     assert wall.count() >= 1 and wall.first.get_attribute("alt").startswith(f"{model} / ")
-    page.screenshot(path=str(shots / "model-gallery-from-chart.png"))
+    shots(page, "model-gallery-from-chart.png")
 
 
 def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, shots):
@@ -265,7 +274,7 @@ def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, 
     sd15 = page.locator(".bench-grid tbody tr", has=page.locator("th", has_text="sd15"))
     first = sd15.locator("a.bench-lightbox").first
     first.locator("img").wait_for()
-    page.screenshot(path=str(shots / "prompt-page.png"), full_page=True)
+    shots(page, "prompt-page.png", full_page=True)
     full = first.evaluate("a => a.href")  # absolute, as the lightbox resolves it
     slides_expected = first.evaluate("a => JSON.parse(a.dataset.slides).length")
     assert full.endswith(".png") and slides_expected > 1
@@ -289,7 +298,7 @@ def test_a_gallery_image_opens_the_lightbox_with_the_full_image(page, site_url, 
     assert "A futuristic city" in shown.get_attribute("alt")
     assert page.locator(".glightbox-container .gslide").count() == slides_expected
     page.wait_for_timeout(400)  # let the zoom-in effect finish before the picture
-    page.screenshot(path=str(shots / "lightbox.png"))
+    shots(page, "lightbox.png")
 
 
 def test_a_changed_image_is_flagged_in_the_grid_and_in_the_lightbox(page, site_url, shots):
@@ -307,14 +316,14 @@ def test_a_changed_image_is_flagged_in_the_grid_and_in_the_lightbox(page, site_u
     ]
     assert flag.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"  # red, not the grey of captions
     assert cell.locator("img").evaluate("i => i.complete && i.naturalWidth > 0")  # the new thumbnail shows
-    cell.screenshot(path=str(shots / "flagged-cell.png"))
+    shots(cell, "flagged-cell.png")
     cell.locator("img").click()
     caption = page.locator(".gslide.current .gslide-desc")
     caption.wait_for(state="visible")
     text = caption.inner_text()
     assert text.startswith("⚠ Image biggan-deep-256/") and "changed since its run" in text
     page.wait_for_timeout(400)  # let the zoom-in effect finish before the picture
-    page.screenshot(path=str(shots / "flagged-lightbox.png"))
+    shots(page, "flagged-lightbox.png")
 
 
 def test_a_hostile_prompt_shows_as_text_and_runs_nothing(page, site_url):
@@ -350,7 +359,7 @@ def test_the_compare_page_switches_seed_and_shows_the_twins_difference(page, sit
     )
     assert cell.locator("img.bench-a").get_attribute("src") != first_src
     assert cell.locator(".bench-badge").inner_text().strip() not in ("", "—")
-    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+    shots(page, "compare.png", full_page=True)
     page.reload()
     cell.locator("img.bench-a").wait_for()
     page.wait_for_function("() => document.querySelector(\".bench-compare select[name=seed]\").value === '1'")
@@ -358,7 +367,7 @@ def test_the_compare_page_switches_seed_and_shows_the_twins_difference(page, sit
     top = cell.locator("img.bench-b")
     top.wait_for(state="visible")
     assert top.evaluate("i => getComputedStyle(i).mixBlendMode") == "difference"
-    page.screenshot(path=str(shots / "compare-difference.png"), full_page=True)
+    shots(page, "compare-difference.png", full_page=True)
 
 
 def test_the_ranking_metric_switches_in_the_page_and_stays_in_the_url(page, site_url):
@@ -405,7 +414,7 @@ def test_the_ranked_metric_and_the_fastest_p50_are_on_the_first_screen_whatever_
             _on_first_screen(pg, table, FASTEST, width)
             assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
             pg.wait_for_function(f"() => ({AXIS_TITLES})().includes({title!r})")  # the chart's y axis
-            pg.screenshot(path=str(shots / f"leaderboard-{metric}-{width}.png"))
+            shots(pg, f"leaderboard-{metric}-{width}.png")
         # Switched in the page: the ranked column moves next to the name, the other goes to the picker.
         pg.select_option("form.bench-filters select[name=metric]", "clip_vit_b_32")
         table = board(pg)
@@ -480,7 +489,7 @@ def test_on_a_phone_the_boards_first_row_is_on_the_first_screen_under_the_demo_b
         row = table.locator(".tabulator-row").first.bounding_box()
         assert row["y"] + row["height"] <= 844, row
         _on_first_screen(pg, table, "Fastest p50 (s)", 390)
-        pg.screenshot(path=str(shots / f"leaderboard-demo-phone-{scheme}.png"))
+        shots(pg, f"leaderboard-demo-phone-{scheme}.png")
         context.close()
 
 
@@ -505,7 +514,7 @@ def test_the_speed_chart_is_interactive_and_readable_on_a_phone(browser, site_ur
             tooltip.wait_for()
             assert "p50 s" in tooltip.inner_text() and "speed-up" in tooltip.inner_text()
             assert pg.locator(".bench-vega-fallback").first.is_hidden()
-            pg.locator(".bench-speed-chart").screenshot(path=str(shots / f"speed-chart-phone-{scheme}.png"))
+            shots(pg.locator(".bench-speed-chart"), f"speed-chart-phone-{scheme}.png")
 
 
 def test_the_chart_follows_the_filters(page, site_url):
@@ -532,7 +541,7 @@ def test_the_head_to_head_view_opens_from_its_url_and_from_the_rows(page, site_u
     assert "prompts" in page.locator(".bench-h2h-result").inner_text()
     grid = page.locator(".bench-h2h-grid tbody tr")
     assert grid.count() == 3 and page.locator(".bench-h2h-grid img").count() >= 5  # one picture lost on disk
-    page.screenshot(path=str(shots / "head-to-head.png"), full_page=True)
+    shots(page, "head-to-head.png", full_page=True)
     # Picked from the table: a row's ⇄ is A, the next row's B; the address keeps them.
     table = board(page)
     table.locator(".tabulator-row#row-sd15--euler-a button.bench-pick").click()
@@ -587,7 +596,7 @@ def test_the_steps_page_takes_rank_by_and_the_filters_from_the_leaderboard(brows
         pg.select_option("form.bench-steps-filters select[name=model]", "sd15")
         assert "model=sd15" in pg.url
         assert shown.locator(".bench-steps-model:visible").count() == 1
-        pg.screenshot(path=str(shots / "steps-ranked-and-filtered.png"), full_page=True)
+        shots(pg, "steps-ranked-and-filtered.png", full_page=True)
         # Chosen on the leaderboard, the ranking metric and the model filter follow to the Steps page.
         pg.goto(steps_site)
         board(pg)
@@ -617,7 +626,7 @@ def test_the_compare_badges_follow_rank_by_and_a_wide_grid_says_there_is_more(br
         )
         hint = pg.locator(".bench-scroll-hint").first
         assert hint.is_visible() and "Scroll sideways" in hint.inner_text()  # 2 schedulers: wider than a phone
-        pg.screenshot(path=str(shots / "compare-phone.png"))
+        shots(pg, "compare-phone.png")
 
 
 MANY_PROMPTS = 301  # past bench.js's VIRTUAL_ROWS (300), and past a model page's WALL_FIRST
