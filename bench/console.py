@@ -184,6 +184,10 @@ def setup_logging(out, debug: bool = False) -> None:
     logging.getLogger("bench").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
+# Read by the libraries when they set up (a user's own setting wins): see quiet_libraries.
+QUIET_ENV = {"TOKENIZERS_PARALLELISM": "false", "DIFFUSERS_VERBOSITY": "error", "TRANSFORMERS_VERBOSITY": "error"}
+
+
 def quiet_libraries(progress_bars: bool = False) -> None:
     """One progress bar of ours instead of the libraries' loading bars, deprecations and notes.
 
@@ -193,9 +197,8 @@ def quiet_libraries(progress_bars: bool = False) -> None:
     setting of those variables wins. Turning off their loading bars (`progress_bars`) needs
     them imported, so only the commands that load models ask for it.
     """
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name, value in QUIET_ENV.items():
+        os.environ.setdefault(name, value)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from preloaded import BENCH
 
 from bench import store
 from bench.config import load_suite
@@ -124,15 +125,12 @@ def test_three_shards_at_once_make_the_single_runs_cells_and_bytes(suite_file, s
     # Two shards by flag (one of them this process), the third as torchrun would start it
     # (RANK / WORLD_SIZE).
     out = dict(stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    # (forked from an interpreter that has imported torch and diffusers: tests/preloaded.py; the
+    # launcher's variables are read when the sweep plans, not at import)
+    launcher = {"RANK": "2", "WORLD_SIZE": "3", "BENCH_LAUNCH_ID": "job7"}
     procs = [
-        subprocess.Popen([*cmd, "--shard", "1/3"], env=ENV, **out),
-        subprocess.Popen(
-            cmd,
-            env=ENV | {"RANK": "2", "WORLD_SIZE": "3", "BENCH_LAUNCH_ID": "job7"},
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        ),
+        BENCH.popen([*cmd, "--shard", "1/3"], env=ENV, **out),
+        BENCH.popen(cmd, env=ENV | launcher, run_time_env=tuple(launcher), **out),
     ]
     with one_thread():
         here = main([*cmd[3:], "--shard", "0/3"])

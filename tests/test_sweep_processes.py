@@ -1,6 +1,7 @@
 """Sweeps in processes of their own, stopped or crowded: kill -9 then resume, the stop signals,
-two sweeps on one data dir, a full disk. Each test starts its own `bench run`, so they share
-no fixture and run in whichever test worker is free."""
+two sweeps on one data dir, a full disk. Each test starts its own `bench run` (forked from an
+interpreter that has imported torch and diffusers: tests/preloaded.py), so they share no
+fixture and run in whichever test worker is free."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
+from preloaded import BENCH
 
 from bench import store
 from bench.cli import EXIT_CODES, main
@@ -50,7 +52,7 @@ def test_kill_mid_sweep_then_resume_loses_and_duplicates_nothing(tmp_path):
         "--images-dir",
         str(images),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = BENCH.popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # killed as soon as the writer has saved two batches, with ten more to make
     saved_batches(data, 2, proc)
     proc.send_signal(signal.SIGKILL)
@@ -85,7 +87,7 @@ def test_a_stop_signal_keeps_finished_batches_and_says_how_to_resume(tmp_path, s
     cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
            "pytorch", "--seeds", "0-5", "--batch-size", "1", "--data-dir", str(data), "--images-dir",
            str(tmp_path / "images")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = BENCH.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     saved_batches(data, 2, proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
@@ -104,7 +106,7 @@ def test_two_sweeps_on_one_data_dir_make_each_cell_once(tmp_path):
            "--images-dir", str(tmp_path / "images")]  # fmt: skip
     # The second sweep is this process, started once the other has saved its first batch: it
     # finds tiny-sd claimed, and the rest of the race (who makes tiny-biggan) is theirs.
-    other = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    other = BENCH.popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     saved_batches(tmp_path / "data", 1, other)
     assert main(cmd[3:]) == 0
     _, err = other.communicate(timeout=300)
@@ -124,7 +126,7 @@ def test_a_full_disk_stops_the_sweep_with_one_line_and_keeps_what_was_saved(tmp_
         cmd = [sys.executable, "-m", "bench.cli", "run", "--suite", "tiny", "--models", "tiny-sd", "--backends",
                "pytorch", "--schedulers", "ddim", "--seeds", "0-15", "--data-dir", str(tmp_path / "data"),
                "--images-dir", str(images)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        out = BENCH.run(cmd, capture_output=True, text=True, timeout=300)
     finally:
         subprocess.run(["umount", str(images)], check=False)
     assert out.returncode == EXIT_CODES[StorageError], out.stderr

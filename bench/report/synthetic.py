@@ -234,8 +234,9 @@ def copy_site_sources(repo: Path, root: Path) -> Path:
     return root
 
 
-def mkdocs_build(root: Path, *args: str, importtime: bool = False, timeout_s: float = 600):
-    """Run `mkdocs build` on root/mkdocs.yml in a fresh interpreter; returns the CompletedProcess."""
+def mkdocs_build(root: Path, *args: str, importtime: bool = False, timeout_s: float = 600, run=subprocess.run):
+    """Run `mkdocs build` on root/mkdocs.yml in a fresh interpreter; returns the CompletedProcess.
+    `run` starts it (subprocess.run; the tests fork it from an interpreter that has imported mkdocs)."""
     cmd = [
         sys.executable,
         *(["-X", "importtime"] if importtime else []),
@@ -247,4 +248,4 @@ def mkdocs_build(root: Path, *args: str, importtime: bool = False, timeout_s: fl
         *args,
     ]
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    return subprocess.run(cmd, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
+    return run(cmd, check=False, cwd=root, env=env, capture_output=True, text=True, timeout=timeout_s)
