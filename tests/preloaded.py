@@ -14,8 +14,9 @@ wait, communicate and send_signal work on it. What differs: the libraries were i
 the arguments were parsed, under the server's environment. So a server is only used for an
 environment equal to its own, apart from variables the caller names as read at run time
 (RANK, WORLD_SIZE: read when the sweep plans); any other environment, or any other command
-than `sys.executable -m MODULE`, starts a fresh interpreter. The server never starts a thread,
-so its forks are safe.
+than `sys.executable -m MODULE`, starts a fresh interpreter. The server runs no Python thread,
+and has run no torch operator, when it forks (the one native thread its imports start is
+jemalloc's, in pyarrow, whose fork handlers take care of it, as under multiprocessing's fork).
 """
 
 from __future__ import annotations
