@@ -10,7 +10,7 @@ warning when the intervals are wider than the spread of the means. Pure pandas: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from bench import store
 from bench.errors import ConfigError
 from bench.metrics import METRICS
-from bench.report.paired import Paired, Ranking, p_text, rank_sets
+from bench.report.paired import Paired, Ranking, comparable, p_text, rank_sets
 from bench.report.stats import BACKEND_ORDER, backend_rank
 
 SET_KEYS = ["model", "scheduler", "steps", "guidance_scale"]
@@ -38,6 +38,7 @@ class Summary:
     ranking: Ranking | None
     winner: str = ""  # the sentence naming the winner and its margin
     warning: str = ""  # the intervals swallow the differences
+    unranked: list[str] = field(default_factory=list)  # sets sharing no (prompt, seed) with the ranked ones
 
     def versus(self, a: str, b: str) -> Paired:
         known = [r["set"] for r in self.rows]
@@ -62,13 +63,16 @@ def summarize(data_dir: Path, metric: str | None) -> Summary:
     values = _values(generations, scores, metric)
     if values.empty:
         return Summary(metric, [], [], None)
-    ranking = rank_sets(values, METRICS[metric].higher_is_better)
+    ranking = rank_sets(comparable(values), METRICS[metric].higher_is_better)
     speed = _speed(generations, values)
     backends = sorted(speed.columns, key=lambda b: (BACKEND_ORDER.index(b) if b in BACKEND_ORDER else 99, b))
     if ranking is None:
         return Summary(metric, [], backends, None)
     rows = ranking.table.join(speed.rename(columns=lambda b: f"p50__{b}"), on="set").to_dict("records")
-    summary = Summary(metric, rows, backends, ranking)
+    ranked = {r["set"] for r in rows}
+    summary = Summary(
+        metric, rows, backends, ranking, unranked=[s for s in dict.fromkeys(values["set"]) if s not in ranked]
+    )
     summary.winner, summary.warning = _verdict(summary)
     return summary
 

@@ -14,7 +14,9 @@ from bench.cli import main
 from bench.report.paired import rank_sets
 
 
-def write_sets(data_dir, shifts: dict[tuple[str, str], float], prompts: int = 40, seeds: int = 2) -> None:
+def write_sets(
+    data_dir, shifts: dict[tuple[str, str], float], prompts: int = 40, seeds: int = 2, prefix: str = "p"
+) -> None:
     """Image sets on the same (prompt, seed) pairs: a large prompt effect they share, plus each
     set's shift; a little noise of each image's own. Eager PyTorch with an ORT twin for sd15/ddim."""
     rng = np.random.default_rng(7)
@@ -26,10 +28,10 @@ def write_sets(data_dir, shifts: dict[tuple[str, str], float], prompts: int = 40
         for backend in backends:
             for p in range(prompts):
                 for s in range(seeds):
-                    cell = f"{model}-{scheduler}-{backend}-{p}-{s}"
+                    cell = f"{model}-{scheduler}-{backend}-{prefix}{p}-{s}"
                     gens.append(
                         {
-                            "run_id": "r", "cell_id": cell, "prompt_id": f"p{p}", "prompt": "x", "model": model,
+                            "run_id": "r", "cell_id": cell, "prompt_id": f"{prefix}{p}", "prompt": "x", "model": model,
                             "family": "sd", "backend": backend, "scheduler": scheduler, "steps": 30,
                             "guidance_scale": 7.5, "width": 512, "height": 512, "seed": s, "status": "ok",
                             "latency_s": 1.0 if backend == "pytorch" else 0.5, "warm": True, "created_at": now,
@@ -60,6 +62,18 @@ def test_summary_names_the_winner_by_its_paired_margin_and_fits_80_columns(tmp_p
     # the quality is the eager images' (the ORT twins' scores, 9 higher, are not counted) and
     # each backend has its speed column
     assert "p50 s pytorch" in out and "p50 s onnxruntime" in out and "0.500" in out
+
+
+def test_a_second_suites_prompts_leave_the_ranking_of_the_first_and_are_named(tmp_path, capsys):
+    """The demo's data dir: the tiny suite's sets beside an MLPerf twin on other prompts. Before,
+    no (prompt, seed) was shared by every set and the summary said there were no results."""
+    write_sets(tmp_path, {("sd15", "ddim"): 0.0, ("sd21", "euler"): 0.01})
+    write_sets(tmp_path, {("sdxl", "euler"): 0.0}, prompts=5, prefix="coco")
+    assert main(["summary", "--data-dir", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "sd21/euler" in out and "sd15/ddim" in out and "sdxl/euler" not in out
+    err = " ".join(err.split())
+    assert err.startswith("winner: sd21/euler") and "sharing no prompt and seed with the sets above: sdxl/euler" in err
 
 
 def test_summary_vs_compares_two_sets_and_a_tie_is_called_one(tmp_path, capsys):

@@ -502,6 +502,13 @@ def _print_summary(data_dir, metric: str | None, fmt: str, vs: list[str] | None 
         err.print(Text(summary.winner, style="bold"))
         if summary.warning:
             err.print(Text(summary.warning, style="yellow"))
+    if summary.unranked:  # another suite's prompts in the same data dir (the demo's MLPerf twin)
+        err.print(
+            Text(
+                f"not ranked, sharing no prompt and seed with the sets above: {', '.join(summary.unranked)}",
+                style="yellow",
+            )
+        )
     return True
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 from bench.metrics import METRICS, NSFW_FLAGS
 from bench.models import MODELS
 from bench.report import downloads
-from bench.report.paired import Ranking, rank_sets
+from bench.report.paired import Ranking, comparable, rank_sets
 from bench.report.stats import (
     BACKEND_ORDER,
     EAGER,
@@ -210,20 +210,6 @@ def paired_ranking(scored: pd.DataFrame, metric: str) -> tuple[Ranking | None, d
     label, keys = _set_labels(scored)
     values = scored.assign(set=label)[["set", "prompt_id", "seed", "value"]]
     return rank_sets(comparable(values), METRICS[metric].higher_is_better), keys
-
-
-def comparable(values: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the sets that can be ranked together: all of them when some (prompt, seed)
-    pair is shared by every set; else the sets holding the pair most sets share (a data dir
-    holding two suites' prompts: the seed study beside MLPerf's captions). Sets left out share
-    no pair with those and get no rank."""
-    pairs = values[["set", "prompt_id", "seed"]].drop_duplicates()
-    coverage = pairs.groupby(["prompt_id", "seed"])["set"].nunique()
-    if coverage.empty or coverage.max() == values["set"].nunique():
-        return values
-    prompt_id, seed = coverage.idxmax()
-    holding = pairs.loc[pairs["prompt_id"].eq(prompt_id) & pairs["seed"].eq(seed), "set"]
-    return values[values["set"].isin(set(holding))]
 
 
 def paired_ranks(scored: pd.DataFrame, metric: str) -> pd.Series:

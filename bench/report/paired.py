@@ -111,6 +111,20 @@ class Ranking:
                       self.n_pairs, self.n_prompts, float(wins), self.by)  # fmt: skip
 
 
+def comparable(values: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the sets that can be ranked together: all of them when some (prompt, seed)
+    pair is shared by every set; else the sets holding the pair most sets share (a data dir
+    holding two suites' prompts: the seed study beside MLPerf's captions). Sets left out share
+    no pair with those and get no rank."""
+    pairs = values[["set", "prompt_id", "seed"]].drop_duplicates()
+    coverage = pairs.groupby(["prompt_id", "seed"])["set"].nunique()
+    if coverage.empty or coverage.max() == values["set"].nunique():
+        return values
+    prompt_id, seed = coverage.idxmax()
+    holding = pairs.loc[pairs["prompt_id"].eq(prompt_id) & pairs["seed"].eq(seed), "set"]
+    return values[values["set"].isin(set(holding))]
+
+
 def rank_sets(values: pd.DataFrame, higher_is_better: bool = True) -> Ranking | None:
     """Rank image sets (`values`: set, prompt_id, seed, value) on the (prompt, seed) pairs every
     set has: a set's rank is 1 + the sets significantly better than it, each pair of sets tested
