@@ -401,9 +401,9 @@ MODELS: dict[str, ModelSpec] = {
         _biggan(128),
         _biggan(256),
         _biggan(512),
-        # The tiny VAE has two blocks (bench.tiny): latents are 1/2 of the image's size.
+        # The tiny VAE has three blocks (bench.tiny): latents are 1/4 of the image's size.
         ModelSpec(
-            "tiny-sd", "sd", "tiny-sd", "Tiny SD (random)", width=64, height=64, steps=4, vae_scale_factor=2, tiny=True
+            "tiny-sd", "sd", "tiny-sd", "Tiny SD (random)", width=64, height=64, steps=4, vae_scale_factor=4, tiny=True
         ),
         ModelSpec(
             "tiny-sdxl",
@@ -414,7 +414,7 @@ MODELS: dict[str, ModelSpec] = {
             height=64,
             steps=4,
             lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
-            vae_scale_factor=2,
+            vae_scale_factor=4,
             tiny=True,
         ),
         # Tiny SDXL without its LoRA: the twin of plain SDXL base 1.0 (the mlperf-tiny suite).
@@ -426,7 +426,7 @@ MODELS: dict[str, ModelSpec] = {
             width=64,
             height=64,
             steps=4,
-            vae_scale_factor=2,
+            vae_scale_factor=4,
             tiny=True,
         ),
         # Tiny twins of the few-step LoRA models: tiny SDXL's random LoRA stands in for theirs,
@@ -444,7 +444,7 @@ MODELS: dict[str, ModelSpec] = {
                 lora=LoraSpec("tiny-sdxl-lora", "pytorch_lora_weights.safetensors"),
                 scheduler_hint=sched,
                 eta=eta,
-                vae_scale_factor=2,
+                vae_scale_factor=4,
                 tiny=True,
             )
             for sched, guidance, eta in (("lcm", 1.0, None), ("tcd", 0.0, 0.3))

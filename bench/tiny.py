@@ -21,7 +21,7 @@ from bench.files import cache_dir, staged_dir
 from bench.models import GAN_CONFIG_FILE, GAN_WEIGHTS_FILE, IMAGENET_CLASSES
 
 # Bump when a recipe below changes, so stale caches are rebuilt rather than silently reused.
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 TINY_CLIP_CONFIG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
@@ -123,12 +123,12 @@ def _vae():
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
-        block_out_channels=[32, 64],
+        block_out_channels=[32, 64, 64],
         in_channels=3,
         out_channels=3,
         latent_channels=4,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        up_block_types=["UpDecoderBlock2D"] * 3,
         sample_size=64,
     )
 
@@ -142,7 +142,7 @@ def _build_sd(out: Path, work: Path) -> None:
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=2,
-        sample_size=32,
+        sample_size=16,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -168,7 +168,7 @@ def _build_sdxl(out: Path, lora_out: Path, work: Path) -> None:
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=2,
-        sample_size=32,
+        sample_size=16,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),

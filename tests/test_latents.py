@@ -24,8 +24,8 @@ CPU = Runtime("cpu", "float32", "cpu")
 TWO_PROMPTS = [{"id": "cube", "text": "a red cube"}, {"id": "ball", "text": "a blue ball"}]
 
 
-def tiny_latents(folder, count: int = 1, size: int = 32, seed: int = 0):
-    """`count` latents for tiny SD/SDXL at 64 px (their VAE halves the size), saved as .npy."""
+def tiny_latents(folder, count: int = 1, size: int = 16, seed: int = 0):
+    """`count` latents for tiny SD/SDXL at 64 px (their VAE quarters the size), saved as .npy."""
     path = folder / f"latents-{count}-{size}-{seed}.npy"
     np.save(path, np.random.default_rng(seed).standard_normal((count, 4, size, size)).astype(np.float32))
     return path
@@ -66,9 +66,9 @@ def test_a_suite_file_names_its_latents_relative_to_itself(tmp_path):
     (tmp_path / "sub").mkdir()
     tiny_latents(tmp_path / "sub")
     (tmp_path / "sub" / "s.toml").write_text(
-        'models = ["tiny-sd"]\nlatents = "latents-1-32-0.npy"\n[[prompts]]\nid = "a"\ntext = "a cat"\n'
+        'models = ["tiny-sd"]\nlatents = "latents-1-16-0.npy"\n[[prompts]]\nid = "a"\ntext = "a cat"\n'
     )
-    assert load_suite(str(tmp_path / "sub" / "s.toml")).latents.path == str(tmp_path / "sub" / "latents-1-32-0.npy")
+    assert load_suite(str(tmp_path / "sub" / "s.toml")).latents.path == str(tmp_path / "sub" / "latents-1-16-0.npy")
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_bad_latent_files_fail_with_one_line_and_a_pickle_is_never_loaded(tmp_pa
 def test_latents_that_do_not_fit_a_model_fail_before_anything_loads(tmp_path):
     with pytest.raises(
         ConfigError,
-        match=r"^latents: 'mlperf-sdxl' holds .* \(4, 128, 128\), but tiny-sd at 64x64 starts from \(4, 32, 32\)$",
+        match=r"^latents: 'mlperf-sdxl' holds .* \(4, 128, 128\), but tiny-sd at 64x64 starts from \(4, 16, 16\)$",
     ):
         planned(suite(latents="mlperf-sdxl"))
     with pytest.raises(ConfigError, match="tiny-sd at 128x128 starts from"):
@@ -112,7 +112,7 @@ def test_the_latents_hash_and_index_are_identity_only_when_given(tmp_path):
     # the file's place on disk is not identity: a moved copy makes the same cells
     moved = tmp_path / "moved"
     moved.mkdir()
-    (moved / "l.npy").write_bytes((tmp_path / "latents-1-32-0.npy").read_bytes())
+    (moved / "l.npy").write_bytes((tmp_path / "latents-1-16-0.npy").read_bytes())
     assert {c.prompt_id: c.cell_id for c in planned(suite(latents=str(moved / "l.npy")))} == {
         k: c.cell_id for k, c in first.items()
     }
