@@ -30,7 +30,11 @@ class Worker:
     def __init__(self, keep_models: int = 2):
         # A worker is a process of its own: the driver's quieting of the libraries (their
         # loading bars, import-time notes) does not reach it, and Ray forwards its output.
-        quiet_libraries(progress_bars=True)
+        # The loading bars are turned off when a model or scorer first loads (_quiet_bars): that
+        # needs diffusers and transformers imported, seconds a worker that only answers where()
+        # or fails its preflight need not spend.
+        quiet_libraries()
+        self.bars_off = False
         # Models stay loaded between units, the least recently used let go first: a worker
         # handed the same model again swaps schedulers instead of loading it again.
         self.keep_models = keep_models
@@ -68,6 +72,11 @@ class Worker:
         keeps the data dir and so the lock, compares them (bench.weights.lock)."""
         return weights_lock.observe(specs, metrics)
 
+    def _quiet_bars(self) -> None:
+        if not self.bars_off:
+            quiet_libraries(progress_bars=True)
+            self.bars_off = True
+
     def _model(self, spec, cell: Cell) -> Loaded:
         key = cell.group
         if key in self.loaded:
@@ -83,6 +92,7 @@ class Worker:
         # The driver checked the weights on its first worker only: a node without them (no
         # `bench fetch` there) says so here, instead of failing every cell it is handed.
         preflight([spec], {spec.key: [cell.scheduler] if cell.scheduler else []}, [])
+        self._quiet_bars()
         self.loaded[key] = Loaded.of(spec, cell)
         self.loads += 1
         return self.loaded[key]
@@ -112,6 +122,7 @@ class Worker:
         from PIL import Image
 
         if metric not in self.scorers:
+            self._quiet_bars()
             self.scorers[metric] = scoring.make_scorer(metric)
         scorer = self.scorers[metric]
 

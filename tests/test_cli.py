@@ -27,6 +27,20 @@ def test_help_and_list_import_no_torch():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_ray_worker_that_loads_nothing_imports_no_torch():
+    """A Ray worker answers where() and its preflight before any model loads: the seconds of
+    importing torch, diffusers and transformers are spent only by one that loads something."""
+    out = run(
+        "import sys",
+        "from bench.ray_worker import Worker",
+        "Worker().where()",
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'onnxruntime') if m in sys.modules]",
+        "print(heavy)",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
 def test_help_lists_every_command(capsys):
     try:
         main(["--help"])
