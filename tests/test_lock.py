@@ -126,7 +126,10 @@ def test_update_lock_accepts_the_change_and_the_runs_row_records_the_new_lock(tm
     assert store.read(data, "runs")["weights_lock_sha256"].tolist() == [new]
 
 
-def test_a_dry_run_reports_the_lock_and_writes_nothing(tmp_path, local_model, run_argv, capsys):
+def test_a_dry_run_reports_the_lock_and_writes_nothing(tmp_path, local_model, run_argv, capsys, monkeypatch):
+    # A digest table of this test's own: the run's shared one is written meanwhile by the other
+    # test worker's sweeps, which would change it between the two reads below.
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
     data, table = tmp_path / "data", cache_dir("weights") / digest.TABLE
     assert main([*run_argv, "--dry-run"]) == 0
     assert "1 not locked yet (the run locks them)" in capsys.readouterr().err
