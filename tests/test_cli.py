@@ -12,33 +12,30 @@ def run(*code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, timeout=120)
 
 
+def imported_after(modules: tuple[str, ...], *code: str) -> list[str]:
+    """Which of `modules` a fresh interpreter has imported once `code` has run."""
+    out = run("import sys", *code, f"print(*[m for m in {modules!r} if m in sys.modules])")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
 def test_help_and_list_import_no_torch():
-    out = run(
-        "import sys, contextlib, io",
+    code = (
+        "import contextlib, io",
         "from bench.cli import main",
         "with contextlib.redirect_stdout(io.StringIO()):",
         "    main(['list'])",
         "    try: main(['--help'])",
         "    except SystemExit: pass",
-        "heavy = [m for m in ('torch', 'diffusers', 'onnxruntime', 'open_clip') if m in sys.modules]",
-        "print(heavy)",
     )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert imported_after(("torch", "diffusers", "onnxruntime", "open_clip"), *code) == []
 
 
 def test_a_ray_worker_that_loads_nothing_imports_no_torch():
     """A Ray worker answers where() and its preflight before any model loads: the seconds of
     importing torch, diffusers and transformers are spent only by one that loads something."""
-    out = run(
-        "import sys",
-        "from bench.ray_worker import Worker",
-        "Worker().where()",
-        "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'onnxruntime') if m in sys.modules]",
-        "print(heavy)",
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    code = ("from bench.ray_worker import Worker", "Worker().where()")
+    assert imported_after(("torch", "diffusers", "transformers", "onnxruntime"), *code) == []
 
 
 def test_help_lists_every_command(capsys):
